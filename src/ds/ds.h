@@ -1,0 +1,6 @@
+// Layer 4, ds: data structures templated over a Sync policy: the remote-free
+// queue, the region registry, bitmaps and intrusive lists. Includes base/,
+// sync/ and pal/.
+#pragma once
+
+#include "pal/pal.h"
