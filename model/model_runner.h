@@ -89,8 +89,8 @@ inline int run_model_checks(const ModelCheck* checks, int count, int argc, char*
     const bool ok = got == want;
     // Relacy is deterministic: rerun a surprising check to show its report.
     if (!ok && !verbose) check.run(check.search, check.iterations_or_bound, std::cout);
-    std::cout << (ok ? "[ OK ] " : "[FAIL] ") << check.name << ": expected "
-              << result_name(want) << ", Relacy found " << result_name(got) << std::endl;
+    std::cout << (ok ? "[ OK ] " : "[FAIL] ") << check.name << ": expected " << result_name(want)
+              << ", Relacy found " << result_name(got) << std::endl;
     if (!ok) ++failures;
   }
   if (ran == 0) {

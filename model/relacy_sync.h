@@ -18,7 +18,8 @@
 
 #include "sync/sync_policy.h"
 
-// clang-format off: Relacy's headers must come in this order.
+// Relacy's headers must come in this order.
+// clang-format off
 #include <relacy/base.hpp>
 #include <relacy/context.hpp>
 #include <relacy/context_base_impl.hpp>
@@ -88,23 +89,23 @@ struct RelacySync {
                                             to_relacy(failure), info);
     }
     template <class U = T>
-      requires std::is_integral_v<U>
-    T fetch_add(T v, std::memory_order mo, Where w = Where::current()) {
+    requires std::is_integral_v<U> T fetch_add(T v, std::memory_order mo,
+                                               Where w = Where::current()) {
       return value_.fetch_add(v, to_relacy(mo), to_relacy(w));
     }
     template <class U = T>
-      requires std::is_integral_v<U>
-    T fetch_sub(T v, std::memory_order mo, Where w = Where::current()) {
+    requires std::is_integral_v<U> T fetch_sub(T v, std::memory_order mo,
+                                               Where w = Where::current()) {
       return value_.fetch_sub(v, to_relacy(mo), to_relacy(w));
     }
     template <class U = T>
-      requires std::is_integral_v<U>
-    T fetch_or(T v, std::memory_order mo, Where w = Where::current()) {
+    requires std::is_integral_v<U> T fetch_or(T v, std::memory_order mo,
+                                              Where w = Where::current()) {
       return value_.fetch_or(v, to_relacy(mo), to_relacy(w));
     }
     template <class U = T>
-      requires std::is_integral_v<U>
-    T fetch_and(T v, std::memory_order mo, Where w = Where::current()) {
+    requires std::is_integral_v<U> T fetch_and(T v, std::memory_order mo,
+                                               Where w = Where::current()) {
       return value_.fetch_and(v, to_relacy(mo), to_relacy(w));
     }
 

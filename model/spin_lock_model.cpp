@@ -5,8 +5,8 @@
 // each; Relacy must report the data race they open.
 #include <atomic>
 
-#include "sync/spin_lock.h"
 #include "model/model_runner.h"
+#include "sync/spin_lock.h"
 
 namespace hpcalloc::model {
 namespace {
@@ -48,8 +48,8 @@ struct CounterUnderLock : rl::test_suite<CounterUnderLock<kThreads, Orders>, kTh
 };
 
 const ModelCheck kChecks[] = {
-    {"two_threads_full_search", &run_relacy<CounterUnderLock<2, SpinLockOrders>>,
-     rl::sched_full, 0, rl::test_result_success},
+    {"two_threads_full_search", &run_relacy<CounterUnderLock<2, SpinLockOrders>>, rl::sched_full, 0,
+     rl::test_result_success},
     {"three_threads_context_bound_2", &run_relacy<CounterUnderLock<3, SpinLockOrders>>,
      rl::sched_bound, 2, rl::test_result_success},
     {"broken_relaxed_acquire_is_caught", &run_relacy<CounterUnderLock<2, RelaxedAcquire>>,

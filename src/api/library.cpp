@@ -14,8 +14,9 @@ namespace {
 
 [[gnu::destructor]] void report_at_exit() {
   if (!env_bool("HPCALLOC_STATS", false)) return;
-  warn("stats: version 0.1.0; the allocator is not assembled yet, so this process ran on "
-       "glibc malloc (no hpcalloc figures to report)");
+  warn(
+      "stats: version 0.1.0; the allocator is not assembled yet, so this process ran on "
+      "glibc malloc (no hpcalloc figures to report)");
 }
 
 }  // namespace

@@ -23,8 +23,8 @@ inline constexpr bool kChecked = false;
 }  // namespace hpcalloc
 
 #if defined(HPCALLOC_CHECKED) && HPCALLOC_CHECKED
-#define HPCALLOC_ASSERT(condition)                                           \
-  do {                                                                       \
+#define HPCALLOC_ASSERT(condition)                                                  \
+  do {                                                                              \
     if (!(condition)) ::hpcalloc::assertion_failed(#condition, __FILE__, __LINE__); \
   } while (false)
 #else

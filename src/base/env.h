@@ -17,9 +17,12 @@ constexpr bool parse_size(std::string_view s, std::uint64_t* out) {
   if (s.empty()) return false;
   std::uint64_t shift = 0;
   switch (s.back()) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
+    case 'k':
+    case 'K': shift = 10; break;
+    case 'm':
+    case 'M': shift = 20; break;
+    case 'g':
+    case 'G': shift = 30; break;
     default: break;
   }
   if (shift != 0) s.remove_suffix(1);

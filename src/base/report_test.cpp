@@ -14,8 +14,7 @@ TEST(ReportLine, FormatsNumbersWithoutAllocating) {
   ReportLine line;
   line.text("n=").dec(0).text(" ").dec(18446744073709551615ull).text(" ").signed_dec(-42);
   line.text(" ").hex(0).text(" ").hex(0xdeadbeef).text(" ").signed_dec(INT64_MIN);
-  EXPECT_EQ(line.view(),
-            "n=0 18446744073709551615 -42 0x0 0xdeadbeef -9223372036854775808");
+  EXPECT_EQ(line.view(), "n=0 18446744073709551615 -42 0x0 0xdeadbeef -9223372036854775808");
   EXPECT_FALSE(line.truncated());
 }
 
@@ -37,8 +36,7 @@ TEST(ReportLine, WritesOneLineAndPreservesErrno) {
   const ssize_t n = read(fds[0], buffer, sizeof buffer);
   close(fds[0]);
   ASSERT_GT(n, 0);
-  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(n)),
-            "hpcalloc: double free of 0x1000\n");
+  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(n)), "hpcalloc: double free of 0x1000\n");
 }
 
 TEST(ReportLineDeathTest, FatalWritesOneLineAndAborts) {

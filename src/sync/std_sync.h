@@ -36,22 +36,22 @@ struct StdSync {
       return value_.compare_exchange_strong(expected, desired, success, failure);
     }
     template <class U = T>
-      requires std::is_integral_v<U>
+    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_add(T v, std::memory_order mo) noexcept {
       return value_.fetch_add(v, mo);
     }
     template <class U = T>
-      requires std::is_integral_v<U>
+    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_sub(T v, std::memory_order mo) noexcept {
       return value_.fetch_sub(v, mo);
     }
     template <class U = T>
-      requires std::is_integral_v<U>
+    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_or(T v, std::memory_order mo) noexcept {
       return value_.fetch_or(v, mo);
     }
     template <class U = T>
-      requires std::is_integral_v<U>
+    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_and(T v, std::memory_order mo) noexcept {
       return value_.fetch_and(v, mo);
     }

@@ -21,36 +21,35 @@
 namespace hpcalloc {
 
 template <class S>
-concept SyncPolicy =
-    requires(typename S::template Atomic<std::uintptr_t>& word,
-             typename S::template Atomic<void*>& pointer,
-             typename S::template Var<std::uintptr_t>& var, std::uintptr_t value,
-             std::uintptr_t& expected, void* p, void*& expected_p) {
-      { word.load(std::memory_order_acquire) } -> std::same_as<std::uintptr_t>;
-      word.store(value, std::memory_order_release);
-      { word.exchange(value, std::memory_order_acq_rel) } -> std::same_as<std::uintptr_t>;
-      {
-        word.compare_exchange_weak(expected, value, std::memory_order_acq_rel,
-                                   std::memory_order_acquire)
-      } -> std::same_as<bool>;
-      {
-        word.compare_exchange_strong(expected, value, std::memory_order_acq_rel,
-                                     std::memory_order_acquire)
-      } -> std::same_as<bool>;
-      { word.fetch_add(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
-      { word.fetch_sub(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
-      { word.fetch_or(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
-      { word.fetch_and(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
-      { pointer.load(std::memory_order_acquire) } -> std::same_as<void*>;
-      { pointer.exchange(p, std::memory_order_acq_rel) } -> std::same_as<void*>;
-      {
-        pointer.compare_exchange_strong(expected_p, p, std::memory_order_acq_rel,
-                                        std::memory_order_acquire)
-      } -> std::same_as<bool>;
-      { var.load() } -> std::same_as<std::uintptr_t>;
-      var.store(value);
-      S::fence(std::memory_order_seq_cst);
-      S::spin_pause();
-    };
+concept SyncPolicy = requires(typename S::template Atomic<std::uintptr_t>& word,
+                              typename S::template Atomic<void*>& pointer,
+                              typename S::template Var<std::uintptr_t>& var, std::uintptr_t value,
+                              std::uintptr_t& expected, void* p, void*& expected_p) {
+  { word.load(std::memory_order_acquire) } -> std::same_as<std::uintptr_t>;
+  word.store(value, std::memory_order_release);
+  { word.exchange(value, std::memory_order_acq_rel) } -> std::same_as<std::uintptr_t>;
+  {
+    word.compare_exchange_weak(expected, value, std::memory_order_acq_rel,
+                               std::memory_order_acquire)
+    } -> std::same_as<bool>;
+  {
+    word.compare_exchange_strong(expected, value, std::memory_order_acq_rel,
+                                 std::memory_order_acquire)
+    } -> std::same_as<bool>;
+  { word.fetch_add(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
+  { word.fetch_sub(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
+  { word.fetch_or(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
+  { word.fetch_and(value, std::memory_order_relaxed) } -> std::same_as<std::uintptr_t>;
+  { pointer.load(std::memory_order_acquire) } -> std::same_as<void*>;
+  { pointer.exchange(p, std::memory_order_acq_rel) } -> std::same_as<void*>;
+  {
+    pointer.compare_exchange_strong(expected_p, p, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)
+    } -> std::same_as<bool>;
+  { var.load() } -> std::same_as<std::uintptr_t>;
+  var.store(value);
+  S::fence(std::memory_order_seq_cst);
+  S::spin_pause();
+};
 
 }  // namespace hpcalloc
