@@ -88,24 +88,16 @@ struct RelacySync {
       return value_.compare_exchange_strong(expected, desired, to_relacy(success), info,
                                             to_relacy(failure), info);
     }
-    template <class U = T>
-    requires std::is_integral_v<U> T fetch_add(T v, std::memory_order mo,
-                                               Where w = Where::current()) {
+    T fetch_add(T v, std::memory_order mo, Where w = Where::current()) {
       return value_.fetch_add(v, to_relacy(mo), to_relacy(w));
     }
-    template <class U = T>
-    requires std::is_integral_v<U> T fetch_sub(T v, std::memory_order mo,
-                                               Where w = Where::current()) {
+    T fetch_sub(T v, std::memory_order mo, Where w = Where::current()) {
       return value_.fetch_sub(v, to_relacy(mo), to_relacy(w));
     }
-    template <class U = T>
-    requires std::is_integral_v<U> T fetch_or(T v, std::memory_order mo,
-                                              Where w = Where::current()) {
+    T fetch_or(T v, std::memory_order mo, Where w = Where::current()) {
       return value_.fetch_or(v, to_relacy(mo), to_relacy(w));
     }
-    template <class U = T>
-    requires std::is_integral_v<U> T fetch_and(T v, std::memory_order mo,
-                                               Where w = Where::current()) {
+    T fetch_and(T v, std::memory_order mo, Where w = Where::current()) {
       return value_.fetch_and(v, to_relacy(mo), to_relacy(w));
     }
 

@@ -1,7 +1,8 @@
 // StdSync: the production synchronisation policy, a thin layer over
 // std::atomic that only removes the defaulted orders and operators (see
 // sync_policy.h). Every method is a forced-inline forward: the fast path must
-// compile to exactly what std::atomic would.
+// compile to exactly what std::atomic would. The integer RMWs exist only for
+// integral T (they are instantiated on use).
 #pragma once
 
 #include <atomic>
@@ -35,23 +36,15 @@ struct StdSync {
                                                         std::memory_order failure) noexcept {
       return value_.compare_exchange_strong(expected, desired, success, failure);
     }
-    template <class U = T>
-    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_add(T v, std::memory_order mo) noexcept {
       return value_.fetch_add(v, mo);
     }
-    template <class U = T>
-    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_sub(T v, std::memory_order mo) noexcept {
       return value_.fetch_sub(v, mo);
     }
-    template <class U = T>
-    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_or(T v, std::memory_order mo) noexcept {
       return value_.fetch_or(v, mo);
     }
-    template <class U = T>
-    requires std::is_integral_v<U>
     [[gnu::always_inline]] T fetch_and(T v, std::memory_order mo) noexcept {
       return value_.fetch_and(v, mo);
     }
