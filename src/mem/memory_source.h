@@ -1,0 +1,168 @@
+// MemorySource: where heaps get memory, one per NUMA node. It maps 2 MiB
+// segments and huge mappings (segment-aligned, a whole number of segment
+// slots, so registry slots are never shared), binds them to its node,
+// registers them, and keeps freed mappings in a cache with per-block and
+// total limits (the user's return-to-OS policy): a new request reuses the
+// closest-fitting cached mapping, trimming what it does not need; beyond the
+// limits mappings are unmapped, oldest first. Huge blocks grow and shrink
+// with mremap, in place when the address space after them is free, else by
+// moving their pages to a new aligned range: never by copying.
+//
+// Thread-safe: heaps of one node share a source. The cache and statistics
+// are under a SpinLock; OS calls are made outside it.
+//
+// Cached mappings stay registered, with a header of kind kCached (or
+// decommitted, reading as zeros: no valid magic), so a stale pointer into
+// one is reported as invalid rather than mistaken for a live block.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/bits.h"
+#include "base/check.h"
+#include "ds/region_registry.h"
+#include "mem/config.h"
+#include "mem/segment.h"
+#include "sync/spin_lock.h"
+
+namespace hpcalloc {
+
+template <HeapConfig Config>
+struct RegistryGeometry {
+  static constexpr unsigned kSlotShift = Config::kSegmentShift;
+  static constexpr unsigned kAddressBits = Config::kAddressBits;
+  static constexpr unsigned kRootBits = Config::kRegistryRootBits;
+};
+
+template <HeapConfig Config>
+using SegmentRegistry = RegionRegistry<SegmentHeader, typename Config::Sync, typename Config::Pal,
+                                       RegistryGeometry<Config>>;
+
+// The user's return-to-OS policy for one source.
+struct SourceLimits {
+  std::size_t cache_max_block = std::size_t{64} << 20;   // larger mappings are unmapped at once
+  std::size_t cache_max_total = std::size_t{256} << 20;  // bytes kept mapped in the cache
+  bool decommit_cached = false;  // give a cached mapping's pages back at once (keep only VA)
+  NumaPolicy numa_policy = NumaPolicy::kOff;
+};
+
+struct SourceStats {
+  std::size_t mapped_bytes = 0;     // everything this source has mapped, cache included
+  std::size_t cached_bytes = 0;
+  std::size_t cached_mappings = 0;
+  std::size_t cache_hits = 0;
+  std::size_t cache_misses = 0;
+  std::size_t os_reserves = 0;
+  std::size_t os_releases = 0;
+  std::size_t remaps_in_place = 0;
+  std::size_t remaps_moved = 0;
+  std::size_t bind_failures = 0;
+};
+
+template <HeapConfig Config>
+class MemorySource {
+ public:
+  using Pal = typename Config::Pal;
+  using Sync = typename Config::Sync;
+  using Registry = SegmentRegistry<Config>;
+  static constexpr std::size_t kSegmentSize = std::size_t{1} << Config::kSegmentShift;
+
+  MemorySource(Pal& pal, Registry& registry, unsigned node, const SourceLimits& limits)
+      : pal_(pal), registry_(registry), node_(node), limits_(limits) {}
+  MemorySource(const MemorySource&) = delete;
+  MemorySource& operator=(const MemorySource&) = delete;
+  ~MemorySource() { trim(); }
+
+  unsigned node() const { return node_; }
+  const SourceLimits& limits() const { return limits_; }
+
+  // One segment for `owner`, header initialised and registered; nullptr with
+  // errno = ENOMEM when the OS has no memory (or the registry no table).
+  SegmentHeader* acquire_segment(SegmentKind kind, void* owner) {
+    SegmentHeader* header = acquire_mapping(kSegmentSize, kSegmentSize, kSegmentSize);
+    if (header == nullptr) return nullptr;
+    header->kind = kind;
+    header->owner = owner;
+    header->huge_block = nullptr;
+    header->huge_size = 0;
+    header->align_shift = 0;
+    return header;
+  }
+
+  // A huge block of at least `bytes` at an address aligned to `alignment` (a
+  // power of two), in its own mapping; usable size rounded up to pages.
+  SegmentHeader* acquire_huge(std::size_t bytes, std::size_t alignment, void* owner) {
+    const std::size_t offset = huge_offset(alignment);
+    std::size_t usable = 0;
+    std::size_t map_size = 0;
+    if (!checked_align_up(bytes == 0 ? 1 : bytes, pal_.page_size(), &usable) ||
+        !checked_add(usable, offset, &map_size) ||
+        !checked_align_up(map_size, kSegmentSize, &map_size)) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    SegmentHeader* header = acquire_mapping(map_size, alignment, offset);
+    if (header == nullptr) return nullptr;
+    header->kind = SegmentKind::kHuge;
+    header->owner = owner;
+    header->huge_block = reinterpret_cast<char*>(header) + offset;
+    header->huge_size = usable;
+    header->align_shift = static_cast<std::uint8_t>(log2_floor(alignment));
+    return header;
+  }
+
+  // Gives back any mapping this source handed out (segment or huge): into
+  // the cache within the limits, else unmapped.
+  void release_segment(SegmentHeader* header);
+
+  // Resizes a huge block to hold `new_bytes`, in place or by moving its
+  // pages (then `header` is updated to the new header; the block's offset
+  // and alignment are kept). false, with nothing changed, when the OS
+  // refuses: the caller falls back to allocate-copy-free.
+  bool resize_huge(SegmentHeader*& header, std::size_t new_bytes);
+
+  // Unmaps every cached mapping.
+  void trim();
+
+  SourceStats stats() const {
+    LockGuard guard(lock_);
+    return stats_;
+  }
+
+ private:
+  struct CacheEntry {
+    char* base;
+    std::size_t size;
+    bool zeroed;  // decommitted: every byte reads as zero
+  };
+
+  std::size_t huge_offset(std::size_t alignment) const {
+    if (alignment <= pal_.page_size()) return pal_.page_size();
+    return alignment <= kSegmentSize ? alignment : kSegmentSize;
+  }
+
+  SegmentHeader* acquire_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
+  char* reserve_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
+  bool take_from_cache(std::size_t map_size, CacheEntry* out);
+  void unmap(char* base, std::size_t size);
+  void bind(char* base, std::size_t size);
+  void count(std::size_t SourceStats::*field, std::size_t delta = 1) {
+    LockGuard guard(lock_);
+    stats_.*field += delta;
+  }
+
+  Pal& pal_;
+  Registry& registry_;
+  const unsigned node_;
+  const SourceLimits limits_;
+  mutable SpinLock<Sync> lock_;
+  CacheEntry cache_[Config::kMappingCacheEntries] = {};
+  unsigned cache_count_ = 0;  // entries [0, count) are used, oldest first
+  SourceStats stats_;
+};
+
+}  // namespace hpcalloc
+
+#include "mem/memory_source_impl.h"

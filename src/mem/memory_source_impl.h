@@ -1,0 +1,254 @@
+// The mapping and cache logic of MemorySource (memory_source.h).
+#pragma once
+
+#include "mem/memory_source.h"
+
+namespace hpcalloc {
+
+template <HeapConfig Config>
+SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::size_t alignment,
+                                                     std::size_t offset) {
+  CacheEntry entry{};
+  // Cached mappings are segment-aligned only; larger alignments map anew.
+  if (alignment <= kSegmentSize && take_from_cache(map_size, &entry)) {
+    bool usable = true;
+    if (entry.zeroed && !pal_.commit(entry.base, entry.size)) usable = false;
+    if (usable) {
+      if (entry.size > map_size) {
+        // Trim the tail: unregister first so its address space, once
+        // unmapped and reused by someone else, is never attributed to us.
+        char* tail = entry.base + map_size;
+        const std::size_t tail_size = entry.size - map_size;
+        registry_.clear(tail, tail_size);
+        if (pal_.release(tail, tail_size)) {
+          LockGuard guard(lock_);
+          stats_.mapped_bytes -= tail_size;
+          ++stats_.os_releases;
+          entry.size = map_size;
+        } else {
+          // Still mapped and ours: its slots exist, so this cannot fail.
+          registry_.assign(tail, tail_size, reinterpret_cast<SegmentHeader*>(entry.base));
+        }
+      }
+      SegmentHeader* header = reinterpret_cast<SegmentHeader*>(entry.base);
+      header->magic = SegmentHeader::kMagic;
+      header->node = static_cast<std::uint8_t>(node_);
+      header->fresh = entry.zeroed;
+      header->mapping_size = entry.size;
+      header->next = header->prev = nullptr;
+      return header;
+    }
+    unmap(entry.base, entry.size);
+  }
+
+  char* base = reserve_mapping(map_size, alignment, offset);
+  if (base == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  bind(base, map_size);
+  SegmentHeader* header = reinterpret_cast<SegmentHeader*>(base);
+  header->magic = SegmentHeader::kMagic;
+  header->node = static_cast<std::uint8_t>(node_);
+  header->fresh = true;
+  header->mapping_size = map_size;
+  header->next = header->prev = nullptr;
+  // Publishes the header written above (the registry stores with release).
+  if (!registry_.assign(base, map_size, header)) {
+    if (pal_.release(base, map_size)) {
+      LockGuard guard(lock_);
+      stats_.mapped_bytes -= map_size;
+      ++stats_.os_releases;
+    }
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return header;
+}
+
+template <HeapConfig Config>
+char* MemorySource<Config>::reserve_mapping(std::size_t map_size, std::size_t alignment,
+                                            std::size_t offset) {
+  char* base = nullptr;
+  if (alignment <= kSegmentSize) {
+    base = static_cast<char*>(pal_.reserve(map_size, kSegmentSize));
+  } else {
+    // The block at base + offset must be aligned: over-reserve and trim.
+    std::size_t raw_size = 0;
+    if (!checked_add(map_size, alignment, &raw_size)) return nullptr;
+    char* raw = static_cast<char*>(pal_.reserve(raw_size, kSegmentSize));
+    if (raw == nullptr) return nullptr;
+    const std::uintptr_t block = align_up(reinterpret_cast<std::uintptr_t>(raw) + offset, alignment);
+    base = reinterpret_cast<char*>(block - offset);
+    const std::size_t front = static_cast<std::size_t>(base - raw);
+    const std::size_t back = raw_size - front - map_size;
+    // A failed trim only wastes address space that nobody else can use.
+    if (front != 0) pal_.release(raw, front);
+    if (back != 0) pal_.release(base + map_size, back);
+  }
+  if (base != nullptr) {
+    LockGuard guard(lock_);
+    stats_.mapped_bytes += map_size;
+    ++stats_.os_reserves;
+  }
+  return base;
+}
+
+template <HeapConfig Config>
+bool MemorySource<Config>::take_from_cache(std::size_t map_size, CacheEntry* out) {
+  LockGuard guard(lock_);
+  unsigned best = cache_count_;
+  // Closest fit; among equals the newest (warmest).
+  for (unsigned i = cache_count_; i-- > 0;) {
+    const std::size_t size = cache_[i].size;
+    if (size >= map_size && (best == cache_count_ || size < cache_[best].size)) best = i;
+  }
+  if (best == cache_count_) {
+    ++stats_.cache_misses;
+    return false;
+  }
+  *out = cache_[best];
+  for (unsigned i = best; i + 1 < cache_count_; ++i) cache_[i] = cache_[i + 1];
+  --cache_count_;
+  stats_.cached_bytes -= out->size;
+  --stats_.cached_mappings;
+  ++stats_.cache_hits;
+  return true;
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::release_segment(SegmentHeader* header) {
+  char* base = reinterpret_cast<char*>(header);
+  const std::size_t size = header->mapping_size;
+  if (size <= limits_.cache_max_block && size <= limits_.cache_max_total) {
+    bool zeroed = limits_.decommit_cached && pal_.decommit(base, size);
+    if (!zeroed) {
+      header->kind = SegmentKind::kCached;
+      header->owner = nullptr;
+    }
+    CacheEntry evicted[Config::kMappingCacheEntries];
+    unsigned evicted_count = 0;
+    {
+      LockGuard guard(lock_);
+      while (cache_count_ > 0 && (cache_count_ == Config::kMappingCacheEntries ||
+                                  stats_.cached_bytes + size > limits_.cache_max_total)) {
+        evicted[evicted_count++] = cache_[0];  // the oldest
+        stats_.cached_bytes -= cache_[0].size;
+        --stats_.cached_mappings;
+        for (unsigned i = 1; i < cache_count_; ++i) cache_[i - 1] = cache_[i];
+        --cache_count_;
+      }
+      cache_[cache_count_++] = CacheEntry{base, size, zeroed};
+      stats_.cached_bytes += size;
+      ++stats_.cached_mappings;
+    }
+    for (unsigned i = 0; i < evicted_count; ++i) unmap(evicted[i].base, evicted[i].size);
+    return;
+  }
+  unmap(base, size);
+}
+
+template <HeapConfig Config>
+bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_bytes) {
+  char* base = reinterpret_cast<char*>(header);
+  const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(header->huge_block) - base);
+  std::size_t usable = 0;
+  std::size_t new_map = 0;
+  if (!checked_align_up(new_bytes == 0 ? 1 : new_bytes, pal_.page_size(), &usable) ||
+      !checked_add(usable, offset, &new_map) ||
+      !checked_align_up(new_map, kSegmentSize, &new_map)) {
+    errno = ENOMEM;
+    return false;
+  }
+  const std::size_t old_map = header->mapping_size;
+  if (new_map <= old_map) {
+    if (new_map < old_map) {
+      registry_.clear(base + new_map, old_map - new_map);
+      if (pal_.release(base + new_map, old_map - new_map)) {
+        header->mapping_size = new_map;
+        LockGuard guard(lock_);
+        stats_.mapped_bytes -= old_map - new_map;
+        ++stats_.os_releases;
+      } else {
+        registry_.assign(base + new_map, old_map - new_map, header);
+      }
+    }
+    header->huge_size = usable;
+    return true;
+  }
+
+  if (pal_.remap_in_place(base, old_map, new_map)) {
+    if (registry_.assign(base + old_map, new_map - old_map, header)) {
+      bind(base + old_map, new_map - old_map);
+      header->mapping_size = new_map;
+      header->huge_size = usable;
+      LockGuard guard(lock_);
+      stats_.mapped_bytes += new_map - old_map;
+      ++stats_.remaps_in_place;
+      return true;
+    }
+    pal_.remap_in_place(base, new_map, old_map);  // shrinking back cannot fail
+  }
+
+  // Move the pages to a new range with the same offset and alignment.
+  char* target = reserve_mapping(new_map, std::size_t{1} << header->align_shift, offset);
+  if (target == nullptr) {
+    errno = ENOMEM;
+    return false;
+  }
+  // Register the target before the move (its header appears there with the
+  // pages), so no moment exists where the block is mapped but unknown.
+  SegmentHeader* moved = reinterpret_cast<SegmentHeader*>(target);
+  if (!registry_.assign(target, new_map, moved) ||
+      !pal_.remap_move(base, old_map, new_map, target)) {
+    unmap(target, new_map);
+    errno = ENOMEM;
+    return false;
+  }
+  registry_.clear(base, old_map);
+  bind(target + old_map, new_map - old_map);
+  moved->mapping_size = new_map;
+  moved->huge_block = target + offset;
+  moved->huge_size = usable;
+  header = moved;
+  LockGuard guard(lock_);
+  stats_.mapped_bytes -= old_map;
+  ++stats_.remaps_moved;
+  return true;
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::trim() {
+  CacheEntry taken[Config::kMappingCacheEntries];
+  unsigned n = 0;
+  {
+    LockGuard guard(lock_);
+    for (; n < cache_count_; ++n) taken[n] = cache_[n];
+    cache_count_ = 0;
+    stats_.cached_bytes = 0;
+    stats_.cached_mappings = 0;
+  }
+  for (unsigned i = 0; i < n; ++i) unmap(taken[i].base, taken[i].size);
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::unmap(char* base, std::size_t size) {
+  registry_.clear(base, size);
+  if (pal_.release(base, size)) {
+    LockGuard guard(lock_);
+    stats_.mapped_bytes -= size;
+    ++stats_.os_releases;
+  }
+  // else: the OS refused to unmap; the range stays mapped but unregistered
+  // (unreachable, counted in mapped_bytes): nothing safer can be done.
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::bind(char* base, std::size_t size) {
+  if (limits_.numa_policy == NumaPolicy::kOff) return;
+  if (!pal_.bind(base, size, static_cast<int>(node_), limits_.numa_policy)) {
+    count(&SourceStats::bind_failures);
+  }
+}
+
+}  // namespace hpcalloc

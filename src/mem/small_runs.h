@@ -1,0 +1,264 @@
+// Small blocks (<= kSmallMax) for one heap: runs of one size class inside
+// small segments, each run with a bitmap of free slots and a count (the
+// source of truth), fronted by a per-class cache of free blocks linked
+// through their first word (what malloc pops and free pushes).
+//
+// Layout of a small segment: [Segment: header, free-run mask, Run metadata
+// for every run][slots of run 0 from kFirstSlotsOffset][run 1 at kRunSize]...
+// Slot areas start at multiples of kSmallMax, so a power-of-two class gives
+// blocks aligned to their size (aligned small requests use that).
+//
+// Invariants: a block is in exactly one of {handed out, in a cache, free in
+// its run's bitmap}; blocks in a cache are marked allocated in the bitmap, so
+// a run whose bitmap is all free has no block anywhere else and can be
+// retired; a segment whose runs are all retired goes back to the provider
+// (one empty segment is kept to avoid thrashing at a boundary). A double free
+// is caught when the block reaches its bitmap (cache flush), and on every free
+// in the checked build.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/bits.h"
+#include "base/check.h"
+#include "mem/config.h"
+#include "mem/segment.h"
+#include "mem/size_classes.h"
+
+namespace hpcalloc {
+
+template <HeapConfig Config, SegmentProvider Provider>
+class SmallRuns {
+ public:
+  using Classes = SizeClasses<Config::kSmallMax>;
+  using Reporter = typename Config::Reporter;
+  static constexpr std::size_t kSegmentSize = std::size_t{1} << Config::kSegmentShift;
+  static constexpr std::size_t kRunSize = std::size_t{1} << Config::kRunShift;
+  static constexpr unsigned kRunsPerSegment = kSegmentSize / kRunSize;
+  static constexpr unsigned kClassCount = Classes::kClassCount;
+  static constexpr unsigned kCacheCapacity = Config::kSmallCacheCapacity;
+  static constexpr unsigned kRefillBatch = Config::kSmallRefillBatch;
+
+  // Slot index = (offset * reciprocal) >> kReciprocalShift, exact while
+  // offset * slot_size < 2^kReciprocalShift (checked below).
+  static constexpr unsigned kReciprocalShift = 40;
+  static_assert(kRunSize * Config::kSmallMax < (std::uint64_t{1} << kReciprocalShift));
+
+  SmallRuns(Provider& provider, Reporter& reporter, void* owner)
+      : provider_(provider), reporter_(reporter), owner_(owner) {}
+  SmallRuns(const SmallRuns&) = delete;
+  SmallRuns& operator=(const SmallRuns&) = delete;
+
+  // A block of class `size_class`, or nullptr with errno = ENOMEM.
+  [[gnu::always_inline]] void* allocate(unsigned size_class) {
+    Cache& cache = caches_[size_class];
+    void* block = cache.head;
+    if (__builtin_expect(block != nullptr, 1)) {
+      cache.head = next_of(block);
+      --cache.count;
+      return block;
+    }
+    return refill(size_class);
+  }
+
+  // Frees `block`, which lies in `segment` (a small segment this heap owns).
+  // Reports a pointer that is not the start of a slot of a live run.
+  [[gnu::always_inline]] void deallocate(SegmentHeader* segment, void* block) {
+    Run* run = validated_run(segment, block, "free()");
+    if (run == nullptr) return;
+    if constexpr (kChecked) {
+      if (!check_allocated(*run, block, "free()")) return;
+    }
+    Cache& cache = caches_[run->size_class];
+    set_next(block, cache.head);
+    cache.head = block;
+    if (__builtin_expect(++cache.count > kCacheCapacity, 0)) flush(run->size_class, kCacheCapacity / 2);
+  }
+
+  // Usable size of a live block, or 0 (after a report) for an invalid one.
+  std::size_t usable_size(SegmentHeader* segment, const void* block) {
+    Run* run = validated_run(segment, block, "malloc_usable_size()");
+    return run == nullptr ? 0 : run->slot_size;
+  }
+
+  // Gives every cached block back to its run (thread exit, trim); runs and
+  // segments that become empty are retired as usual.
+  void flush_all() {
+    for (unsigned c = 0; c < kClassCount; ++c) flush(c, 0);
+  }
+
+  // Releases the spare empty segment, if any (trim).
+  void release_spare() {
+    for (Segment* s = with_free_runs_; s != nullptr;) {
+      Segment* next = s->next_with_free_runs;
+      if (s->free_runs == kAllRuns) {
+        --empty_segments_;
+        release_segment(s);
+      }
+      s = next;
+    }
+  }
+
+  std::size_t segment_count() const { return segment_count_; }
+  std::size_t cached_blocks(unsigned size_class) const { return caches_[size_class].count; }
+  // Bytes of slots handed out or cached (what the runs hold for users).
+  std::size_t bytes_in_live_runs() const { return bytes_in_runs_; }
+
+  // Test-only: is `block` free in its run's bitmap (not handed out, not cached)?
+  bool is_free_in_bitmap_for_testing(const void* block) const {
+    const Segment* s = segment_of(block);
+    const Run& run = s->runs[run_index(s, block)];
+    if (run.slot_size == 0) return true;
+    return test_bit(run, slot_index(run, offset_in_segment(s, block) - run.slots_offset));
+  }
+
+  // Test-only: walks every run of every segment checking counts against
+  // bitmaps, list membership and the cache counts. Returns false at the
+  // first inconsistency.
+  bool check_consistency_for_testing() const;
+
+ private:
+  struct Cache {
+    void* head = nullptr;
+    std::uint32_t count = 0;
+  };
+
+  static constexpr std::size_t kMaxSlots = kRunSize / Classes::kGranule;
+  static constexpr std::size_t kBitmapWords = (kMaxSlots + 63) / 64;
+  static constexpr std::uint64_t kAllRuns =
+      kRunsPerSegment == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << kRunsPerSegment) - 1;
+
+  struct Run {
+    Run* next;  // in its class's list of runs with free slots
+    Run* prev;
+    std::uint64_t reciprocal;
+    std::uint32_t slot_size;     // 0: the run is retired (not in use)
+    std::uint32_t slots_offset;  // of slot 0, from the segment start
+    std::uint32_t slot_count;
+    std::uint32_t free_count;    // set bits in free_bits
+    std::uint8_t size_class;
+    bool listed;
+    std::uint64_t free_bits[kBitmapWords];  // 1 = free slot
+  };
+
+  struct Segment {
+    SegmentHeader header;
+    Segment* next_with_free_runs;
+    Segment* prev_with_free_runs;
+    std::uint64_t free_runs;  // 1 = retired run
+    Run runs[kRunsPerSegment];
+  };
+
+ public:
+  static constexpr std::size_t kFirstSlotsOffset = align_up(sizeof(Segment), Config::kSmallMax);
+  static_assert(kFirstSlotsOffset + Config::kSmallMax <= kRunSize,
+                "run 0 must hold a block of the largest class after the metadata");
+
+ private:
+  static void* next_of(void* block) { return *static_cast<void**>(block); }
+  static void set_next(void* block, void* next) { *static_cast<void**>(block) = next; }
+
+  static Segment* segment_of(const void* p) {
+    return reinterpret_cast<Segment*>(align_down(reinterpret_cast<std::uintptr_t>(p), kSegmentSize));
+  }
+  static std::size_t offset_in_segment(const Segment* s, const void* p) {
+    return static_cast<std::size_t>(reinterpret_cast<const char*>(p) -
+                                    reinterpret_cast<const char*>(s));
+  }
+  static unsigned run_index(const Segment* s, const void* p) {
+    return static_cast<unsigned>(offset_in_segment(s, p) >> Config::kRunShift);
+  }
+  static std::size_t slot_index(const Run& run, std::size_t offset_in_run_slots) {
+    return static_cast<std::size_t>((offset_in_run_slots * run.reciprocal) >> kReciprocalShift);
+  }
+  static bool test_bit(const Run& run, std::size_t i) {
+    return (run.free_bits[i / 64] >> (i % 64)) & 1;
+  }
+
+  // The run of `block` if block is the start of a slot of a live run;
+  // otherwise reports and returns nullptr.
+  [[gnu::always_inline]] Run* validated_run(SegmentHeader* segment, const void* block,
+                                            const char* operation) {
+    Segment* s = reinterpret_cast<Segment*>(segment);
+    Run* run = &s->runs[run_index(s, block)];
+    const std::size_t offset = offset_in_segment(s, block) - run->slots_offset;  // wraps if below
+    const std::size_t index = slot_index(*run, offset);
+    if (__builtin_expect(offset >= kRunSize || index * run->slot_size != offset ||
+                             index >= run->slot_count || run->slot_size == 0,
+                         0)) {
+      reporter_.report(HeapError::kInvalidPointer, operation, block);
+      return nullptr;
+    }
+    return run;
+  }
+
+  // Checked build: the block must be marked allocated and not be cached.
+  bool check_allocated(const Run& run, const void* block, const char* operation) {
+    const Segment* s = segment_of(block);
+    const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
+    bool is_free = test_bit(run, index);
+    for (void* p = caches_[run.size_class].head; p != nullptr && !is_free; p = next_of(p)) {
+      is_free = p == block;
+    }
+    if (is_free) reporter_.report(HeapError::kDoubleFree, operation, block);
+    return !is_free;
+  }
+
+  [[gnu::noinline]] void* refill(unsigned size_class);
+  [[gnu::noinline]] void flush(unsigned size_class, unsigned keep);
+  Run* start_run(unsigned size_class);
+  void return_to_run(void* block);
+  void retire_run(Segment* s, Run* run);
+  void release_segment(Segment* s);
+
+  void list_run(unsigned size_class, Run* run) {
+    run->prev = nullptr;
+    run->next = available_[size_class];
+    if (run->next != nullptr) run->next->prev = run;
+    available_[size_class] = run;
+    run->listed = true;
+  }
+  void unlist_run(Run* run) {
+    if (run->prev != nullptr) {
+      run->prev->next = run->next;
+    } else {
+      available_[run->size_class] = run->next;
+    }
+    if (run->next != nullptr) run->next->prev = run->prev;
+    run->listed = false;
+  }
+  void list_segment(Segment* s) {
+    s->prev_with_free_runs = nullptr;
+    s->next_with_free_runs = with_free_runs_;
+    if (with_free_runs_ != nullptr) with_free_runs_->prev_with_free_runs = s;
+    with_free_runs_ = s;
+  }
+  void unlist_segment(Segment* s) {
+    if (s->prev_with_free_runs != nullptr) {
+      s->prev_with_free_runs->next_with_free_runs = s->next_with_free_runs;
+    } else {
+      with_free_runs_ = s->next_with_free_runs;
+    }
+    if (s->next_with_free_runs != nullptr) {
+      s->next_with_free_runs->prev_with_free_runs = s->prev_with_free_runs;
+    }
+  }
+
+  Provider& provider_;
+  Reporter& reporter_;
+  void* owner_;
+  Cache caches_[kClassCount];
+  Run* available_[kClassCount] = {};
+  Segment* with_free_runs_ = nullptr;
+  Segment* all_segments_ = nullptr;  // through header.next/prev
+  std::size_t segment_count_ = 0;
+  std::size_t empty_segments_ = 0;
+  std::size_t bytes_in_runs_ = 0;
+};
+
+}  // namespace hpcalloc
+
+#include "mem/small_runs_impl.h"

@@ -1,0 +1,216 @@
+// The slow paths of SmallRuns (small_runs.h): refilling a class's cache from
+// its runs, flushing a cache back to the bitmaps, starting and retiring runs,
+// taking and giving back segments.
+#pragma once
+
+#include "mem/small_runs.h"
+
+namespace hpcalloc {
+
+template <HeapConfig Config, SegmentProvider Provider>
+void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
+  Run* run = available_[size_class];
+  if (run == nullptr) {
+    run = start_run(size_class);
+    if (run == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  // Take up to kRefillBatch free slots, lowest addresses first; the first is
+  // returned, the rest are linked in address order into the (empty) cache.
+  Segment* s = segment_of(run);
+  char* slots = reinterpret_cast<char*>(s) + run->slots_offset;
+  void* first = nullptr;
+  void* last = nullptr;
+  unsigned taken = 0;
+  for (std::size_t w = 0; w < kBitmapWords && taken < kRefillBatch; ++w) {
+    std::uint64_t word = run->free_bits[w];
+    while (word != 0 && taken < kRefillBatch) {
+      const unsigned bit = lowest_set_bit(word);
+      word &= word - 1;
+      void* block = slots + (w * 64 + bit) * run->slot_size;
+      if (first == nullptr) {
+        first = block;
+      } else if (last == nullptr) {
+        last = block;
+        caches_[size_class].head = block;
+      } else {
+        set_next(last, block);
+        last = block;
+      }
+      ++taken;
+    }
+    run->free_bits[w] = word;
+  }
+  HPCALLOC_ASSERT(taken > 0 && taken <= run->free_count);
+  if (last != nullptr) set_next(last, nullptr);
+  caches_[size_class].count = taken - 1;
+  run->free_count -= taken;
+  if (run->free_count == 0) unlist_run(run);
+  return first;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep) {
+  Cache& cache = caches_[size_class];
+  // Keep the `keep` most recently freed (hottest) blocks at the head.
+  void* rest = cache.head;
+  void* last_kept = nullptr;
+  for (unsigned i = 0; i < keep && rest != nullptr; ++i) {
+    last_kept = rest;
+    rest = next_of(rest);
+  }
+  if (last_kept != nullptr) {
+    set_next(last_kept, nullptr);
+  } else {
+    cache.head = nullptr;
+  }
+  unsigned kept = 0;
+  for (void* p = cache.head; p != nullptr; p = next_of(p)) ++kept;
+  cache.count = kept;
+  while (rest != nullptr) {
+    void* next = next_of(rest);
+    return_to_run(rest);
+    rest = next;
+  }
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::return_to_run(void* block) {
+  Segment* s = segment_of(block);
+  Run* run = &s->runs[run_index(s, block)];
+  const std::size_t index = slot_index(*run, offset_in_segment(s, block) - run->slots_offset);
+  std::uint64_t& word = run->free_bits[index / 64];
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  if (word & bit) {
+    // Freed twice while cached: the second copy is dropped here.
+    reporter_.report(HeapError::kDoubleFree, "free()", block);
+    return;
+  }
+  word |= bit;
+  ++run->free_count;
+  if (run->free_count == run->slot_count) {
+    if (run->listed) unlist_run(run);
+    retire_run(s, run);
+  } else if (!run->listed) {
+    list_run(run->size_class, run);
+  }
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_run(
+    unsigned size_class) {
+  Segment* s = with_free_runs_;
+  if (s == nullptr) {
+    SegmentHeader* header = provider_.acquire_segment(SegmentKind::kSmall, owner_);
+    if (header == nullptr) return nullptr;
+    s = reinterpret_cast<Segment*>(header);
+    // The metadata after the header may hold a previous user's data.
+    std::memset(reinterpret_cast<char*>(s) + sizeof(SegmentHeader), 0,
+                sizeof(Segment) - sizeof(SegmentHeader));
+    s->free_runs = kAllRuns;
+    header->prev = nullptr;
+    header->next = &all_segments_->header;
+    if (all_segments_ != nullptr) all_segments_->header.prev = header;
+    all_segments_ = s;
+    ++segment_count_;
+    ++empty_segments_;
+    list_segment(s);
+  }
+  if (s->free_runs == kAllRuns) --empty_segments_;
+  const unsigned index = lowest_set_bit(s->free_runs);
+  s->free_runs &= s->free_runs - 1;
+  if (s->free_runs == 0) unlist_segment(s);
+
+  Run* run = &s->runs[index];
+  const std::size_t size = Classes::class_size(size_class);
+  const std::size_t begin = index == 0 ? kFirstSlotsOffset : index * kRunSize;
+  const std::size_t end = (index + 1) * kRunSize;
+  run->slot_size = static_cast<std::uint32_t>(size);
+  run->reciprocal = ((std::uint64_t{1} << kReciprocalShift) + size - 1) / size;
+  run->slots_offset = static_cast<std::uint32_t>(begin);
+  run->slot_count = static_cast<std::uint32_t>((end - begin) / size);
+  run->free_count = run->slot_count;
+  run->size_class = static_cast<std::uint8_t>(size_class);
+  for (std::size_t w = 0; w < kBitmapWords; ++w) {
+    const std::size_t first = w * 64;
+    const std::size_t n = run->slot_count > first ? run->slot_count - first : 0;
+    run->free_bits[w] = n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
+  }
+  bytes_in_runs_ += run->slot_count * size;
+  list_run(size_class, run);
+  return run;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::retire_run(Segment* s, Run* run) {
+  bytes_in_runs_ -= std::size_t{run->slot_count} * run->slot_size;
+  run->slot_size = 0;
+  run->slot_count = 0;
+  run->free_count = 0;
+  const unsigned index = static_cast<unsigned>(run - s->runs);
+  if (s->free_runs == 0) list_segment(s);
+  s->free_runs |= std::uint64_t{1} << index;
+  if (s->free_runs == kAllRuns) {
+    // Keep one empty segment so a workload at a segment boundary does not
+    // map and unmap on every call.
+    if (empty_segments_ >= 1) {
+      release_segment(s);
+    } else {
+      ++empty_segments_;
+    }
+  }
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::release_segment(Segment* s) {
+  HPCALLOC_ASSERT(s->free_runs == kAllRuns);
+  unlist_segment(s);
+  SegmentHeader* header = &s->header;
+  if (header->prev != nullptr) {
+    header->prev->next = header->next;
+  } else {
+    all_segments_ = reinterpret_cast<Segment*>(header->next);
+  }
+  if (header->next != nullptr) header->next->prev = header->prev;
+  --segment_count_;
+  provider_.release_segment(header);
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
+  std::size_t bytes = 0;
+  std::size_t empties = 0;
+  std::size_t segments = 0;
+  for (const SegmentHeader* h = all_segments_ ? &all_segments_->header : nullptr; h != nullptr;
+       h = h->next) {
+    const Segment* s = reinterpret_cast<const Segment*>(h);
+    ++segments;
+    if (h->kind != SegmentKind::kSmall || h->owner != owner_) return false;
+    if (s->free_runs == kAllRuns) ++empties;
+    for (unsigned r = 0; r < kRunsPerSegment; ++r) {
+      const Run& run = s->runs[r];
+      const bool retired = (s->free_runs >> r) & 1;
+      if (retired != (run.slot_size == 0)) return false;
+      if (retired) continue;
+      std::size_t free_bits = 0;
+      for (std::size_t w = 0; w < kBitmapWords; ++w) free_bits += std::popcount(run.free_bits[w]);
+      if (free_bits != run.free_count) return false;
+      if (run.listed != (run.free_count > 0)) return false;
+      if (run.free_count == run.slot_count) return false;  // should have been retired
+      bytes += std::size_t{run.slot_count} * run.slot_size;
+    }
+  }
+  for (unsigned c = 0; c < kClassCount; ++c) {
+    std::size_t n = 0;
+    for (void* p = caches_[c].head; p != nullptr; p = next_of(p)) ++n;
+    if (n != caches_[c].count || n > kCacheCapacity) return false;
+    for (const Run* run = available_[c]; run != nullptr; run = run->next) {
+      if (!run->listed || run->size_class != c || run->free_count == 0) return false;
+    }
+  }
+  return bytes == bytes_in_runs_ && segments == segment_count_ && empties == empty_segments_;
+}
+
+}  // namespace hpcalloc
