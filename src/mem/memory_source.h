@@ -30,7 +30,7 @@
 namespace hpcalloc {
 
 template <HeapConfig Config>
-struct RegistryGeometry {
+struct SegmentRegistryGeometry {
   static constexpr unsigned kSlotShift = Config::kSegmentShift;
   static constexpr unsigned kAddressBits = Config::kAddressBits;
   static constexpr unsigned kRootBits = Config::kRegistryRootBits;
@@ -38,7 +38,7 @@ struct RegistryGeometry {
 
 template <HeapConfig Config>
 using SegmentRegistry = RegionRegistry<SegmentHeader, typename Config::Sync, typename Config::Pal,
-                                       RegistryGeometry<Config>>;
+                                       SegmentRegistryGeometry<Config>>;
 
 // The user's return-to-OS policy for one source.
 struct SourceLimits {

@@ -90,6 +90,22 @@ class SmallRuns {
     for (unsigned c = 0; c < kClassCount; ++c) flush(c, 0);
   }
 
+  // Gives every segment back to the provider, live blocks or not (tear-down
+  // of a private heap).
+  void release_all() {
+    while (all_segments_ != nullptr) {
+      Segment* s = all_segments_;
+      all_segments_ = reinterpret_cast<Segment*>(s->header.next);
+      provider_.release_segment(&s->header);
+    }
+    for (unsigned c = 0; c < kClassCount; ++c) {
+      caches_[c] = Cache{};
+      available_[c] = nullptr;
+    }
+    with_free_runs_ = nullptr;
+    segment_count_ = empty_segments_ = bytes_in_runs_ = 0;
+  }
+
   // Releases the spare empty segment, if any (trim).
   void release_spare() {
     for (Segment* s = with_free_runs_; s != nullptr;) {

@@ -1,0 +1,248 @@
+// SmallRuns under two configs, with a provider that maps aligned segments
+// from the C library, so runs are tested apart from the memory source.
+#include "mem/small_runs.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "mem/test_configs.h"
+#include "pal/linux_pal.h"
+
+namespace hpcalloc {
+namespace {
+
+using testing_configs::RecordingReporter;
+
+template <class Config>
+class AlignedAllocProvider {
+ public:
+  static constexpr std::size_t kSegmentSize = std::size_t{1} << Config::kSegmentShift;
+  SegmentHeader* acquire_segment(SegmentKind kind, void* owner) {
+    if (fail_next) {
+      fail_next = false;
+      return nullptr;
+    }
+    void* p = std::aligned_alloc(kSegmentSize, kSegmentSize);
+    std::memset(p, 0xa5, kSegmentSize);  // dirty, as a reused segment would be
+    auto* h = static_cast<SegmentHeader*>(p);
+    *h = SegmentHeader{};
+    h->magic = SegmentHeader::kMagic;
+    h->kind = kind;
+    h->owner = owner;
+    h->mapping_size = kSegmentSize;
+    live.insert(h);
+    ++acquired;
+    return h;
+  }
+  void release_segment(SegmentHeader* h) {
+    ASSERT_EQ(live.erase(h), 1u);
+    std::free(h);
+    ++released;
+  }
+  ~AlignedAllocProvider() {
+    for (SegmentHeader* h : live) std::free(h);
+  }
+  std::set<SegmentHeader*> live;
+  std::size_t acquired = 0;
+  std::size_t released = 0;
+  bool fail_next = false;
+};
+
+template <class Config>
+struct SmallRunsFixture {
+  using Provider = AlignedAllocProvider<Config>;
+  using Runs = SmallRuns<Config, Provider>;
+  using Classes = typename Runs::Classes;
+  Provider provider;
+  RecordingReporter reporter;
+  Runs runs{provider, reporter, this};
+
+  static SegmentHeader* segment_of(void* p) {
+    return reinterpret_cast<SegmentHeader*>(
+        align_down(reinterpret_cast<std::uintptr_t>(p), Provider::kSegmentSize));
+  }
+  void free(void* p) { runs.deallocate(segment_of(p), p); }
+};
+
+template <class Config>
+class SmallRunsTest : public testing::Test {
+ protected:
+  SmallRunsFixture<Config> f;
+};
+
+using Configs = testing::Types<testing_configs::TinyConfig<LinuxPal>,
+                               testing_configs::ProductionGeometryConfig<LinuxPal>>;
+TYPED_TEST_SUITE(SmallRunsTest, Configs);
+
+TYPED_TEST(SmallRunsTest, EveryClassGivesDistinctAlignedBlocksAndGetsThemBack) {
+  auto& f = this->f;
+  using Classes = typename SmallRunsFixture<TypeParam>::Classes;
+  using Runs = typename SmallRunsFixture<TypeParam>::Runs;
+  for (unsigned c = 0; c < Classes::kClassCount; ++c) {
+    const std::size_t size = Classes::class_size(c);
+    // Enough blocks to fill several runs, so runs and segments turn over.
+    const std::size_t n = 3 * Runs::kRunSize / size + 5;
+    std::vector<char*> blocks;
+    for (std::size_t i = 0; i < n; ++i) {
+      char* p = static_cast<char*>(f.runs.allocate(c));
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(is_aligned(p, 16));
+      if (is_pow2(size)) {
+        ASSERT_TRUE(is_aligned(p, size)) << size;
+      }
+      ASSERT_EQ(f.runs.usable_size(f.segment_of(p), p), size);
+      std::memset(p, static_cast<int>(i), size);
+      blocks.push_back(p);
+    }
+    std::vector<char*> sorted = blocks;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 1; i < sorted.size(); ++i) ASSERT_GE(sorted[i] - sorted[i - 1], size);
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(static_cast<unsigned char>(blocks[i][size - 1]), static_cast<unsigned char>(i));
+    }
+    ASSERT_TRUE(f.runs.check_consistency_for_testing());
+    for (char* p : blocks) f.free(p);
+    ASSERT_TRUE(f.runs.check_consistency_for_testing());
+  }
+  f.runs.flush_all();
+  ASSERT_TRUE(f.runs.check_consistency_for_testing());
+  // Everything is free: at most the one spare segment is kept.
+  EXPECT_LE(f.runs.segment_count(), 1u);
+  EXPECT_EQ(f.runs.bytes_in_live_runs(), 0u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+  f.runs.release_spare();
+  EXPECT_EQ(f.runs.segment_count(), 0u);
+  EXPECT_EQ(f.provider.live.size(), 0u);
+}
+
+TYPED_TEST(SmallRunsTest, CacheIsLifoAndFlushesBeyondCapacity) {
+  auto& f = this->f;
+  void* a = f.runs.allocate(0);
+  void* b = f.runs.allocate(0);
+  f.free(a);
+  f.free(b);
+  EXPECT_EQ(f.runs.allocate(0), b);  // most recently freed first (hot in cache)
+  EXPECT_EQ(f.runs.allocate(0), a);
+  std::vector<void*> blocks;
+  for (unsigned i = 0; i < 4 * TypeParam::kSmallCacheCapacity; ++i) {
+    blocks.push_back(f.runs.allocate(0));
+  }
+  for (void* p : blocks) f.free(p);
+  EXPECT_LE(f.runs.cached_blocks(0), TypeParam::kSmallCacheCapacity);
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+  f.free(a);
+  f.free(b);
+  f.runs.flush_all();
+  EXPECT_EQ(f.runs.cached_blocks(0), 0u);
+  EXPECT_TRUE(f.runs.is_free_in_bitmap_for_testing(a));
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+}
+
+TYPED_TEST(SmallRunsTest, InteriorAndMisalignedPointersAreReported) {
+  auto& f = this->f;
+  const unsigned c = SmallRunsFixture<TypeParam>::Classes::class_of(48);
+  char* p = static_cast<char*>(f.runs.allocate(c));
+  f.free(p + 16);  // inside the block
+  f.free(p + 1);
+  EXPECT_EQ(f.reporter.count(HeapError::kInvalidPointer), 2u);
+  // The run metadata region of a segment is not a block either.
+  auto* segment_start = reinterpret_cast<char*>(f.segment_of(p));
+  f.free(segment_start + 64);
+  EXPECT_EQ(f.reporter.count(HeapError::kInvalidPointer), 3u);
+  // A retired run is not live.
+  const std::size_t run_size = std::size_t{1} << TypeParam::kRunShift;
+  f.free(segment_start + 5 * run_size);
+  EXPECT_EQ(f.reporter.count(HeapError::kInvalidPointer), 4u);
+  f.free(p);
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+}
+
+TYPED_TEST(SmallRunsTest, DoubleFreeIsCaughtWhenTheBlockReachesItsBitmap) {
+  auto& f = this->f;
+  void* p = f.runs.allocate(2);
+  void* keep = f.runs.allocate(2);  // keeps the run alive
+  f.free(p);
+  if (kChecked) {
+    f.free(p);  // the checked build catches it at once
+    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
+    f.runs.flush_all();
+  } else {
+    f.free(p);  // the release build catches it at flush
+    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 0u);
+    f.runs.flush_all();
+    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
+  }
+  f.free(p);  // free in its bitmap now
+  f.runs.flush_all();
+  if (kChecked) {
+    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 2u);
+  }
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+  f.free(keep);
+}
+
+TYPED_TEST(SmallRunsTest, ProviderFailureGivesEnomemAndNoPartialState) {
+  auto& f = this->f;
+  f.provider.fail_next = true;
+  errno = 0;
+  EXPECT_EQ(f.runs.allocate(0), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(f.runs.segment_count(), 0u);
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+  EXPECT_NE(f.runs.allocate(0), nullptr);  // and it recovers
+}
+
+TYPED_TEST(SmallRunsTest, RandomisedAgainstASetOfLiveBlocks) {
+  auto& f = this->f;
+  using Classes = typename SmallRunsFixture<TypeParam>::Classes;
+  std::mt19937_64 rng(42);
+  std::vector<std::pair<unsigned char*, std::size_t>> live;
+  for (int step = 0; step < 20000; ++step) {
+    if (live.empty() || rng() % 100 < 55) {
+      const std::size_t size = rng() % (TypeParam::kSmallMax + 1);
+      auto* p = static_cast<unsigned char*>(f.runs.allocate(Classes::class_of(size)));
+      ASSERT_NE(p, nullptr);
+      std::memset(p, static_cast<int>(reinterpret_cast<std::uintptr_t>(p) >> 4), size);
+      live.emplace_back(p, size);
+    } else {
+      const std::size_t i = rng() % live.size();
+      auto [p, size] = live[i];
+      const auto fill = static_cast<unsigned char>(reinterpret_cast<std::uintptr_t>(p) >> 4);
+      for (std::size_t b = 0; b < size; ++b) ASSERT_EQ(p[b], fill);
+      f.free(p);
+      live[i] = live.back();
+      live.pop_back();
+    }
+    if (step % 1000 == 0) {
+      ASSERT_TRUE(f.runs.check_consistency_for_testing());
+    }
+  }
+  for (auto [p, size] : live) f.free(p);
+  f.runs.flush_all();
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+  EXPECT_EQ(f.runs.bytes_in_live_runs(), 0u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+TEST(SmallRunsReciprocal, SlotIndexIsExactForEveryOffsetOfEveryClass) {
+  using Config = testing_configs::ProductionGeometryConfig<LinuxPal>;
+  using Runs = SmallRuns<Config, AlignedAllocProvider<Config>>;
+  using Classes = Runs::Classes;
+  for (unsigned c = 0; c < Classes::kClassCount; ++c) {
+    const std::uint64_t size = Classes::class_size(c);
+    const std::uint64_t reciprocal =
+        ((std::uint64_t{1} << Runs::kReciprocalShift) + size - 1) / size;
+    for (std::uint64_t offset = 0; offset < Runs::kRunSize; ++offset) {
+      ASSERT_EQ((offset * reciprocal) >> Runs::kReciprocalShift, offset / size)
+          << "size " << size << " offset " << offset;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hpcalloc

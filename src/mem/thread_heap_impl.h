@@ -1,0 +1,234 @@
+// The slow paths of ThreadHeap (thread_heap.h): medium and huge blocks,
+// calloc, realloc, memalign, trimming and tear-down.
+#pragma once
+
+#include "mem/thread_heap.h"
+
+namespace hpcalloc {
+
+template <HeapConfig Config>
+ThreadHeap<Config>::~ThreadHeap() {
+  small_.release_all();
+  while (medium_segments_ != nullptr) {
+    SegmentHeader* s = medium_segments_;
+    list_remove(medium_segments_, s);
+    source_.release_segment(s);
+  }
+  while (huge_blocks_ != nullptr) {
+    SegmentHeader* s = huge_blocks_;
+    list_remove(huge_blocks_, s);
+    source_.release_segment(s);
+  }
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::malloc_large(std::size_t size) {
+  if (size <= kMediumMax) return medium_allocate(size, 0);
+  return huge_allocate(size, 0);
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignment) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    void* p = alignment == 0 ? medium_.allocate(size) : medium_.allocate_aligned(size, alignment);
+    if (p != nullptr) return p;
+    // Nothing fits: one fresh segment always does (size, alignment checked
+    // by the callers against the region size).
+    if (attempt == 0 && !add_medium_segment()) break;
+  }
+  errno = ENOMEM;
+  return nullptr;
+}
+
+template <HeapConfig Config>
+bool ThreadHeap<Config>::add_medium_segment() {
+  SegmentHeader* s = source_.acquire_segment(SegmentKind::kMedium, this);
+  if (s == nullptr) return false;
+  list_push(medium_segments_, s);
+  ++medium_segment_count_;
+  medium_.add_region(reinterpret_cast<char*>(s) + kMediumRegionOffset, kMediumRegionBytes);
+  return true;
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::release_medium_region(void* region) {
+  SegmentHeader* s = reinterpret_cast<SegmentHeader*>(static_cast<char*>(region) -
+                                                      kMediumRegionOffset);
+  if (medium_segment_count_ == 1) {
+    // Keep the heap's last medium segment: re-format it as one free chunk.
+    medium_.add_region(region, kMediumRegionBytes);
+    return;
+  }
+  list_remove(medium_segments_, s);
+  --medium_segment_count_;
+  source_.release_segment(s);
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment) {
+  if (size > kMaxRequest) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  SegmentHeader* s = source_.acquire_huge(size, alignment < 16 ? 16 : alignment, this);
+  if (s == nullptr) return nullptr;  // errno set by the source
+  list_push(huge_blocks_, s);
+  return s->huge_block;
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::free_large(SegmentHeader* segment, void* p) {
+  switch (segment->kind) {
+    case SegmentKind::kMedium: {
+      const auto result = medium_.free(p);
+      if (result.emptied_region != nullptr) release_medium_region(result.emptied_region);
+      return;
+    }
+    case SegmentKind::kHuge:
+      if (p != segment->huge_block) {
+        reporter_.report(HeapError::kInvalidPointer, "free()", p);
+        return;
+      }
+      list_remove(huge_blocks_, segment);
+      source_.release_segment(segment);
+      return;
+    case SegmentKind::kSmall:
+      small_.deallocate(segment, p);
+      return;
+    case SegmentKind::kCached:
+      reporter_.report(HeapError::kDoubleFree, "free()", p);
+      return;
+  }
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::calloc(std::size_t count, std::size_t size) {
+  std::size_t total = 0;
+  if (!checked_mul(count, size, &total) || total > kMaxRequest) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (total > kMediumMax) {
+    void* p = huge_allocate(total, 0);
+    if (p == nullptr) return nullptr;
+    SegmentHeader* s = registry_.lookup(p);
+    // Pages new from the OS are already zero: no memset of fresh memory.
+    if (!s->fresh) std::memset(p, 0, total);
+    s->fresh = false;
+    return p;
+  }
+  void* p = malloc(total);
+  if (p != nullptr) std::memset(p, 0, total);
+  return p;
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::memalign(std::size_t alignment, std::size_t size) {
+  HPCALLOC_ASSERT(is_pow2(alignment));
+  if (alignment <= 16) return malloc(size);
+  if (size > kMaxRequest) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (alignment <= kSmallMax && size <= kSmallMax) {
+    return small_.allocate(Classes::class_of_aligned(size, alignment));
+  }
+  // Medium when the worst case (size + alignment + a split-off gap) fits a
+  // medium request; otherwise a huge block, which can align to anything.
+  if (size <= kMediumMax && alignment <= kMediumMax && size + alignment <= kMediumMax) {
+    return medium_allocate(size, alignment);
+  }
+  return huge_allocate(size, alignment);
+}
+
+template <HeapConfig Config>
+std::size_t ThreadHeap<Config>::usable_size(const void* p) {
+  if (p == nullptr) return 0;
+  SegmentHeader* segment = owned_segment(p, "malloc_usable_size()");
+  if (segment == nullptr) return 0;
+  return usable_size_in(segment, p);
+}
+
+template <HeapConfig Config>
+std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const void* p) {
+  switch (segment->kind) {
+    case SegmentKind::kSmall: return small_.usable_size(segment, p);
+    case SegmentKind::kMedium: return medium_.usable_size(p);
+    case SegmentKind::kHuge:
+      if (p == segment->huge_block) return segment->huge_size;
+      break;
+    case SegmentKind::kCached: break;
+  }
+  reporter_.report(HeapError::kInvalidPointer, "malloc_usable_size()", p);
+  return 0;
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
+  if (p == nullptr) return malloc(size);
+  if (size == 0) {  // glibc: frees and returns nullptr
+    free(p);
+    return nullptr;
+  }
+  SegmentHeader* segment = owned_segment(p, "realloc()");
+  if (segment == nullptr) return nullptr;
+  const std::size_t old_usable = usable_size_in(segment, p);
+  if (old_usable == 0) return nullptr;  // reported
+  if (size > kMaxRequest) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  switch (segment->kind) {
+    case SegmentKind::kSmall:
+      // Stay while the block is at most twice what is needed.
+      if (size <= old_usable && size * 2 >= old_usable) return p;
+      break;
+    case SegmentKind::kMedium:
+      if (size > kSmallMax && size <= kMediumMax && medium_.try_resize(p, size)) return p;
+      break;
+    case SegmentKind::kHuge:
+      if (size > kMediumMax) {
+        // The list links live in the header, which moves with the pages:
+        // unlink first, relink whatever header results.
+        list_remove(huge_blocks_, segment);
+        SegmentHeader* resized = segment;
+        const bool ok = source_.resize_huge(resized, size);
+        list_push(huge_blocks_, resized);
+        if (ok) return resized->huge_block;
+      }
+      break;
+    case SegmentKind::kCached: break;
+  }
+  return realloc_by_copy(p, old_usable, size);
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::realloc_by_copy(void* p, std::size_t old_usable, std::size_t size) {
+  void* q = malloc(size);
+  if (q == nullptr) return nullptr;  // p untouched, errno = ENOMEM
+  std::memcpy(q, p, old_usable < size ? old_usable : size);
+  free(p);
+  return q;
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::trim() {
+  small_.flush_all();
+  small_.release_spare();
+  source_.trim();
+}
+
+template <HeapConfig Config>
+HeapStats ThreadHeap<Config>::stats() const {
+  HeapStats s;
+  s.small_segments = small_.segment_count();
+  s.small_run_bytes = small_.bytes_in_live_runs();
+  s.medium_segments = medium_segment_count_;
+  for (const SegmentHeader* h = huge_blocks_; h != nullptr; h = h->next) {
+    ++s.huge_blocks;
+    s.huge_bytes += h->huge_size;
+  }
+  return s;
+}
+
+}  // namespace hpcalloc
