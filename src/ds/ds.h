@@ -4,3 +4,8 @@
 #pragma once
 
 #include "pal/pal.h"
+
+#include "ds/bitmap.h"
+#include "ds/intrusive_list.h"
+#include "ds/region_registry.h"
+#include "ds/remote_free_queue.h"

@@ -15,24 +15,23 @@
 namespace hpcalloc {
 
 template <class C>
-concept HeapConfig =
-    Pal<typename C::Pal> && SyncPolicy<typename C::Sync> &&
+concept HeapConfig = Pal<typename C::Pal> && SyncPolicy<typename C::Sync> &&
     HeapErrorReporter<typename C::Reporter> && requires {
-      // log2 of the segment size (21: 2 MiB) and of a small run (16: 64 KiB).
-      { C::kSegmentShift } -> std::convertible_to<unsigned>;
-      { C::kRunShift } -> std::convertible_to<unsigned>;
-      // Largest small request (a power of two) and largest medium request.
-      { C::kSmallMax } -> std::convertible_to<std::size_t>;
-      { C::kMediumMax } -> std::convertible_to<std::size_t>;
-      // Registry geometry: user address bits, bits indexed by its root table.
-      { C::kAddressBits } -> std::convertible_to<unsigned>;
-      { C::kRegistryRootBits } -> std::convertible_to<unsigned>;
-      // Per-class front cache of a heap: most blocks kept, blocks per refill.
-      { C::kSmallCacheCapacity } -> std::convertible_to<unsigned>;
-      { C::kSmallRefillBatch } -> std::convertible_to<unsigned>;
-      // Entries of a memory source's cache of free mappings.
-      { C::kMappingCacheEntries } -> std::convertible_to<unsigned>;
-    };
+  // log2 of the segment size (21: 2 MiB) and of a small run (16: 64 KiB).
+  { C::kSegmentShift } -> std::convertible_to<unsigned>;
+  { C::kRunShift } -> std::convertible_to<unsigned>;
+  // Largest small request (a power of two) and largest medium request.
+  { C::kSmallMax } -> std::convertible_to<std::size_t>;
+  { C::kMediumMax } -> std::convertible_to<std::size_t>;
+  // Registry geometry: user address bits, bits indexed by its root table.
+  { C::kAddressBits } -> std::convertible_to<unsigned>;
+  { C::kRegistryRootBits } -> std::convertible_to<unsigned>;
+  // Per-class front cache of a heap: most blocks kept, blocks per refill.
+  { C::kSmallCacheCapacity } -> std::convertible_to<unsigned>;
+  { C::kSmallRefillBatch } -> std::convertible_to<unsigned>;
+  // Entries of a memory source's cache of free mappings.
+  { C::kMappingCacheEntries } -> std::convertible_to<unsigned>;
+};
 
 // Relations between the constants; instantiate to check a config.
 template <HeapConfig C>

@@ -26,10 +26,10 @@ inline const char* heap_error_text(HeapError error) {
 }
 
 template <class R>
-concept HeapErrorReporter =
-    requires(R& reporter, HeapError error, const char* operation, const void* p) {
-      reporter.report(error, operation, p);
-    };
+concept HeapErrorReporter = requires(R& reporter, HeapError error, const char* operation,
+                                     const void* p) {
+  reporter.report(error, operation, p);
+};
 
 // Writes "hpcalloc: free(): double free of 0x..." and aborts, or returns after
 // the line when abort_on_error is false.

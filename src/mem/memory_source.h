@@ -49,7 +49,7 @@ struct SourceLimits {
 };
 
 struct SourceStats {
-  std::size_t mapped_bytes = 0;     // everything this source has mapped, cache included
+  std::size_t mapped_bytes = 0;  // everything this source has mapped, cache included
   std::size_t cached_bytes = 0;
   std::size_t cached_mappings = 0;
   std::size_t cache_hits = 0;

@@ -78,7 +78,8 @@ char* MemorySource<Config>::reserve_mapping(std::size_t map_size, std::size_t al
     if (!checked_add(map_size, alignment, &raw_size)) return nullptr;
     char* raw = static_cast<char*>(pal_.reserve(raw_size, kSegmentSize));
     if (raw == nullptr) return nullptr;
-    const std::uintptr_t block = align_up(reinterpret_cast<std::uintptr_t>(raw) + offset, alignment);
+    const std::uintptr_t block =
+        align_up(reinterpret_cast<std::uintptr_t>(raw) + offset, alignment);
     base = reinterpret_cast<char*>(block - offset);
     const std::size_t front = static_cast<std::size_t>(base - raw);
     const std::size_t back = raw_size - front - map_size;
@@ -151,7 +152,8 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
 template <HeapConfig Config>
 bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_bytes) {
   char* base = reinterpret_cast<char*>(header);
-  const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(header->huge_block) - base);
+  const std::size_t offset =
+      static_cast<std::size_t>(static_cast<char*>(header->huge_block) - base);
   std::size_t usable = 0;
   std::size_t new_map = 0;
   if (!checked_align_up(new_bytes == 0 ? 1 : new_bytes, pal_.page_size(), &usable) ||

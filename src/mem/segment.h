@@ -28,15 +28,15 @@ struct SegmentHeader {
 
   std::uint64_t magic;
   SegmentKind kind;
-  std::uint8_t node;           // NUMA node of the memory source it came from
-  bool fresh;                  // every byte after the header is still zero (new from the OS)
-  std::uint8_t align_shift;    // kHuge: log2 of the alignment the block was asked for
+  std::uint8_t node;         // NUMA node of the memory source it came from
+  bool fresh;                // every byte after the header is still zero (new from the OS)
+  std::uint8_t align_shift;  // kHuge: log2 of the alignment the block was asked for
   std::uint8_t reserved[4];
-  void* owner;                 // the heap allocating from it; fixed while live
-  std::size_t mapping_size;    // bytes mapped from this header (multiple of the segment size)
-  void* huge_block;            // kHuge: the pointer handed out
-  std::size_t huge_size;       // kHuge: usable bytes at huge_block
-  SegmentHeader* next;         // owner's or source's list links
+  void* owner;               // the heap allocating from it; fixed while live
+  std::size_t mapping_size;  // bytes mapped from this header (multiple of the segment size)
+  void* huge_block;          // kHuge: the pointer handed out
+  std::size_t huge_size;     // kHuge: usable bytes at huge_block
+  SegmentHeader* next;       // owner's or source's list links
   SegmentHeader* prev;
 
   bool is_valid() const { return magic == kMagic; }

@@ -8,8 +8,8 @@ namespace {
 template <class Classes>
 class SizeClassesTest : public testing::Test {};
 
-using Configs = testing::Types<SizeClasses<128>, SizeClasses<256>, SizeClasses<1024>,
-                               SizeClasses<4096>>;
+using Configs =
+    testing::Types<SizeClasses<128>, SizeClasses<256>, SizeClasses<1024>, SizeClasses<4096>>;
 TYPED_TEST_SUITE(SizeClassesTest, Configs);
 
 TYPED_TEST(SizeClassesTest, ClassesAreIncreasingMultiplesOf16EndingAtSmallMax) {

@@ -75,7 +75,8 @@ class SmallRuns {
     Cache& cache = caches_[run->size_class];
     set_next(block, cache.head);
     cache.head = block;
-    if (__builtin_expect(++cache.count > kCacheCapacity, 0)) flush(run->size_class, kCacheCapacity / 2);
+    if (__builtin_expect(++cache.count > kCacheCapacity, 0))
+      flush(run->size_class, kCacheCapacity / 2);
   }
 
   // Usable size of a live block, or 0 (after a report) for an invalid one.
@@ -154,7 +155,7 @@ class SmallRuns {
     std::uint32_t slot_size;     // 0: the run is retired (not in use)
     std::uint32_t slots_offset;  // of slot 0, from the segment start
     std::uint32_t slot_count;
-    std::uint32_t free_count;    // set bits in free_bits
+    std::uint32_t free_count;  // set bits in free_bits
     std::uint8_t size_class;
     bool listed;
     std::uint64_t free_bits[kBitmapWords];  // 1 = free slot
@@ -178,7 +179,8 @@ class SmallRuns {
   static void set_next(void* block, void* next) { *static_cast<void**>(block) = next; }
 
   static Segment* segment_of(const void* p) {
-    return reinterpret_cast<Segment*>(align_down(reinterpret_cast<std::uintptr_t>(p), kSegmentSize));
+    return reinterpret_cast<Segment*>(
+        align_down(reinterpret_cast<std::uintptr_t>(p), kSegmentSize));
   }
   static std::size_t offset_in_segment(const Segment* s, const void* p) {
     return static_cast<std::size_t>(reinterpret_cast<const char*>(p) -

@@ -101,16 +101,14 @@ class ThreadHeap {
   // lets the process-wide layer route a free to its owner.
   SegmentHeader* find_segment(const void* p) const { return registry_.lookup(p); }
 
-  bool check_consistency_for_testing() const {
-    return small_.check_consistency_for_testing();
-  }
+  bool check_consistency_for_testing() const { return small_.check_consistency_for_testing(); }
 
  private:
   SegmentHeader* owned_segment(const void* p, const char* operation) {
     SegmentHeader* segment = registry_.lookup(p);
-    if (__builtin_expect(segment == nullptr || segment->owner != this ||
-                             segment->magic != SegmentHeader::kMagic,
-                         0)) {
+    if (__builtin_expect(
+            segment == nullptr || segment->owner != this || segment->magic != SegmentHeader::kMagic,
+            0)) {
       report_unowned(segment, p, operation);
       return nullptr;
     }
@@ -120,8 +118,7 @@ class ThreadHeap {
                                                    const char* operation) {
     const bool was_ours = segment != nullptr && segment->magic == SegmentHeader::kMagic &&
                           segment->kind == SegmentKind::kCached;
-    reporter_.report(was_ours ? HeapError::kDoubleFree : HeapError::kInvalidPointer, operation,
-                     p);
+    reporter_.report(was_ours ? HeapError::kDoubleFree : HeapError::kInvalidPointer, operation, p);
   }
 
   [[gnu::noinline]] void* malloc_large(std::size_t size);

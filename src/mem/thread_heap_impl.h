@@ -52,8 +52,8 @@ bool ThreadHeap<Config>::add_medium_segment() {
 
 template <HeapConfig Config>
 void ThreadHeap<Config>::release_medium_region(void* region) {
-  SegmentHeader* s = reinterpret_cast<SegmentHeader*>(static_cast<char*>(region) -
-                                                      kMediumRegionOffset);
+  SegmentHeader* s =
+      reinterpret_cast<SegmentHeader*>(static_cast<char*>(region) - kMediumRegionOffset);
   if (medium_segment_count_ == 1) {
     // Keep the heap's last medium segment: re-format it as one free chunk.
     medium_.add_region(region, kMediumRegionBytes);
@@ -92,12 +92,8 @@ void ThreadHeap<Config>::free_large(SegmentHeader* segment, void* p) {
       list_remove(huge_blocks_, segment);
       source_.release_segment(segment);
       return;
-    case SegmentKind::kSmall:
-      small_.deallocate(segment, p);
-      return;
-    case SegmentKind::kCached:
-      reporter_.report(HeapError::kDoubleFree, "free()", p);
-      return;
+    case SegmentKind::kSmall: small_.deallocate(segment, p); return;
+    case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return;
   }
 }
 

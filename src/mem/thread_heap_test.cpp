@@ -130,9 +130,9 @@ TYPED_TEST(ThreadHeapTest, MemalignEveryAlignmentToOneGiB) {
 }
 
 TYPED_TEST(ThreadHeapTest, ReallocKeepsContentsAcrossEveryKind) {
-  const std::size_t sizes[] = {1,      15,      16,      200,     1000,    1500,
-                               10000,  16000,   17000,   300000,  1 << 20, (1 << 20) + 1,
-                               3 << 20, 9 << 20, 40 << 20, 5 << 20, 2000,   8};
+  const std::size_t sizes[] = {1,       15,      16,       200,     1000,    1500,
+                               10000,   16000,   17000,    300000,  1 << 20, (1 << 20) + 1,
+                               3 << 20, 9 << 20, 40 << 20, 5 << 20, 2000,    8};
   void* p = this->heap.malloc(sizes[0]);
   fill(p, sizes[0]);
   void* origin = p;

@@ -1,0 +1,101 @@
+// Relacy model of ds/remote_free_queue.h. Producers write a block's payload
+// (a plain Sync::Var) and push it; the owner takes the list and reads every
+// payload. Checks: every pushed block is drained exactly once (none lost,
+// none twice), and the payloads and links are race-free. Broken twins weaken
+// the push's release, the take's acquire, or take with load + store instead
+// of one exchange; Relacy must catch each.
+#include <atomic>
+
+#include "ds/remote_free_queue.h"
+#include "model/model_runner.h"
+
+namespace hpcalloc::model {
+namespace {
+
+struct RelaxedPush : RemoteFreeQueueOrders {
+  static constexpr std::memory_order kPush = std::memory_order_relaxed;  // BROKEN
+};
+struct RelaxedTake : RemoteFreeQueueOrders {
+  static constexpr std::memory_order kTakeAll = std::memory_order_relaxed;  // BROKEN
+};
+struct LoadThenStoreTake : RemoteFreeQueueOrders {
+  static constexpr bool kTakeWithExchange = false;  // BROKEN
+};
+
+struct Block {
+  RelacySync::Var<void*> link;  // first: the queue overlays it
+  RelacySync::Var<int> payload;
+};
+
+// Threads 0..kProducers-1 push kPerProducer blocks each; the last thread is
+// the owner, which drains kDrains times while they run; after() drains the
+// rest and checks every block was seen exactly once with its payload.
+template <unsigned kProducers, unsigned kPerProducer, unsigned kDrains, class Orders>
+struct ProducersAndOwner
+    : rl::test_suite<ProducersAndOwner<kProducers, kPerProducer, kDrains, Orders>, kProducers + 1> {
+  static constexpr unsigned kBlocks = kProducers * kPerProducer;
+  using Queue = RemoteFreeQueue<RelacySync, Orders>;
+
+  Queue queue;
+  Block blocks[kBlocks];
+  int seen[kBlocks];  // owner-only (and after()), so plain ints
+
+  void before() {
+    for (int& s : seen) s = 0;
+  }
+
+  void drain() {
+    for (void* p = queue.take_all(); p != nullptr; p = Queue::next(p)) {
+      Block* b = static_cast<Block*>(p);
+      const unsigned index = static_cast<unsigned>(b - blocks);
+      RL_ASSERT(index < kBlocks);
+      RL_ASSERT(b->payload.load() == static_cast<int>(index) + 1);
+      ++seen[index];
+    }
+  }
+
+  void thread(unsigned index) {
+    if (index < kProducers) {
+      for (unsigned i = 0; i < kPerProducer; ++i) {
+        Block& b = blocks[index * kPerProducer + i];
+        b.payload.store(static_cast<int>(index * kPerProducer + i) + 1);
+        queue.push(&b);
+      }
+    } else {
+      for (unsigned i = 0; i < kDrains; ++i) drain();
+    }
+  }
+
+  void after() {
+    drain();
+    for (unsigned i = 0; i < kBlocks; ++i) RL_ASSERT(seen[i] == 1);
+  }
+};
+
+const ModelCheck kChecks[] = {
+    {"one_producer_full_search", &run_relacy<ProducersAndOwner<1, 3, 3, RemoteFreeQueueOrders>>,
+     rl::sched_full, 0, rl::test_result_success},
+    {"two_producers_full_search", &run_relacy<ProducersAndOwner<2, 1, 2, RemoteFreeQueueOrders>>,
+     rl::sched_full, 0, rl::test_result_success},
+    {"two_producers_two_blocks_context_bound_3",
+     &run_relacy<ProducersAndOwner<2, 2, 2, RemoteFreeQueueOrders>>, rl::sched_bound, 3,
+     rl::test_result_success},
+    {"three_producers_context_bound_2",
+     &run_relacy<ProducersAndOwner<3, 1, 2, RemoteFreeQueueOrders>>, rl::sched_bound, 2,
+     rl::test_result_success},
+    {"broken_relaxed_push_is_caught", &run_relacy<ProducersAndOwner<1, 2, 2, RelaxedPush>>,
+     rl::sched_full, 0, rl::test_result_data_race},
+    {"broken_relaxed_take_is_caught", &run_relacy<ProducersAndOwner<1, 2, 2, RelaxedTake>>,
+     rl::sched_full, 0, rl::test_result_data_race},
+    {"broken_load_then_store_take_is_caught",
+     &run_relacy<ProducersAndOwner<2, 1, 2, LoadThenStoreTake>>, rl::sched_full, 0,
+     rl::test_result_user_assert_failed},
+};
+
+}  // namespace
+}  // namespace hpcalloc::model
+
+int main(int argc, char** argv) {
+  using namespace hpcalloc::model;
+  return run_model_checks(kChecks, sizeof kChecks / sizeof kChecks[0], argc, argv);
+}

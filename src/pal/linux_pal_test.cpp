@@ -1,0 +1,271 @@
+#include "pal/linux_pal.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "pal/pal.h"
+
+namespace hpcalloc {
+namespace {
+
+// mincore fails with ENOMEM exactly when part of the range is unmapped.
+bool is_mapped(const void* p, std::size_t size) {
+  unsigned char residency[64];
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  for (std::size_t offset = 0; offset < size; offset += 64 * page) {
+    const std::size_t chunk = size - offset < 64 * page ? size - offset : 64 * page;
+    if (mincore(const_cast<char*>(static_cast<const char*>(p)) + offset, chunk, residency) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool all_bytes_are(const void* p, std::size_t size, unsigned char value) {
+  const auto* bytes = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < size; ++i) {
+    if (bytes[i] != value) return false;
+  }
+  return true;
+}
+
+class LinuxPalTest : public ::testing::Test {
+ protected:
+  LinuxPal pal_;
+  const std::size_t page_ = pal_.page_size();
+};
+
+TEST_F(LinuxPalTest, PageSizeIsThePowerOfTwoTheKernelUses) {
+  EXPECT_TRUE(is_pow2(page_));
+  EXPECT_EQ(page_, static_cast<std::size_t>(sysconf(_SC_PAGESIZE)));
+}
+
+TEST_F(LinuxPalTest, ReserveHonoursEveryAlignmentFromAPageToOneGiB) {
+  for (std::size_t align = page_; align <= (std::size_t{1} << 30); align *= 2) {
+    for (std::size_t size : {page_, 3 * page_, align}) {
+      void* p = pal_.reserve(size, align);
+      ASSERT_NE(p, nullptr) << "align " << align << " size " << size;
+      EXPECT_TRUE(is_aligned(p, align)) << p << " align " << align;
+      EXPECT_TRUE(is_mapped(p, size));
+      // Touch the first and last page only: a 1 GiB block must stay cheap.
+      static_cast<char*>(p)[0] = 1;
+      static_cast<char*>(p)[size - 1] = 2;
+      ASSERT_TRUE(pal_.release(p, size));
+    }
+  }
+}
+
+TEST_F(LinuxPalTest, ReserveTrimsTheOverMapping) {
+  const std::size_t align = std::size_t{64} << 20;
+  auto* p = static_cast<char*>(pal_.reserve(page_, align));
+  ASSERT_NE(p, nullptr);
+  // The over-mapping added align - page bytes, split between a head and a
+  // tail that were both unmapped, so at least one neighbour page is free.
+  EXPECT_TRUE(!is_mapped(p - page_, page_) || !is_mapped(p + page_, page_));
+  ASSERT_TRUE(pal_.release(p, page_));
+}
+
+TEST_F(LinuxPalTest, ReserveOverflowFailsWithENOMEM) {
+  errno = 0;
+  EXPECT_EQ(pal_.reserve(SIZE_MAX - page_ + 1, std::size_t{1} << 30), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+}
+
+TEST_F(LinuxPalTest, ReservedMemoryIsZeroAndWritable) {
+  const std::size_t size = 16 * page_;
+  void* p = pal_.reserve(size, page_);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(all_bytes_are(p, size, 0));
+  std::memset(p, 0xab, size);
+  EXPECT_TRUE(all_bytes_are(p, size, 0xab));
+  ASSERT_TRUE(pal_.release(p, size));
+}
+
+TEST_F(LinuxPalTest, ReleaseUnmapsAndTrimmedSubRangesCanBeReleased) {
+  auto* p = static_cast<char*>(pal_.reserve(8 * page_, page_));
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(pal_.release(p + 6 * page_, 2 * page_));
+  EXPECT_TRUE(is_mapped(p, 6 * page_));
+  EXPECT_FALSE(is_mapped(p + 6 * page_, 2 * page_));
+  ASSERT_TRUE(pal_.release(p, 6 * page_));
+  EXPECT_FALSE(is_mapped(p, page_));
+}
+
+TEST_F(LinuxPalTest, ReleaseOfAnUnalignedAddressFailsWithEINVAL) {
+  auto* p = static_cast<char*>(pal_.reserve(page_, page_));
+  ASSERT_NE(p, nullptr);
+  errno = 0;
+  EXPECT_FALSE(pal_.release(p + 1, page_));
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_TRUE(is_mapped(p, page_));
+  ASSERT_TRUE(pal_.release(p, page_));
+}
+
+TEST_F(LinuxPalTest, DecommitZeroesAndCommitMakesUsableAgain) {
+  const std::size_t size = 8 * page_;
+  auto* p = static_cast<char*>(pal_.reserve(size, page_));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x5a, size);
+  ASSERT_TRUE(pal_.decommit(p + 2 * page_, 4 * page_));
+  EXPECT_TRUE(is_mapped(p, size));
+  EXPECT_TRUE(all_bytes_are(p, 2 * page_, 0x5a));
+  EXPECT_TRUE(all_bytes_are(p + 2 * page_, 4 * page_, 0));
+  EXPECT_TRUE(all_bytes_are(p + 6 * page_, 2 * page_, 0x5a));
+  ASSERT_TRUE(pal_.commit(p + 2 * page_, 4 * page_));
+  std::memset(p + 2 * page_, 0x11, 4 * page_);
+  EXPECT_TRUE(all_bytes_are(p + 2 * page_, 4 * page_, 0x11));
+  ASSERT_TRUE(pal_.release(p, size));
+}
+
+TEST_F(LinuxPalTest, RemapInPlaceGrowsIntoFreedTail) {
+  // Reserve 8 pages and give back the last 6: the address space after the
+  // 2-page block is then known to be free, so growing must succeed.
+  auto* p = static_cast<char*>(pal_.reserve(8 * page_, page_));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x77, 8 * page_);
+  ASSERT_TRUE(pal_.release(p + 2 * page_, 6 * page_));
+  ASSERT_TRUE(pal_.remap_in_place(p, 2 * page_, 8 * page_));
+  EXPECT_TRUE(is_mapped(p, 8 * page_));
+  EXPECT_TRUE(all_bytes_are(p, 2 * page_, 0x77));
+  EXPECT_TRUE(all_bytes_are(p + 2 * page_, 6 * page_, 0));  // new pages are zero
+  ASSERT_TRUE(pal_.release(p, 8 * page_));
+}
+
+TEST_F(LinuxPalTest, RemapInPlaceShrinksAndUnmapsTheTail) {
+  auto* p = static_cast<char*>(pal_.reserve(8 * page_, page_));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x33, 8 * page_);
+  ASSERT_TRUE(pal_.remap_in_place(p, 8 * page_, 3 * page_));
+  EXPECT_TRUE(all_bytes_are(p, 3 * page_, 0x33));
+  EXPECT_FALSE(is_mapped(p + 3 * page_, 5 * page_));
+  EXPECT_TRUE(pal_.remap_in_place(p, 3 * page_, 3 * page_));
+  ASSERT_TRUE(pal_.release(p, 3 * page_));
+}
+
+TEST_F(LinuxPalTest, RemapInPlaceFailsWhenTheNextPagesAreTaken) {
+  // Two blocks carved from one mapping: the second stands right after the
+  // first, so the first cannot grow and must be left as it was.
+  auto* p = static_cast<char*>(pal_.reserve(4 * page_, page_));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x42, 4 * page_);
+  errno = 0;
+  EXPECT_FALSE(pal_.remap_in_place(p, 2 * page_, 3 * page_));
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_TRUE(all_bytes_are(p, 4 * page_, 0x42));
+  ASSERT_TRUE(pal_.release(p, 4 * page_));
+}
+
+TEST_F(LinuxPalTest, RemapMoveGrowsKeepsContentsAndUnmapsTheSource) {
+  auto* source = static_cast<char*>(pal_.reserve(4 * page_, page_));
+  auto* target = static_cast<char*>(pal_.reserve(8 * page_, std::size_t{2} << 20));
+  ASSERT_NE(source, nullptr);
+  ASSERT_NE(target, nullptr);
+  for (std::size_t i = 0; i < 4 * page_; ++i) source[i] = static_cast<char>(i * 7);
+  std::memset(target, 0xee, 8 * page_);  // replaced by the move
+  ASSERT_TRUE(pal_.remap_move(source, 4 * page_, 8 * page_, target));
+  for (std::size_t i = 0; i < 4 * page_; ++i) ASSERT_EQ(target[i], static_cast<char>(i * 7));
+  EXPECT_TRUE(all_bytes_are(target + 4 * page_, 4 * page_, 0));
+  EXPECT_FALSE(is_mapped(source, 4 * page_));
+  ASSERT_TRUE(pal_.release(target, 8 * page_));
+}
+
+TEST_F(LinuxPalTest, RemapMoveShrinks) {
+  auto* source = static_cast<char*>(pal_.reserve(6 * page_, page_));
+  auto* target = static_cast<char*>(pal_.reserve(2 * page_, page_));
+  ASSERT_NE(source, nullptr);
+  ASSERT_NE(target, nullptr);
+  std::memset(source, 0x21, 6 * page_);
+  ASSERT_TRUE(pal_.remap_move(source, 6 * page_, 2 * page_, target));
+  EXPECT_TRUE(all_bytes_are(target, 2 * page_, 0x21));
+  EXPECT_FALSE(is_mapped(source, 6 * page_));
+  ASSERT_TRUE(pal_.release(target, 2 * page_));
+}
+
+TEST_F(LinuxPalTest, FailedRemapMoveLeavesTheTargetMapped) {
+  // A source with a hole cannot be moved and grown; whatever the kernel
+  // version, the target must still be there afterwards.
+  auto* source = static_cast<char*>(pal_.reserve(4 * page_, page_));
+  auto* target = static_cast<char*>(pal_.reserve(8 * page_, page_));
+  ASSERT_NE(source, nullptr);
+  ASSERT_NE(target, nullptr);
+  std::memset(source, 0x66, 4 * page_);
+  ASSERT_TRUE(pal_.release(source + page_, page_));
+  EXPECT_FALSE(pal_.remap_move(source, 4 * page_, 8 * page_, target));
+  EXPECT_TRUE(is_mapped(target, 8 * page_));
+  target[0] = 1;
+  target[8 * page_ - 1] = 1;
+  EXPECT_TRUE(all_bytes_are(source, page_, 0x66));
+  EXPECT_TRUE(all_bytes_are(source + 2 * page_, 2 * page_, 0x66));
+  ASSERT_TRUE(pal_.release(source, page_));
+  ASSERT_TRUE(pal_.release(source + 2 * page_, 2 * page_));
+  ASSERT_TRUE(pal_.release(target, 8 * page_));
+}
+
+TEST_F(LinuxPalTest, BindOffAndFirstTouchSucceedOnNodeZero) {
+  const std::size_t size = 4 * page_;
+  auto* p = static_cast<char*>(pal_.reserve(size, page_));
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(pal_.bind(p, size, 0, NumaPolicy::kOff));
+  EXPECT_TRUE(pal_.bind(p, size, 0, NumaPolicy::kFirstTouch));
+  // First touch ignores the node argument.
+  EXPECT_TRUE(pal_.bind(p, size, 12345, NumaPolicy::kFirstTouch));
+  std::memset(p, 1, size);
+  EXPECT_TRUE(all_bytes_are(p, size, 1));
+  ASSERT_TRUE(pal_.release(p, size));
+}
+
+TEST_F(LinuxPalTest, BindPreferredAndBindAreUsableEvenWhereRefused) {
+  // A container may forbid mbind (EPERM): the contract only promises that
+  // the memory stays usable, so check that, and success where allowed.
+  const std::size_t size = 4 * page_;
+  auto* p = static_cast<char*>(pal_.reserve(size, page_));
+  ASSERT_NE(p, nullptr);
+  for (NumaPolicy policy : {NumaPolicy::kPreferred, NumaPolicy::kBind}) {
+    errno = 0;
+    const bool bound = pal_.bind(p, size, 0, policy);
+    if (!bound) {
+      EXPECT_TRUE(errno == EPERM || errno == ENOSYS) << errno;
+    }
+  }
+  std::memset(p, 2, size);
+  EXPECT_TRUE(all_bytes_are(p, size, 2));
+  ASSERT_TRUE(pal_.bind(p, size, 0, NumaPolicy::kFirstTouch));
+  ASSERT_TRUE(pal_.release(p, size));
+}
+
+TEST_F(LinuxPalTest, BindRejectsNodesOutsideTheMaskWithEINVAL) {
+  auto* p = static_cast<char*>(pal_.reserve(page_, page_));
+  ASSERT_NE(p, nullptr);
+  for (int node : {-1, static_cast<int>(Topology::kMaxNodes)}) {
+    errno = 0;
+    EXPECT_FALSE(pal_.bind(p, page_, node, NumaPolicy::kBind));
+    EXPECT_EQ(errno, EINVAL);
+  }
+  ASSERT_TRUE(pal_.release(p, page_));
+}
+
+TEST_F(LinuxPalTest, TopologyAndCurrentNodeAreConsistent) {
+  const Topology& topology = pal_.topology();
+  EXPECT_GE(topology.node_count, 1u);
+  EXPECT_GE(topology.cpu_count, 1u);
+  for (int i = 0; i < 100; ++i) {
+    const int node = pal_.current_node();
+    EXPECT_GE(node, 0);
+    EXPECT_LT(static_cast<unsigned>(node), topology.node_count);
+  }
+}
+
+TEST(DefaultPal, IsLinuxPalOnLinux) {
+  static_assert(std::is_same_v<DefaultPal, LinuxPal>);
+  static_assert(Pal<DefaultPal>);
+}
+
+}  // namespace
+}  // namespace hpcalloc
