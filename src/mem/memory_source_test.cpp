@@ -1,0 +1,279 @@
+// MemorySource on SimPal: mapping, registration, the cache (hits, closest
+// fit, limits, eviction, decommit policy), mremap growth in place and by
+// moving, NUMA binding, and every injected platform failure.
+#include "mem/memory_source.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+
+#include "mem/test_configs.h"
+#include "pal/sim_pal.h"
+
+namespace hpcalloc {
+namespace {
+
+using Config = testing_configs::TinyConfig<SimPal>;
+using Source = MemorySource<Config>;
+using Registry = SegmentRegistry<Config>;
+constexpr std::size_t kSegment = Source::kSegmentSize;  // 64 KiB
+
+struct SourceTest : testing::Test {
+  explicit SourceTest(SourceLimits limits = {}, SimPalOptions options = {}) {
+    pal = std::make_unique<SimPal>(options);
+    registry = std::make_unique<Registry>(*pal);
+    source = std::make_unique<Source>(*pal, *registry, 0, limits);
+  }
+  void rebuild(SourceLimits limits, SimPalOptions options = {}, unsigned node = 0) {
+    source.reset();
+    registry.reset();
+    pal = std::make_unique<SimPal>(options);
+    registry = std::make_unique<Registry>(*pal);
+    source = std::make_unique<Source>(*pal, *registry, node, limits);
+  }
+  // Bytes the pal has reserved besides the registry's leaf tables.
+  std::size_t mapped() const {
+    return pal->reserved_bytes() - registry->leaf_count_for_testing() * registry->leaf_bytes();
+  }
+  std::unique_ptr<SimPal> pal;
+  std::unique_ptr<Registry> registry;
+  std::unique_ptr<Source> source;
+  int owner = 0;
+};
+
+TEST_F(SourceTest, SegmentsAreAlignedRegisteredAndFresh) {
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(is_aligned(s, kSegment));
+  EXPECT_TRUE(s->is_valid());
+  EXPECT_EQ(s->kind, SegmentKind::kSmall);
+  EXPECT_EQ(s->owner, &owner);
+  EXPECT_TRUE(s->fresh);
+  EXPECT_EQ(s->mapping_size, kSegment);
+  auto* bytes = reinterpret_cast<char*>(s);
+  EXPECT_EQ(registry->lookup(bytes), s);
+  EXPECT_EQ(registry->lookup(bytes + kSegment - 1), s);
+  EXPECT_EQ(registry->lookup(bytes + kSegment), nullptr);
+  EXPECT_EQ(source->stats().mapped_bytes, kSegment);
+  EXPECT_EQ(mapped(), kSegment);
+  source->release_segment(s);
+}
+
+TEST_F(SourceTest, ReleasedSegmentsAreCachedAndReused) {
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  std::memset(reinterpret_cast<char*>(s) + sizeof(SegmentHeader), 0x5a, 100);
+  source->release_segment(s);
+  EXPECT_EQ(source->stats().cached_mappings, 1u);
+  EXPECT_EQ(registry->lookup(s), s);  // still registered, as cached
+  EXPECT_EQ(s->kind, SegmentKind::kCached);
+  SegmentHeader* again = source->acquire_segment(SegmentKind::kMedium, &owner);
+  EXPECT_EQ(again, s);
+  EXPECT_FALSE(again->fresh);  // dirty: calloc must clear it
+  EXPECT_EQ(again->kind, SegmentKind::kMedium);
+  const SourceStats stats = source->stats();
+  EXPECT_EQ(stats.cache_hits, 1u);
+  EXPECT_EQ(stats.os_reserves, 1u);
+  source->release_segment(again);
+  source->trim();
+  EXPECT_EQ(source->stats().mapped_bytes, 0u);
+  EXPECT_EQ(mapped(), 0u);
+  EXPECT_EQ(registry->lookup(s), nullptr);
+}
+
+TEST_F(SourceTest, PerBlockLimitUnmapsAtOnce) {
+  rebuild(SourceLimits{.cache_max_block = kSegment - 1});
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  source->release_segment(s);
+  EXPECT_EQ(source->stats().cached_mappings, 0u);
+  EXPECT_EQ(mapped(), 0u);
+  EXPECT_EQ(registry->lookup(s), nullptr);
+}
+
+TEST_F(SourceTest, TotalLimitEvictsOldestFirst) {
+  rebuild(SourceLimits{.cache_max_total = 2 * kSegment});
+  SegmentHeader* s[3];
+  for (auto& p : s) p = source->acquire_segment(SegmentKind::kSmall, &owner);
+  for (auto* p : s) source->release_segment(p);
+  EXPECT_EQ(source->stats().cached_mappings, 2u);
+  EXPECT_EQ(source->stats().cached_bytes, 2 * kSegment);
+  EXPECT_EQ(registry->lookup(s[0]), nullptr);  // the oldest went
+  EXPECT_EQ(registry->lookup(s[2]), s[2]);
+  EXPECT_EQ(mapped(), 2 * kSegment);
+}
+
+TEST_F(SourceTest, EntryLimitEvictsToo) {
+  SegmentHeader* s[Config::kMappingCacheEntries + 2];
+  for (auto& p : s) p = source->acquire_segment(SegmentKind::kSmall, &owner);
+  for (auto* p : s) source->release_segment(p);
+  EXPECT_EQ(source->stats().cached_mappings, Config::kMappingCacheEntries);
+  EXPECT_EQ(mapped(), Config::kMappingCacheEntries * kSegment);
+}
+
+TEST_F(SourceTest, DecommitPolicyGivesPagesBackAndReuseReadsZero) {
+  rebuild(SourceLimits{.decommit_cached = true});
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  auto* bytes = reinterpret_cast<char*>(s);
+  std::memset(bytes + 4096, 0x77, 8192);
+  const std::size_t committed = pal->committed_bytes();
+  source->release_segment(s);
+  EXPECT_EQ(pal->committed_bytes(), committed - kSegment);
+  SegmentHeader* again = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_EQ(again, s);
+  EXPECT_TRUE(again->fresh);
+  for (std::size_t i = 4096; i < 4096 + 8192; ++i) ASSERT_EQ(bytes[i], 0);
+  source->release_segment(again);
+}
+
+TEST_F(SourceTest, HugeBlocksUseTheClosestFitAndTrimTheRest) {
+  SegmentHeader* big = source->acquire_huge(10 * kSegment, 16, &owner);
+  SegmentHeader* mid = source->acquire_huge(4 * kSegment, 16, &owner);
+  SegmentHeader* small = source->acquire_huge(2 * kSegment, 16, &owner);
+  ASSERT_TRUE(big && mid && small);
+  EXPECT_EQ(big->huge_size, 10 * kSegment);
+  EXPECT_TRUE(is_aligned(big->huge_block, pal->page_size()));
+  source->release_segment(big);
+  source->release_segment(mid);
+  source->release_segment(small);
+  // 3 segments' worth: mid (5 slots with its header page) is the closest fit.
+  SegmentHeader* h = source->acquire_huge(3 * kSegment, 16, &owner);
+  EXPECT_EQ(h, mid);
+  EXPECT_EQ(h->mapping_size, 4 * kSegment);  // trimmed from 5 slots to 4
+  EXPECT_EQ(registry->lookup(reinterpret_cast<char*>(h) + 4 * kSegment), nullptr);
+  EXPECT_EQ(source->stats().cache_hits, 1u);
+  source->release_segment(h);
+}
+
+TEST_F(SourceTest, HugeAlignmentBeyondTheSegmentSize) {
+  for (std::size_t alignment = 2 * kSegment; alignment <= 16 * kSegment; alignment *= 2) {
+    SegmentHeader* h = source->acquire_huge(3 * kSegment, alignment, &owner);
+    ASSERT_NE(h, nullptr);
+    EXPECT_TRUE(is_aligned(h->huge_block, alignment));
+    EXPECT_EQ(registry->lookup(h->huge_block), h);
+    source->release_segment(h);
+  }
+  source->trim();
+  EXPECT_EQ(mapped(), 0u);  // the over-reservations were trimmed exactly
+}
+
+TEST_F(SourceTest, ResizeGrowsInPlaceThenByMovingAndShrinks) {
+  // Map the registry's leaf table first, so it does not sit right after the
+  // block in the (first-fit) arena.
+  SegmentHeader* first = source->acquire_segment(SegmentKind::kSmall, &owner);
+  SegmentHeader* h = source->acquire_huge(2 * kSegment, 16, &owner);
+  std::memset(h->huge_block, 0x42, 2 * kSegment);
+  ASSERT_TRUE(source->resize_huge(h, 6 * kSegment));  // arena after it is free
+  EXPECT_EQ(source->stats().remaps_in_place, 1u);
+  // Block the address space after it, forcing a move next time.
+  SegmentHeader* wall = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_EQ(reinterpret_cast<char*>(wall), reinterpret_cast<char*>(h) + h->mapping_size);
+  SegmentHeader* before = h;
+  ASSERT_TRUE(source->resize_huge(h, 20 * kSegment));
+  EXPECT_NE(h, before);
+  EXPECT_EQ(source->stats().remaps_moved, 1u);
+  EXPECT_EQ(registry->lookup(before), nullptr);
+  EXPECT_EQ(registry->lookup(h->huge_block), h);
+  auto* bytes = static_cast<unsigned char*>(h->huge_block);
+  for (std::size_t i = 0; i < 2 * kSegment; ++i) ASSERT_EQ(bytes[i], 0x42);
+  ASSERT_TRUE(source->resize_huge(h, kSegment));  // shrink in place
+  EXPECT_EQ(h->mapping_size, 2 * kSegment);
+  EXPECT_EQ(bytes[kSegment - 1], 0x42);
+  source->release_segment(h);
+  source->release_segment(wall);
+  source->release_segment(first);
+}
+
+TEST_F(SourceTest, NumaBindingPlacesPagesOnTheSourcesNode) {
+  rebuild(SourceLimits{.numa_policy = NumaPolicy::kBind}, SimPalOptions{.node_count = 3}, 2);
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  EXPECT_EQ(s->node, 2);
+  EXPECT_EQ(pal->page_info(s).node, 2);
+  EXPECT_EQ(pal->committed_bytes_on_node(2), kSegment);
+  EXPECT_EQ(pal->committed_bytes_on_node(0),
+            registry->leaf_count_for_testing() * registry->leaf_bytes());
+  pal->fail_always(PalCall::kBind, true);
+  SegmentHeader* t = source->acquire_segment(SegmentKind::kSmall, &owner);
+  EXPECT_NE(t, nullptr);  // placement failed, memory still usable
+  EXPECT_EQ(source->stats().bind_failures, 1u);
+  source->release_segment(s);
+  source->release_segment(t);
+}
+
+TEST_F(SourceTest, ReserveFailureGivesEnomemAndLeavesNothing) {
+  pal->fail_always(PalCall::kReserve, true);
+  errno = 0;
+  EXPECT_EQ(source->acquire_segment(SegmentKind::kSmall, &owner), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(source->acquire_huge(5 * kSegment, 16, &owner), nullptr);
+  EXPECT_EQ(mapped(), 0u);
+  EXPECT_EQ(source->stats().mapped_bytes, 0u);
+}
+
+TEST_F(SourceTest, RegistryTableFailureUnwindsTheMapping) {
+  // The segment's reserve succeeds; the registry's leaf reserve fails.
+  pal->fail_after(PalCall::kReserve, 1);
+  errno = 0;
+  EXPECT_EQ(source->acquire_segment(SegmentKind::kSmall, &owner), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(pal->reserved_bytes(), 0u);
+  EXPECT_EQ(source->stats().mapped_bytes, 0u);
+}
+
+TEST_F(SourceTest, RemapFailuresLeaveTheBlockIntact) {
+  SegmentHeader* h = source->acquire_huge(2 * kSegment, 16, &owner);
+  std::memset(h->huge_block, 0x33, 2 * kSegment);
+  SegmentHeader* original = h;
+  pal->fail_always(PalCall::kRemapInPlace, true);
+  pal->fail_always(PalCall::kRemapMove, true);
+  const std::size_t before = mapped();
+  errno = 0;
+  EXPECT_FALSE(source->resize_huge(h, 8 * kSegment));
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(h, original);
+  EXPECT_EQ(h->mapping_size, 3 * kSegment);
+  EXPECT_EQ(mapped(), before);  // the move's target was given back
+  EXPECT_EQ(registry->lookup(h->huge_block), h);
+  EXPECT_EQ(static_cast<unsigned char*>(h->huge_block)[2 * kSegment - 1], 0x33);
+  pal->fail_always(PalCall::kRemapMove, false);
+  EXPECT_TRUE(source->resize_huge(h, 8 * kSegment));  // in place fails, move works
+  EXPECT_EQ(source->stats().remaps_moved, 1u);
+  source->release_segment(h);
+}
+
+TEST_F(SourceTest, CommitFailureOnReuseMapsAfresh) {
+  rebuild(SourceLimits{.decommit_cached = true});
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  source->release_segment(s);
+  pal->fail_always(PalCall::kCommit, true);
+  SegmentHeader* t = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->fresh);
+  EXPECT_EQ(source->stats().cached_mappings, 0u);
+  EXPECT_EQ(mapped(), kSegment);  // the uncommittable one was unmapped
+  source->release_segment(t);
+}
+
+TEST_F(SourceTest, DecommitFailureStillCachesAsDirty) {
+  rebuild(SourceLimits{.decommit_cached = true});
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  pal->fail_always(PalCall::kDecommit, true);
+  source->release_segment(s);
+  EXPECT_EQ(s->kind, SegmentKind::kCached);
+  SegmentHeader* t = source->acquire_segment(SegmentKind::kSmall, &owner);
+  EXPECT_EQ(t, s);
+  EXPECT_FALSE(t->fresh);
+  source->release_segment(t);
+}
+
+TEST_F(SourceTest, ReleaseFailureKeepsTheRangeUnreachable) {
+  rebuild(SourceLimits{.cache_max_block = 0});
+  SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
+  pal->fail_always(PalCall::kRelease, true);
+  source->release_segment(s);
+  EXPECT_EQ(registry->lookup(s), nullptr);  // never handed out again
+  EXPECT_EQ(source->stats().mapped_bytes, kSegment);  // and honestly counted
+  pal->fail_always(PalCall::kRelease, false);
+}
+
+}  // namespace
+}  // namespace hpcalloc
