@@ -270,7 +270,7 @@ TEST_F(SourceTest, ReleaseFailureKeepsTheRangeUnreachable) {
   SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
   pal->fail_always(PalCall::kRelease, true);
   source->release_segment(s);
-  EXPECT_EQ(registry->lookup(s), nullptr);  // never handed out again
+  EXPECT_EQ(registry->lookup(s), nullptr);            // never handed out again
   EXPECT_EQ(source->stats().mapped_bytes, kSegment);  // and honestly counted
   pal->fail_always(PalCall::kRelease, false);
 }

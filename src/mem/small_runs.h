@@ -12,9 +12,15 @@
 // its run's bitmap}; blocks in a cache are marked allocated in the bitmap, so
 // a run whose bitmap is all free has no block anywhere else and can be
 // retired; a segment whose runs are all retired goes back to the provider
-// (one empty segment is kept to avoid thrashing at a boundary). A double free
-// is caught when the block reaches its bitmap (cache flush), and on every free
-// in the checked build.
+// (one empty segment is kept to avoid thrashing at a boundary).
+//
+// Double frees: a block in a cache carries the heap's cache key in its second
+// word (as glibc's tcache does); free() of a block showing the key searches
+// the cache, so freeing a block twice is reported at once instead of linking
+// it into its cache twice (which would hand it out to two owners). A block
+// that escapes that (its key overwritten by a use after free) is caught when
+// it reaches its bitmap; the checked build also checks the bitmap on every
+// free. Cache walks are bounded by the count, so no list shape can loop.
 #pragma once
 
 #include <cerrno>
@@ -48,7 +54,10 @@ class SmallRuns {
   static_assert(kRunSize * Config::kSmallMax < (std::uint64_t{1} << kReciprocalShift));
 
   SmallRuns(Provider& provider, Reporter& reporter, void* owner)
-      : provider_(provider), reporter_(reporter), owner_(owner) {}
+      : provider_(provider),
+        reporter_(reporter),
+        owner_(owner),
+        cache_key_(reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {}
   SmallRuns(const SmallRuns&) = delete;
   SmallRuns& operator=(const SmallRuns&) = delete;
 
@@ -58,6 +67,7 @@ class SmallRuns {
     void* block = cache.head;
     if (__builtin_expect(block != nullptr, 1)) {
       cache.head = next_of(block);
+      set_key(block, 0);
       --cache.count;
       return block;
     }
@@ -69,11 +79,12 @@ class SmallRuns {
   [[gnu::always_inline]] void deallocate(SegmentHeader* segment, void* block) {
     Run* run = validated_run(segment, block, "free()");
     if (run == nullptr) return;
-    if constexpr (kChecked) {
+    if (__builtin_expect(key_of(block) == cache_key_ || kChecked, 0)) {
       if (!check_allocated(*run, block, "free()")) return;
     }
     Cache& cache = caches_[run->size_class];
     set_next(block, cache.head);
+    set_key(block, cache_key_);
     cache.head = block;
     if (__builtin_expect(++cache.count > kCacheCapacity, 0))
       flush(run->size_class, kCacheCapacity / 2);
@@ -175,8 +186,16 @@ class SmallRuns {
                 "run 0 must hold a block of the largest class after the metadata");
 
  private:
+  // A cached block: word 0 links to the next cached block, word 1 holds the
+  // cache key (every block is at least 16 bytes).
   static void* next_of(void* block) { return *static_cast<void**>(block); }
   static void set_next(void* block, void* next) { *static_cast<void**>(block) = next; }
+  static std::uintptr_t key_of(const void* block) {
+    return static_cast<const std::uintptr_t*>(block)[1];
+  }
+  static void set_key(void* block, std::uintptr_t key) {
+    static_cast<std::uintptr_t*>(block)[1] = key;
+  }
 
   static Segment* segment_of(const void* p) {
     return reinterpret_cast<Segment*>(
@@ -213,12 +232,16 @@ class SmallRuns {
     return run;
   }
 
-  // Checked build: the block must be marked allocated and not be cached.
-  bool check_allocated(const Run& run, const void* block, const char* operation) {
+  // The block must be marked allocated and not be cached (slow: a walk of
+  // the class's cache, bounded by its count).
+  [[gnu::cold, gnu::noinline]] bool check_allocated(const Run& run, const void* block,
+                                                    const char* operation) {
     const Segment* s = segment_of(block);
     const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
     bool is_free = test_bit(run, index);
-    for (void* p = caches_[run.size_class].head; p != nullptr && !is_free; p = next_of(p)) {
+    const Cache& cache = caches_[run.size_class];
+    void* p = cache.head;
+    for (std::uint32_t i = 0; i < cache.count && p != nullptr && !is_free; ++i, p = next_of(p)) {
       is_free = p == block;
     }
     if (is_free) reporter_.report(HeapError::kDoubleFree, operation, block);
@@ -268,6 +291,7 @@ class SmallRuns {
   Provider& provider_;
   Reporter& reporter_;
   void* owner_;
+  const std::uintptr_t cache_key_;
   Cache caches_[kClassCount];
   Run* available_[kClassCount] = {};
   Segment* with_free_runs_ = nullptr;

@@ -32,11 +32,14 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
       void* block = slots + (w * 64 + bit) * run->slot_size;
       if (first == nullptr) {
         first = block;
+        set_key(block, 0);
       } else if (last == nullptr) {
         last = block;
+        set_key(block, cache_key_);
         caches_[size_class].head = block;
       } else {
         set_next(last, block);
+        set_key(block, cache_key_);
         last = block;
       }
       ++taken;
@@ -54,10 +57,13 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
 template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep) {
   Cache& cache = caches_[size_class];
-  // Keep the `keep` most recently freed (hottest) blocks at the head.
+  // Keep the `keep` most recently freed (hottest) blocks at the head; every
+  // walk is bounded by the count.
+  const std::uint32_t total = cache.count;
+  if (keep > total) keep = total;
   void* rest = cache.head;
   void* last_kept = nullptr;
-  for (unsigned i = 0; i < keep && rest != nullptr; ++i) {
+  for (unsigned i = 0; i < keep; ++i) {
     last_kept = rest;
     rest = next_of(rest);
   }
@@ -66,11 +72,10 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep) {
   } else {
     cache.head = nullptr;
   }
-  unsigned kept = 0;
-  for (void* p = cache.head; p != nullptr; p = next_of(p)) ++kept;
-  cache.count = kept;
-  while (rest != nullptr) {
+  cache.count = keep;
+  for (std::uint32_t i = keep; i < total; ++i) {
     void* next = next_of(rest);
+    set_key(rest, 0);
     return_to_run(rest);
     rest = next;
   }
@@ -204,7 +209,10 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
   }
   for (unsigned c = 0; c < kClassCount; ++c) {
     std::size_t n = 0;
-    for (void* p = caches_[c].head; p != nullptr; p = next_of(p)) ++n;
+    for (void* p = caches_[c].head; p != nullptr && n <= kCacheCapacity; p = next_of(p)) {
+      if (key_of(p) != cache_key_) return false;
+      ++n;
+    }
     if (n != caches_[c].count || n > kCacheCapacity) return false;
     for (const Run* run = available_[c]; run != nullptr; run = run->next) {
       if (!run->listed || run->size_class != c || run->free_count == 0) return false;

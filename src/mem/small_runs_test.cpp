@@ -162,26 +162,36 @@ TYPED_TEST(SmallRunsTest, InteriorAndMisalignedPointersAreReported) {
   EXPECT_TRUE(f.runs.check_consistency_for_testing());
 }
 
-TYPED_TEST(SmallRunsTest, DoubleFreeIsCaughtWhenTheBlockReachesItsBitmap) {
+TYPED_TEST(SmallRunsTest, DoubleFreeIsCaughtAtOnceWhetherCachedOrInTheBitmap) {
   auto& f = this->f;
   void* p = f.runs.allocate(2);
+  void* a = f.runs.allocate(2);
   void* keep = f.runs.allocate(2);  // keeps the run alive
   f.free(p);
-  if (kChecked) {
-    f.free(p);  // the checked build catches it at once
-    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
-    f.runs.flush_all();
-  } else {
-    f.free(p);  // the release build catches it at flush
-    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 0u);
-    f.runs.flush_all();
-    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
-  }
-  f.free(p);  // free in its bitmap now
+  f.free(p);  // p is at the head of the cache
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
+  f.free(a);
+  f.free(p);  // p is inside the cache
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 2u);
   f.runs.flush_all();
-  if (kChecked) {
-    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 2u);
-  }
+  EXPECT_TRUE(f.runs.is_free_in_bitmap_for_testing(p));
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+  // Neither block is handed out twice.
+  void* x = f.runs.allocate(2);
+  void* y = f.runs.allocate(2);
+  EXPECT_NE(x, y);
+  f.free(x);
+  f.free(y);
+  f.runs.flush_all();
+  // A double free whose key was overwritten (use after free) reaches the
+  // bitmap and is caught there (at once in the checked build).
+  void* q = f.runs.allocate(2);
+  f.free(q);
+  f.runs.flush_all();
+  std::memset(q, 0, 16);
+  f.free(q);
+  if (!kChecked) f.runs.flush_all();
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 3u);
   EXPECT_TRUE(f.runs.check_consistency_for_testing());
   f.free(keep);
 }

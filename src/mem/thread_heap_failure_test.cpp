@@ -52,8 +52,8 @@ struct Workload {
       std::memset(b.p, b.fill, size);
       live.push_back(b);
     };
-    const std::size_t sizes[] = {8, kSmall, kSmall + 1, kMedium / 2, kMedium, kMedium + 1,
-                                 3 * kMedium, 40 * kMedium};
+    const std::size_t sizes[] = {8,       kSmall,      kSmall + 1,  kMedium / 2,
+                                 kMedium, kMedium + 1, 3 * kMedium, 40 * kMedium};
     for (int round = 0; round < 3; ++round) {
       for (std::size_t size : sizes) {
         errno = 0;
@@ -160,8 +160,8 @@ TEST_P(ThreadHeapFailureTest, EveryFailurePointGivesEnomemAndLeaksNothing) {
       if (injection.call == PalCall::kRelease) {
         // An unmap the OS refused stays mapped (and unreachable): the only
         // leak allowed, bounded by the refused calls.
-        EXPECT_LE(f.pal.reserved_bytes(), f.pal.stats(PalCall::kRelease).injected *
-                                              (std::size_t{64} << 20));
+        EXPECT_LE(f.pal.reserved_bytes(),
+                  f.pal.stats(PalCall::kRelease).injected * (std::size_t{64} << 20));
       } else {
         EXPECT_EQ(f.pal.reserved_bytes(), 0u) << injection.name << " after " << successes;
       }
@@ -177,13 +177,17 @@ TEST_P(ThreadHeapFailureTest, EveryFailurePointGivesEnomemAndLeaksNothing) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryPalCall, ThreadHeapFailureTest,
-    testing::Values(Injection{PalCall::kReserve, "reserve"}, Injection{PalCall::kRelease, "release"},
-                    Injection{PalCall::kDecommit, "decommit"}, Injection{PalCall::kCommit, "commit"},
-                    Injection{PalCall::kRemapInPlace, "remap_in_place"},
-                    Injection{PalCall::kRemapMove, "remap_move"}, Injection{PalCall::kBind, "bind"}),
-    [](const testing::TestParamInfo<Injection>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(EveryPalCall, ThreadHeapFailureTest,
+                         testing::Values(Injection{PalCall::kReserve, "reserve"},
+                                         Injection{PalCall::kRelease, "release"},
+                                         Injection{PalCall::kDecommit, "decommit"},
+                                         Injection{PalCall::kCommit, "commit"},
+                                         Injection{PalCall::kRemapInPlace, "remap_in_place"},
+                                         Injection{PalCall::kRemapMove, "remap_move"},
+                                         Injection{PalCall::kBind, "bind"}),
+                         [](const testing::TestParamInfo<Injection>& info) {
+                           return std::string(info.param.name);
+                         });
 
 }  // namespace
 }  // namespace hpcalloc

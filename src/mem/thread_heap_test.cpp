@@ -184,8 +184,8 @@ TYPED_TEST(ThreadHeapTest, HugeReallocUsesRemapNotCopy) {
 TYPED_TEST(ThreadHeapTest, MisuseIsReportedAndLeavesTheHeapIntact) {
   using testing_configs::RecordingReporter;
   auto& reports = this->f.reporter;
-  int on_stack = 0;
-  this->heap.free(&on_stack);  // foreign
+  alignas(16) char on_stack[64] = {};  // block-sized, so the inlined free path reads in bounds
+  this->heap.free(on_stack);           // foreign
   EXPECT_EQ(reports.count(HeapError::kInvalidPointer), 1u);
   void* medium = this->heap.malloc(TypeParam::kSmallMax * 4);
   this->heap.free(static_cast<char*>(medium) + 32);  // interior
@@ -199,7 +199,7 @@ TYPED_TEST(ThreadHeapTest, MisuseIsReportedAndLeavesTheHeapIntact) {
   this->heap.free(huge);
   this->heap.free(huge);  // cached mapping or unmapped: reported either way
   EXPECT_EQ(reports.reports.size(), 5u);
-  EXPECT_EQ(this->heap.usable_size(&on_stack), 0u);
+  EXPECT_EQ(this->heap.usable_size(on_stack), 0u);
   EXPECT_TRUE(this->heap.check_consistency_for_testing());
   void* p = this->heap.malloc(64);  // still works
   EXPECT_NE(p, nullptr);
