@@ -116,7 +116,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
                 sizeof(Segment) - sizeof(SegmentHeader));
     s->free_runs = kAllRuns;
     header->prev = nullptr;
-    header->next = &all_segments_->header;
+    header->next = all_segments_ != nullptr ? &all_segments_->header : nullptr;
     if (all_segments_ != nullptr) all_segments_->header.prev = header;
     all_segments_ = s;
     ++segment_count_;
