@@ -1,0 +1,67 @@
+// The process-wide allocator behind every entry point: the C API with prefix
+// (c_api.cpp), the standard names of the preload library
+// (standard_names.cpp) and the C++ operators (cxx_operators.cpp) all call
+// these functions and only add their own argument checks and return
+// conventions. Implemented in global_allocator.cpp over ThreadHeap,
+// HeapPool and MemorySource with the production configuration.
+//
+// Contracts (glibc's, which every caller relies on):
+//   malloc(n)          16-byte-aligned block of >= n bytes (n == 0 gives a
+//                      unique minimal block); nullptr + errno = ENOMEM when
+//                      impossible (n > PTRDIFF_MAX) or out of memory.
+//   calloc(c, n)       zeroed; c * n overflow -> nullptr + ENOMEM.
+//   realloc(p, n)      p == nullptr: malloc(n); n == 0: free(p), nullptr;
+//                      on failure nullptr + ENOMEM and p untouched.
+//   memalign(a, n)     `a` must be a power of two (callers check, EINVAL is
+//                      theirs to report); a < 16 behaves as 16.
+//   free(p)            p == nullptr: nothing. Any thread may free any block.
+//   usable_size(p)     >= the size asked for; 0 for nullptr.
+// A pointer hpcalloc never returned: when the standard names are active
+// (set_forward_foreign(true), done by the preload library) a pointer outside
+// every hpcalloc segment is passed to the next allocator in the chain
+// (glibc's, which owns memory allocated before hpcalloc took over); a
+// pointer inside a segment that is not a live block is reported (one line on
+// stderr, then abort unless HPCALLOC_ON_ERROR=warn).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hpcalloc::global {
+
+void* malloc(std::size_t size);
+void* calloc(std::size_t count, std::size_t size);
+void* realloc(void* p, std::size_t size);
+void* memalign(std::size_t alignment, std::size_t size);
+void free(void* p);
+std::size_t usable_size(const void* p);
+
+// Releases cached memory back to the OS (all threads' spare segments and the
+// sources' caches); returns true if any memory was released (malloc_trim).
+bool trim(std::size_t pad);
+
+// Figures for mallinfo2 (all in bytes except counts).
+struct Figures {
+  std::size_t mapped;        // everything hpcalloc has mapped (arena + huge)
+  std::size_t huge_mapped;   // mapped by huge blocks (mallinfo2.hblkhd)
+  std::size_t huge_blocks;   // live huge blocks (mallinfo2.hblks)
+  std::size_t in_use;        // usable bytes of live blocks (uordblks)
+  std::size_t free_bytes;    // mapped but not in use, caches included (fordblks)
+  std::size_t cached;        // in the sources' caches (releasable: keepcost)
+};
+Figures figures();
+
+// One named counter (see print_stats for the names: heaps_live,
+// heaps_pooled, heaps_created, remote_frees_pushed, remote_frees_drained,
+// mapped_bytes, cached_bytes, in_use_bytes, ...); false for an unknown name.
+bool stat(const char* name, std::size_t* value);
+
+// Writes the statistics summary (what HPCALLOC_STATS=1 prints at exit) to
+// fd, without allocating.
+void print_stats(int fd);
+
+// Chooses what free/realloc/usable_size do with a pointer outside every
+// hpcalloc segment: forward to the next allocator (preload) or report.
+void set_forward_foreign(bool forward);
+
+}  // namespace hpcalloc::global
