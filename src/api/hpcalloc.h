@@ -1,16 +1,75 @@
 /* hpcalloc's public C interface. Every function is also exported under the
  * standard names by libhpcalloc.so when it is preloaded; the prefixed names
  * are for programs that link hpcalloc next to another malloc, and for tests
- * under sanitizers that own malloc. */
+ * under sanitizers that own malloc.
+ *
+ * Each function has exactly the semantics of its glibc 2.36 namesake (errno
+ * values included); where glibc has no namesake (free_sized, stats) the
+ * comment says what it does. "Impossible" sizes are those above PTRDIFF_MAX. */
 #ifndef HPCALLOC_H
 #define HPCALLOC_H
+
+#include <stddef.h>
+
+/* The symbols of this header stay visible when the library is built with
+ * hidden visibility by default. */
+#if defined(__GNUC__) || defined(__clang__)
+#define HPCALLOC_EXPORT __attribute__((visibility("default")))
+#else
+#define HPCALLOC_EXPORT
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* The library's version, "MAJOR.MINOR.PATCH". */
-const char* hpc_version(void);
+HPCALLOC_EXPORT const char* hpc_version(void);
+
+/* 16-byte-aligned block of >= size bytes (size 0: a unique block); NULL and
+ * errno ENOMEM when impossible or out of memory. */
+HPCALLOC_EXPORT void* hpc_malloc(size_t size);
+/* Releases a block from any hpcalloc function, from any thread; NULL: nothing. */
+HPCALLOC_EXPORT void hpc_free(void* p);
+/* Zeroed count * size bytes; NULL and ENOMEM on overflow of the product. */
+HPCALLOC_EXPORT void* hpc_calloc(size_t count, size_t size);
+/* p NULL: malloc(size); size 0: frees p, returns NULL; failure: NULL, ENOMEM,
+ * p untouched; otherwise the contents up to min(old, new) size are kept. */
+HPCALLOC_EXPORT void* hpc_realloc(void* p, size_t size);
+/* realloc(p, count * size); NULL and ENOMEM (p untouched) on overflow. */
+HPCALLOC_EXPORT void* hpc_reallocarray(void* p, size_t count, size_t size);
+/* Block aligned to `alignment`: <= 16 behaves as malloc, a non-power of two is
+ * rounded up to the next power of two, above SIZE_MAX / 2 + 1 is EINVAL. */
+HPCALLOC_EXPORT void* hpc_memalign(size_t alignment, size_t size);
+/* Returns EINVAL (errno untouched) unless alignment is a power of two multiple
+ * of sizeof(void*), ENOMEM (errno ENOMEM too, as glibc) on failure, 0 on
+ * success; *memptr is written only on success. */
+HPCALLOC_EXPORT int hpc_posix_memalign(void** memptr, size_t alignment, size_t size);
+/* glibc 2.36's aligned_alloc is memalign: any alignment is accepted and
+ * rounded as there, and size need not be a multiple of it. */
+HPCALLOC_EXPORT void* hpc_aligned_alloc(size_t alignment, size_t size);
+/* memalign(page size, size). */
+HPCALLOC_EXPORT void* hpc_valloc(size_t size);
+/* memalign(page size, size rounded up to whole pages, at least one page);
+ * ENOMEM when the rounding overflows. */
+HPCALLOC_EXPORT void* hpc_pvalloc(size_t size);
+/* Bytes usable in the block, >= the size asked for; 0 for NULL. */
+HPCALLOC_EXPORT size_t hpc_malloc_usable_size(void* p);
+/* C23: free(p) where size is the size asked for (checked build: a size larger
+ * than the block's usable size is reported). */
+HPCALLOC_EXPORT void hpc_free_sized(void* p, size_t size);
+/* C23: free(p) for a block from aligned_alloc(alignment, size) (checked build:
+ * a wrong size or a p not aligned to alignment is reported). */
+HPCALLOC_EXPORT void hpc_free_aligned_sized(void* p, size_t alignment, size_t size);
+/* Returns cached memory to the OS; 1 if any was released, else 0. */
+HPCALLOC_EXPORT int hpc_malloc_trim(size_t pad);
+/* Reads one statistics counter by name (the names hpc_print_stats prints) into
+ * *value: 0 on success, -1 for an unknown or NULL name. A NULL value only
+ * asks whether the name exists. */
+HPCALLOC_EXPORT int hpc_stat(const char* name, size_t* value);
+/* Writes the statistics summary (what HPCALLOC_STATS=1 prints at exit) to fd,
+ * without allocating. */
+HPCALLOC_EXPORT void hpc_print_stats(int fd);
 
 #ifdef __cplusplus
 }

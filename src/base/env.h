@@ -88,4 +88,23 @@ inline bool env_bool(const char* name, bool fallback) {
   return value;
 }
 
+// The index of the value of variable `name` in `choices`, or `fallback` when
+// it is unset or not one of them (with a warning listing the choices).
+template <std::size_t kCount>
+int env_choice(const char* name, const char* const (&choices)[kCount], int fallback) {
+  const char* raw = std::getenv(name);
+  if (raw == nullptr) return fallback;
+  const std::string_view value(raw);
+  for (std::size_t i = 0; i < kCount; ++i) {
+    if (value == choices[i]) return static_cast<int>(i);
+  }
+  ReportLine expected;
+  for (std::size_t i = 0; i < kCount; ++i) {
+    expected.text(i == 0 ? "" : ", ").text(choices[i]);
+  }
+  expected.text("; default ").text(choices[fallback]);
+  detail::warn_bad_env(name, raw, expected.view());
+  return fallback;
+}
+
 }  // namespace hpcalloc

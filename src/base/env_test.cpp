@@ -78,3 +78,24 @@ TEST(EnvBool, ParsesOrFallsBackWithWarning) {
 
 }  // namespace
 }  // namespace hpcalloc
+
+namespace hpcalloc {
+namespace {
+
+TEST(EnvChoice, PicksTheIndexOrWarnsAndFallsBack) {
+  static const char* const kChoices[] = {"off", "first-touch", "bind"};
+  unsetenv("HPCALLOC_TEST_CHOICE");
+  EXPECT_EQ(env_choice("HPCALLOC_TEST_CHOICE", kChoices, 0), 0);
+  setenv("HPCALLOC_TEST_CHOICE", "bind", 1);
+  EXPECT_EQ(env_choice("HPCALLOC_TEST_CHOICE", kChoices, 0), 2);
+  setenv("HPCALLOC_TEST_CHOICE", "everywhere", 1);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(env_choice("HPCALLOC_TEST_CHOICE", kChoices, 1), 1);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "hpcalloc: ignoring HPCALLOC_TEST_CHOICE=everywhere (expected off, first-touch, bind; "
+            "default first-touch)\n");
+  unsetenv("HPCALLOC_TEST_CHOICE");
+}
+
+}  // namespace
+}  // namespace hpcalloc

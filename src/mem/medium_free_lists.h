@@ -216,6 +216,27 @@ class MediumFreeLists {
     return Chunk::from_user(p)->size - medium::kChunkHeaderBytes;
   }
 
+  // usable_size() for a thread that does not own these lists (a cross-thread
+  // realloc or malloc_usable_size): it reads only the chunk's own size, tag
+  // and state, which the owner never writes while the block is live, and
+  // not the neighbours' headers, which it may be rewriting concurrently.
+  // Reports (and returns 0) when those three do not describe a live chunk.
+  std::size_t usable_size_of_live_block_shared(const void* p) const {
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    const Chunk* c = is_aligned(address, medium::kChunkAlignment)
+                         ? reinterpret_cast<const Chunk*>(address - medium::kChunkHeaderBytes)
+                         : nullptr;
+    if (c == nullptr || c->tag != medium::address_tag(reinterpret_cast<std::uintptr_t>(c)) ||
+        c->state != medium::kStateInUse || c->size < medium::kMinChunkBytes ||
+        c->size > kMaxChunkBytes || (c->flags & medium::kFlagSentinel) != 0) {
+      reporter_.report(c != nullptr && c->state == medium::kStateFree ? HeapError::kDoubleFree
+                                                                       : HeapError::kInvalidPointer,
+                       "malloc_usable_size", p);
+      return 0;
+    }
+    return c->size - medium::kChunkHeaderBytes;
+  }
+
   // Whether p is a live block of these lists' chunks, without reporting. p
   // must point into an attached region: the checks read the headers around it.
   bool owns_allocated(const void* p) const { return classify(p) == PointerState::kInUse; }

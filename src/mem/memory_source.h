@@ -42,8 +42,8 @@ using SegmentRegistry = RegionRegistry<SegmentHeader, typename Config::Sync, typ
 
 // The user's return-to-OS policy for one source.
 struct SourceLimits {
-  std::size_t cache_max_block = std::size_t{64} << 20;   // larger mappings are unmapped at once
-  std::size_t cache_max_total = std::size_t{256} << 20;  // bytes kept mapped in the cache
+  std::size_t cache_max_block = std::size_t{32} << 20;  // larger mappings are unmapped at once
+  std::size_t cache_max_total = std::size_t{64} << 20;  // bytes kept mapped in the cache
   bool decommit_cached = false;  // give a cached mapping's pages back at once (keep only VA)
   NumaPolicy numa_policy = NumaPolicy::kOff;
 };
@@ -125,6 +125,11 @@ class MemorySource {
 
   // Unmaps every cached mapping.
   void trim();
+
+  // fork(): prepare takes the lock so no cache update is half done in the
+  // child; parent and child release it.
+  void lock_for_fork() { lock_.lock(); }
+  void unlock_after_fork() { lock_.unlock(); }
 
   SourceStats stats() const {
     LockGuard guard(lock_);

@@ -115,7 +115,7 @@ class SmallRuns {
       available_[c] = nullptr;
     }
     with_free_runs_ = nullptr;
-    segment_count_ = empty_segments_ = bytes_in_runs_ = 0;
+    segment_count_ = empty_segments_ = bytes_in_runs_ = out_of_bitmaps_bytes_ = 0;
   }
 
   // Releases the spare empty segment, if any (trim).
@@ -130,7 +130,19 @@ class SmallRuns {
     }
   }
 
+  // Called at the start of every refill, before the bitmaps are touched:
+  // lets the owning heap drain its remote frees into the caches first.
+  void set_refill_hook(void (*hook)(void* owner)) { refill_hook_ = hook; }
+
   std::size_t segment_count() const { return segment_count_; }
+  // Bytes of blocks taken out of the bitmaps: handed out or in a cache.
+  std::size_t out_of_bitmaps_bytes() const { return out_of_bitmaps_bytes_; }
+  // Bytes of blocks in the caches.
+  std::size_t cached_bytes() const {
+    std::size_t bytes = 0;
+    for (unsigned c = 0; c < kClassCount; ++c) bytes += caches_[c].count * Classes::class_size(c);
+    return bytes;
+  }
   std::size_t cached_blocks(unsigned size_class) const { return caches_[size_class].count; }
   // Bytes of slots handed out or cached (what the runs hold for users).
   std::size_t bytes_in_live_runs() const { return bytes_in_runs_; }
@@ -292,6 +304,8 @@ class SmallRuns {
   Reporter& reporter_;
   void* owner_;
   const std::uintptr_t cache_key_;
+  void (*refill_hook_)(void* owner) = nullptr;
+  std::size_t out_of_bitmaps_bytes_ = 0;
   Cache caches_[kClassCount];
   Run* available_[kClassCount] = {};
   Segment* with_free_runs_ = nullptr;

@@ -9,6 +9,18 @@ namespace hpcalloc {
 
 template <HeapConfig Config, SegmentProvider Provider>
 void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
+  if (refill_hook_ != nullptr) {
+    // The owner takes back what other threads freed first (remote frees);
+    // that may have refilled this very cache.
+    refill_hook_(owner_);
+    Cache& cache = caches_[size_class];
+    if (void* block = cache.head; block != nullptr) {
+      cache.head = next_of(block);
+      set_key(block, 0);
+      --cache.count;
+      return block;
+    }
+  }
   Run* run = available_[size_class];
   if (run == nullptr) {
     run = start_run(size_class);
@@ -50,6 +62,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   if (last != nullptr) set_next(last, nullptr);
   caches_[size_class].count = taken - 1;
   run->free_count -= taken;
+  out_of_bitmaps_bytes_ += std::size_t{taken} * run->slot_size;
   if (run->free_count == 0) unlist_run(run);
   return first;
 }
@@ -95,6 +108,7 @@ void SmallRuns<Config, Provider>::return_to_run(void* block) {
   }
   word |= bit;
   ++run->free_count;
+  out_of_bitmaps_bytes_ -= run->slot_size;
   if (run->free_count == run->slot_count) {
     if (run->listed) unlist_run(run);
     retire_run(s, run);

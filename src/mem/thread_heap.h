@@ -7,8 +7,12 @@
 // Reallocation stays in place where it can: a small block within its class
 // (down to half), a medium block by merging with its free neighbour, a huge
 // block by mremap (moving pages, never copying).
-// Not thread-safe: one thread uses a heap at a time (issue 4 adds the
-// remote-free queue through which other threads give blocks back).
+// One thread uses a heap at a time. Other threads give its blocks back
+// through its RemoteFreeQueue (remote_free()); the owner drains the queue on
+// its slow paths (a cache refill, a medium or huge allocation, a trim) and
+// when it is pooled or adopted. Figures other threads may read (stats,
+// mallinfo) are published in relaxed atomics by the owner on its slow paths,
+// so they may lag the owner's thread cache by one batch.
 #pragma once
 
 #include <cerrno>
@@ -24,16 +28,20 @@
 #include "mem/segment.h"
 #include "mem/size_classes.h"
 #include "mem/small_runs.h"
+#include "ds/remote_free_queue.h"
 
 namespace hpcalloc {
 
+// A heap's published figures (bytes unless said otherwise).
 struct HeapStats {
-  std::size_t small_segments = 0;
-  std::size_t medium_segments = 0;
-  std::size_t huge_blocks = 0;
-  std::size_t huge_bytes = 0;       // usable bytes of live huge blocks
-  std::size_t small_run_bytes = 0;  // slot bytes of runs in use (live + cached + free slots)
-  std::size_t medium_free_bytes = 0;
+  std::size_t small_in_use = 0;   // small blocks handed out (as of the last refill/flush)
+  std::size_t medium_in_use = 0;  // medium chunks in use, headers included
+  std::size_t huge_in_use = 0;    // usable bytes of live huge blocks
+  std::size_t huge_blocks = 0;    // count
+  std::size_t requested = 0;      // total bytes asked for by medium and huge requests
+  std::size_t remote_pushed = 0;  // count: blocks this heap's thread freed to other heaps
+  std::size_t remote_drained = 0; // count: blocks other threads freed to this heap, taken back
+  std::size_t in_use() const { return small_in_use + medium_in_use + huge_in_use; }
 };
 
 template <HeapConfig Config>
@@ -57,7 +65,9 @@ class ThreadHeap {
         source_(source),
         reporter_(reporter),
         small_(source, reporter, this),
-        medium_(reporter) {}
+        medium_(reporter) {
+    small_.set_refill_hook([](void* owner) { static_cast<ThreadHeap*>(owner)->drain_remote(); });
+  }
   ThreadHeap(const ThreadHeap&) = delete;
   ThreadHeap& operator=(const ThreadHeap&) = delete;
   // Gives every segment and huge block back to the source, live blocks or
@@ -77,25 +87,49 @@ class ThreadHeap {
   // alignment: a power of two (callers validate and report EINVAL).
   void* memalign(std::size_t alignment, std::size_t size);
 
+  // Frees a block of any heap: this heap's own locally, another heap's
+  // through that heap's remote-free queue. Reports anything else.
   [[gnu::always_inline]] void free(void* p) {
     if (p == nullptr) return;
-    SegmentHeader* segment = owned_segment(p, "free()");
-    if (segment == nullptr) return;
-    if (__builtin_expect(segment->kind == SegmentKind::kSmall, 1)) {
+    SegmentHeader* segment = registry_.lookup(p);
+    if (__builtin_expect(segment == nullptr, 0)) {
+      reporter_.report(HeapError::kInvalidPointer, "free()", p);
+      return;
+    }
+    free_in_segment(segment, p);
+  }
+
+  // free() once the caller has looked up the segment (non-null).
+  [[gnu::always_inline]] void free_in_segment(SegmentHeader* segment, void* p) {
+    if (__builtin_expect(segment->owner == this && segment->kind == SegmentKind::kSmall, 1)) {
       small_.deallocate(segment, p);
       return;
     }
-    free_large(segment, p);
+    free_other(segment, p);
   }
+
+  // Another thread gives back one of this heap's blocks (lock-free; any
+  // thread, any time, also while the heap is pooled).
+  void remote_free(void* p) { remote_.push(p); }
+
+  // Takes back every block other threads freed to this heap.
+  void drain_remote();
 
   // Usable bytes of a live block (0 for nullptr; 0 after a report).
   std::size_t usable_size(const void* p);
 
-  // Returns cached small blocks to their runs and releases spare segments
-  // (malloc_trim, thread exit).
-  void trim();
+  // Returns cached small blocks to their runs and releases spare segments;
+  // with `release_cached_mappings`, also empties the memory source's cache
+  // (malloc_trim).
+  void trim(bool release_cached_mappings = true);
 
+  // Readable from any thread: the figures the owner last published.
   HeapStats stats() const;
+  // Owner only: publishes exact figures now (they otherwise lag by a batch).
+  void publish_stats() {
+    publish_small();
+    publish_medium();
+  }
 
   // The segment of `p` if this heap owns it, else nullptr (no report):
   // lets the process-wide layer route a free to its owner.
@@ -104,11 +138,33 @@ class ThreadHeap {
   bool check_consistency_for_testing() const { return small_.check_consistency_for_testing(); }
 
  private:
-  SegmentHeader* owned_segment(const void* p, const char* operation) {
+  using Counter = typename Config::Sync::template Atomic<std::size_t>;
+  // Owner-only update of a published figure: a relaxed load and store, no
+  // read-modify-write (readers only need some recent value).
+  static void add(Counter& counter, std::size_t delta) {
+    counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
+  static void sub(Counter& counter, std::size_t delta) {
+    counter.store(counter.load(std::memory_order_relaxed) - delta, std::memory_order_relaxed);
+  }
+  void publish_small() {
+    small_in_use_.store(small_.out_of_bitmaps_bytes() - small_.cached_bytes(),
+                        std::memory_order_relaxed);
+  }
+  void publish_medium() {
+    const auto m = medium_.stats();
+    medium_in_use_.store(m.region_bytes - m.free_bytes, std::memory_order_relaxed);
+  }
+  [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
+  void free_owned_large(SegmentHeader* segment, void* p);
+
+  // The segment of a live block of any heap, or nullptr after a report.
+  SegmentHeader* live_segment(const void* p, const char* operation) {
     SegmentHeader* segment = registry_.lookup(p);
-    if (__builtin_expect(
-            segment == nullptr || segment->owner != this || segment->magic != SegmentHeader::kMagic,
-            0)) {
+    if (__builtin_expect(segment == nullptr || segment->owner == nullptr ||
+                             segment->magic != SegmentHeader::kMagic ||
+                             segment->kind == SegmentKind::kCached,
+                         0)) {
       report_unowned(segment, p, operation);
       return nullptr;
     }
@@ -122,10 +178,10 @@ class ThreadHeap {
   }
 
   [[gnu::noinline]] void* malloc_large(std::size_t size);
+  // Also drains: the refill hook covers small requests.
   void* medium_allocate(std::size_t size, std::size_t alignment);
   void* huge_allocate(std::size_t size, std::size_t alignment);
   bool add_medium_segment();
-  [[gnu::noinline]] void free_large(SegmentHeader* segment, void* p);
   void release_medium_region(void* region);
   std::size_t usable_size_in(SegmentHeader* segment, const void* p);
   void* realloc_by_copy(void* p, std::size_t old_usable, std::size_t size);
@@ -145,9 +201,18 @@ class ThreadHeap {
     if (s->next != nullptr) s->next->prev = s->prev;
   }
 
-  Registry& registry_;
+  // Written by other threads: on its own cache line.
+  alignas(64) RemoteFreeQueue<typename Config::Sync> remote_;
+  alignas(64) Registry& registry_;
   Source& source_;
   Reporter& reporter_;
+  Counter small_in_use_{0};
+  Counter medium_in_use_{0};
+  Counter huge_in_use_{0};
+  Counter huge_blocks_count_{0};
+  Counter requested_{0};
+  Counter remote_pushed_{0};
+  Counter remote_drained_{0};
   SmallRuns<Config, Source> small_;
   Medium medium_;
   SegmentHeader* medium_segments_ = nullptr;

@@ -23,6 +23,8 @@ ThreadHeap<Config>::~ThreadHeap() {
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::malloc_large(std::size_t size) {
+  drain_remote();
+  add(requested_, size);
   if (size <= kMediumMax) return medium_allocate(size, 0);
   return huge_allocate(size, 0);
 }
@@ -31,7 +33,10 @@ template <HeapConfig Config>
 void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignment) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     void* p = alignment == 0 ? medium_.allocate(size) : medium_.allocate_aligned(size, alignment);
-    if (p != nullptr) return p;
+    if (p != nullptr) {
+      publish_medium();
+      return p;
+    }
     // Nothing fits: one fresh segment always does (size, alignment checked
     // by the callers against the region size).
     if (attempt == 0 && !add_medium_segment()) break;
@@ -73,15 +78,35 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
   SegmentHeader* s = source_.acquire_huge(size, alignment < 16 ? 16 : alignment, this);
   if (s == nullptr) return nullptr;  // errno set by the source
   list_push(huge_blocks_, s);
+  add(huge_in_use_, s->huge_size);
+  add(huge_blocks_count_, 1);
   return s->huge_block;
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::free_large(SegmentHeader* segment, void* p) {
+void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
+  if (__builtin_expect(segment->magic != SegmentHeader::kMagic || segment->owner == nullptr ||
+                           segment->kind == SegmentKind::kCached,
+                       0)) {
+    report_unowned(segment, p, "free()");
+    return;
+  }
+  if (segment->owner == this) {
+    free_owned_large(segment, p);
+    return;
+  }
+  // Another heap's block: its owner validates it when it drains.
+  static_cast<ThreadHeap*>(segment->owner)->remote_free(p);
+  add(remote_pushed_, 1);
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
   switch (segment->kind) {
     case SegmentKind::kMedium: {
       const auto result = medium_.free(p);
       if (result.emptied_region != nullptr) release_medium_region(result.emptied_region);
+      publish_medium();
       return;
     }
     case SegmentKind::kHuge:
@@ -90,11 +115,40 @@ void ThreadHeap<Config>::free_large(SegmentHeader* segment, void* p) {
         return;
       }
       list_remove(huge_blocks_, segment);
+      sub(huge_in_use_, segment->huge_size);
+      sub(huge_blocks_count_, 1);
       source_.release_segment(segment);
       return;
-    case SegmentKind::kSmall: small_.deallocate(segment, p); return;
-    case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return;
+    case SegmentKind::kSmall:
+      small_.deallocate(segment, p);
+      return;
+    case SegmentKind::kCached:
+      reporter_.report(HeapError::kDoubleFree, "free()", p);
+      return;
   }
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::drain_remote() {
+  void* p = remote_.take_all();
+  if (p == nullptr) return;
+  std::size_t drained = 0;
+  while (p != nullptr) {
+    // Read the link before freeing: the free reuses the block's first word.
+    void* next = RemoteFreeQueue<typename Config::Sync>::next(p);
+    SegmentHeader* segment = registry_.lookup(p);
+    if (segment == nullptr || segment->owner != this || segment->magic != SegmentHeader::kMagic) {
+      report_unowned(segment, p, "free()");
+    } else if (segment->kind == SegmentKind::kSmall) {
+      small_.deallocate(segment, p);
+    } else {
+      free_owned_large(segment, p);
+    }
+    p = next;
+    ++drained;
+  }
+  add(remote_drained_, drained);
+  publish_small();
 }
 
 template <HeapConfig Config>
@@ -140,7 +194,7 @@ void* ThreadHeap<Config>::memalign(std::size_t alignment, std::size_t size) {
 template <HeapConfig Config>
 std::size_t ThreadHeap<Config>::usable_size(const void* p) {
   if (p == nullptr) return 0;
-  SegmentHeader* segment = owned_segment(p, "malloc_usable_size()");
+  SegmentHeader* segment = live_segment(p, "malloc_usable_size()");
   if (segment == nullptr) return 0;
   return usable_size_in(segment, p);
 }
@@ -149,7 +203,12 @@ template <HeapConfig Config>
 std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const void* p) {
   switch (segment->kind) {
     case SegmentKind::kSmall: return small_.usable_size(segment, p);
-    case SegmentKind::kMedium: return medium_.usable_size(p);
+    case SegmentKind::kMedium:
+      if (segment->owner == this) return medium_.usable_size(p);
+      // Another heap's chunk: read only what its owner never writes while
+      // the block is live (its own size, tag and state), never its
+      // neighbours, which the owner may be splitting or merging.
+      return medium_.usable_size_of_live_block_shared(p);
     case SegmentKind::kHuge:
       if (p == segment->huge_block) return segment->huge_size;
       break;
@@ -166,7 +225,7 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
     free(p);
     return nullptr;
   }
-  SegmentHeader* segment = owned_segment(p, "realloc()");
+  SegmentHeader* segment = live_segment(p, "realloc()");
   if (segment == nullptr) return nullptr;
   const std::size_t old_usable = usable_size_in(segment, p);
   if (old_usable == 0) return nullptr;  // reported
@@ -174,13 +233,19 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
+  // Another heap's block is never resized in place: its lists are its
+  // owner's. Copy, then give the old block back through the owner's queue.
+  if (segment->owner != this) return realloc_by_copy(p, old_usable, size);
   switch (segment->kind) {
     case SegmentKind::kSmall:
       // Stay while the block is at most twice what is needed.
       if (size <= old_usable && size * 2 >= old_usable) return p;
       break;
     case SegmentKind::kMedium:
-      if (size > kSmallMax && size <= kMediumMax && medium_.try_resize(p, size)) return p;
+      if (size > kSmallMax && size <= kMediumMax && medium_.try_resize(p, size)) {
+        publish_medium();
+        return p;
+      }
       break;
     case SegmentKind::kHuge:
       if (size > kMediumMax) {
@@ -188,9 +253,14 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
         // unlink first, relink whatever header results.
         list_remove(huge_blocks_, segment);
         SegmentHeader* resized = segment;
+        const std::size_t old_size = segment->huge_size;
         const bool ok = source_.resize_huge(resized, size);
         list_push(huge_blocks_, resized);
-        if (ok) return resized->huge_block;
+        if (ok) {
+          sub(huge_in_use_, old_size);
+          add(huge_in_use_, resized->huge_size);
+          return resized->huge_block;
+        }
       }
       break;
     case SegmentKind::kCached: break;
@@ -208,22 +278,24 @@ void* ThreadHeap<Config>::realloc_by_copy(void* p, std::size_t old_usable, std::
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::trim() {
+void ThreadHeap<Config>::trim(bool release_cached_mappings) {
+  drain_remote();
   small_.flush_all();
   small_.release_spare();
-  source_.trim();
+  publish_small();
+  if (release_cached_mappings) source_.trim();
 }
 
 template <HeapConfig Config>
 HeapStats ThreadHeap<Config>::stats() const {
   HeapStats s;
-  s.small_segments = small_.segment_count();
-  s.small_run_bytes = small_.bytes_in_live_runs();
-  s.medium_segments = medium_segment_count_;
-  for (const SegmentHeader* h = huge_blocks_; h != nullptr; h = h->next) {
-    ++s.huge_blocks;
-    s.huge_bytes += h->huge_size;
-  }
+  s.small_in_use = small_in_use_.load(std::memory_order_relaxed);
+  s.medium_in_use = medium_in_use_.load(std::memory_order_relaxed);
+  s.huge_in_use = huge_in_use_.load(std::memory_order_relaxed);
+  s.huge_blocks = huge_blocks_count_.load(std::memory_order_relaxed);
+  s.requested = requested_.load(std::memory_order_relaxed);
+  s.remote_pushed = remote_pushed_.load(std::memory_order_relaxed);
+  s.remote_drained = remote_drained_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -25,7 +25,7 @@ struct SpinLockOrders {
 template <SyncPolicy Sync, class Orders = SpinLockOrders>
 class SpinLock {
  public:
-  SpinLock() : locked_(0) {}
+  constexpr SpinLock() : locked_(0) {}
   SpinLock(const SpinLock&) = delete;
   SpinLock& operator=(const SpinLock&) = delete;
 
