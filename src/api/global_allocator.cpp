@@ -236,9 +236,9 @@ std::atomic<UsableSizeFn> g_next_usable_size{nullptr};
     g->heapless_remote_pushed.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  g->reporter.report(segment->magic == SegmentHeader::kMagic ? HeapError::kDoubleFree
-                                                             : HeapError::kInvalidPointer,
-                     "free()", p);
+  g->reporter.report(
+      segment->magic == SegmentHeader::kMagic ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
+      "free()", p);
 }
 
 bool is_ours(const void* p) {
@@ -478,7 +478,10 @@ void print_stats(int fd) {
   line.write_to(fd);
   line = report_line("stats: os reserves ");
   line.dec(s.sources.os_reserves).text(", releases ").dec(s.sources.os_releases);
-  line.text(", cache hits ").dec(s.sources.cache_hits).text(", misses ").dec(s.sources.cache_misses);
+  line.text(", cache hits ")
+      .dec(s.sources.cache_hits)
+      .text(", misses ")
+      .dec(s.sources.cache_misses);
   line.text(", mremap in place ").dec(s.sources.remaps_in_place).text(", moved ");
   line.dec(s.sources.remaps_moved).text(", numa nodes ").dec(g->node_count);
   line.write_to(fd);

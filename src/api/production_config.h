@@ -16,13 +16,13 @@ struct ProductionConfig {
   using Pal = DefaultPal;
   using Sync = StdSync;
   using Reporter = StderrReporter;
-  static constexpr unsigned kSegmentShift = 21;               // 2 MiB segments
-  static constexpr unsigned kRunShift = 16;                   // 64 KiB runs
-  static constexpr std::size_t kSmallMax = 1024;              // 32 small classes
+  static constexpr unsigned kSegmentShift = 21;   // 2 MiB segments
+  static constexpr unsigned kRunShift = 16;       // 64 KiB runs
+  static constexpr std::size_t kSmallMax = 1024;  // 32 small classes
   static constexpr std::size_t kMediumMax = std::size_t{1} << 20;
   static constexpr unsigned kAddressBits = 48;
-  static constexpr unsigned kRegistryRootBits = 13;           // 64 KiB static root
-  static constexpr unsigned kSmallCacheCapacity = 64;         // blocks per class per thread
+  static constexpr unsigned kRegistryRootBits = 13;    // 64 KiB static root
+  static constexpr unsigned kSmallCacheCapacity = 64;  // blocks per class per thread
   static constexpr unsigned kSmallRefillBatch = 32;
   static constexpr unsigned kMappingCacheEntries = 64;
 };

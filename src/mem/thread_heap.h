@@ -35,7 +35,7 @@ namespace hpcalloc {
 // A heap's published figures (bytes unless said otherwise).
 struct HeapStats {
   std::size_t small_in_use = 0;   // small blocks handed out (as of the last refill/flush)
-  std::size_t medium_in_use = 0;  // medium chunks in use, headers included
+  std::size_t medium_in_use = 0;  // medium chunks in use, their headers included
   std::size_t huge_in_use = 0;    // usable bytes of live huge blocks
   std::size_t huge_blocks = 0;    // count
   std::size_t requested = 0;      // total bytes asked for by medium and huge requests
@@ -153,7 +153,8 @@ class ThreadHeap {
   }
   void publish_medium() {
     const auto m = medium_.stats();
-    medium_in_use_.store(m.region_bytes - m.free_bytes, std::memory_order_relaxed);
+    medium_in_use_.store(m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes,
+                         std::memory_order_relaxed);
   }
   [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
   void free_owned_large(SegmentHeader* segment, void* p);

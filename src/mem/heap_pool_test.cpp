@@ -1,0 +1,166 @@
+// HeapPool and the remote-free path between heaps: heaps are reused after
+// their thread exits, remote frees reach their owner (also while it is
+// pooled), and after fork the attached heaps are abandoned. Sequential tests
+// on SimPal plus one real-thread test on the real platform.
+#include "mem/heap_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "mem/test_configs.h"
+#include "pal/linux_pal.h"
+#include "pal/sim_pal.h"
+
+namespace hpcalloc {
+namespace {
+
+template <class Config>
+struct PoolFixture {
+  using Pal = typename Config::Pal;
+  using Registry = SegmentRegistry<Config>;
+  using Source = MemorySource<Config>;
+  using Pool = HeapPool<Config>;
+  Pal pal;
+  typename Config::Reporter reporter;
+  std::unique_ptr<Registry> registry = std::make_unique<Registry>(pal);
+  std::unique_ptr<Source> source = std::make_unique<Source>(pal, *registry, 0, SourceLimits{});
+  std::unique_ptr<Pool> pool = std::make_unique<Pool>(pal, *registry, reporter);
+};
+
+using SimConfig = testing_configs::TinyConfig<SimPal>;
+
+TEST(HeapPool, ExitedThreadsHeapsAreAdoptedNotMultiplied) {
+  PoolFixture<SimConfig> f;
+  auto* a = f.pool->acquire(*f.source);
+  auto* b = f.pool->acquire(*f.source);
+  ASSERT_NE(a, b);
+  EXPECT_EQ(f.pool->counts().created, 2u);
+  f.pool->release(a);
+  EXPECT_EQ(f.pool->counts().pooled, 1u);
+  EXPECT_EQ(f.pool->counts().attached, 1u);
+  EXPECT_EQ(f.pool->acquire(*f.source), a);  // adopted, not created
+  // A churn of short-lived "threads" never grows the pool beyond the peak.
+  for (int i = 0; i < 100; ++i) {
+    auto* h = f.pool->acquire(*f.source);
+    void* p = h->malloc(100);
+    h->free(p);
+    f.pool->release(h);
+  }
+  EXPECT_EQ(f.pool->counts().created, 3u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+TEST(HeapPool, RemoteFreesReachTheOwnerEvenWhilePooled) {
+  PoolFixture<SimConfig> f;
+  auto* owner = f.pool->acquire(*f.source);
+  auto* other = f.pool->acquire(*f.source);
+  std::vector<void*> blocks;
+  for (std::size_t size : {16, 200, 3000, 12000, 100000}) {
+    for (int i = 0; i < 20; ++i) blocks.push_back(owner->malloc(size));
+  }
+  const std::size_t in_use = (owner->publish_stats(), owner->stats().in_use());
+  EXPECT_GT(in_use, 0u);
+  f.pool->release(owner);                 // the owning thread exits, blocks still live
+  for (void* p : blocks) other->free(p);  // another thread frees them: queued
+  EXPECT_EQ(other->stats().remote_pushed, blocks.size());
+  auto* adopter = f.pool->acquire(*f.source);  // a new thread adopts and drains
+  ASSERT_EQ(adopter, owner);
+  EXPECT_EQ(adopter->stats().remote_drained, blocks.size());
+  adopter->publish_stats();
+  EXPECT_EQ(adopter->stats().in_use(), 0u);
+  EXPECT_EQ(adopter->stats().huge_blocks, 0u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+TEST(HeapPool, ReallocOfAnotherHeapsBlockCopiesAndFreesRemotely) {
+  PoolFixture<SimConfig> f;
+  auto* a = f.pool->acquire(*f.source);
+  auto* b = f.pool->acquire(*f.source);
+  for (std::size_t size : {40, 2000, 100000}) {
+    auto* p = static_cast<unsigned char*>(a->malloc(size));
+    std::memset(p, 0x5c, size);
+    EXPECT_GE(b->usable_size(p), size);  // read without touching a's lists
+    auto* q = static_cast<unsigned char*>(b->realloc(p, size * 2));
+    ASSERT_NE(q, nullptr);
+    for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(q[i], 0x5c);
+    b->free(q);
+  }
+  a->drain_remote();
+  EXPECT_EQ(a->stats().remote_drained, 3u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+TEST(HeapPool, DoubleRemoteFreeIsReportedByTheOwner) {
+  PoolFixture<SimConfig> f;
+  auto* a = f.pool->acquire(*f.source);
+  auto* b = f.pool->acquire(*f.source);
+  void* p = a->malloc(64);
+  void* keep = a->malloc(64);
+  b->free(p);
+  a->drain_remote();
+  b->free(p);  // again, after the owner took it back
+  a->drain_remote();
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
+  a->free(keep);
+}
+
+TEST(HeapPool, ForkChildAbandonsAttachedHeapsAndKeepsPooledOnes) {
+  PoolFixture<SimConfig> f;
+  auto* attached = f.pool->acquire(*f.source);
+  auto* pooled = f.pool->acquire(*f.source);
+  f.pool->release(pooled);
+  f.pool->lock_for_fork();
+  f.pool->abandon_attached_in_child();
+  f.pool->unlock_after_fork();
+  const PoolCounts counts = f.pool->counts();
+  EXPECT_EQ(counts.abandoned, 1u);
+  EXPECT_EQ(counts.attached, 0u);
+  EXPECT_EQ(f.pool->acquire(*f.source), pooled);  // still adoptable
+  auto* fresh = f.pool->acquire(*f.source);
+  EXPECT_NE(fresh, attached);  // never handed out again
+  f.pool->release(attached);   // the dead thread's key destructor: ignored
+  EXPECT_EQ(f.pool->counts().pooled, 0u);
+}
+
+// Real threads on the real platform: producers allocate, a consumer frees
+// (remote), threads come and go (adoption). Functional here; the race proofs
+// are the Relacy models and the TSan stress programs.
+TEST(HeapPoolThreads, CrossThreadFreesAndChurnKeepEverythingAccounted) {
+  using Config = testing_configs::ProductionGeometryConfig<LinuxPal>;
+  PoolFixture<Config> f;
+  constexpr int kRounds = 40;
+  constexpr int kBlocks = 500;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<void*> blocks(kBlocks);
+    std::thread producer([&] {
+      auto* heap = f.pool->acquire(*f.source);
+      for (int i = 0; i < kBlocks; ++i) {
+        const std::size_t size = static_cast<std::size_t>(1) << (i % 18);
+        blocks[i] = heap->malloc(size);
+        std::memset(blocks[i], i & 0xff, size < 64 ? size : 64);
+      }
+      f.pool->release(heap);
+    });
+    producer.join();
+    std::thread consumer([&] {
+      auto* heap = f.pool->acquire(*f.source);
+      for (int i = 0; i < kBlocks; ++i) {
+        auto* p = static_cast<unsigned char*>(blocks[i]);
+        ASSERT_EQ(p[0], i & 0xff);
+        heap->free(p);
+      }
+      f.pool->release(heap);
+    });
+    consumer.join();
+  }
+  EXPECT_LE(f.pool->counts().created, 2u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+}  // namespace
+}  // namespace hpcalloc
