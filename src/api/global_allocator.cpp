@@ -336,34 +336,54 @@ Snapshot snapshot(Globals* g) {
 
 namespace global {
 
-void* malloc(std::size_t size) {
+void* malloc(std::size_t size) noexcept {
   return with_heap([size](Heap& heap) { return heap.malloc(size); });
 }
 
-void* calloc(std::size_t count, std::size_t size) {
+void* calloc(std::size_t count, std::size_t size) noexcept {
   return with_heap([count, size](Heap& heap) { return heap.calloc(count, size); });
 }
 
-void* memalign(std::size_t alignment, std::size_t size) {
+void* memalign(std::size_t alignment, std::size_t size) noexcept {
   return with_heap([alignment, size](Heap& heap) { return heap.memalign(alignment, size); });
 }
 
-void free(void* p) {
+}  // namespace global
+
+namespace {
+// Everything but the common case of global::free().
+[[gnu::noinline]] void free_general(void* p) noexcept {
   if (p == nullptr) return;
   Heap* heap = tls_heap;
-  if (__builtin_expect(heap != nullptr, 1)) {
-    SegmentHeader* segment = heap->find_segment(p);
-    if (__builtin_expect(segment != nullptr, 1)) {
-      heap->free_in_segment(segment, p);
-      return;
-    }
+  if (heap == nullptr) {
+    free_slow(p);
+    return;
+  }
+  SegmentHeader* segment = heap->find_segment(p);
+  if (segment == nullptr) {
     free_foreign(p);
     return;
   }
-  free_slow(p);
+  heap->free_in_segment(segment, p);
+}
+}  // namespace
+
+namespace global {
+
+void free(void* p) noexcept {
+  // The common case inline: a small block of this thread's heap with room
+  // in its cache. Every other case, including p == nullptr, goes to one
+  // out-of-line call with the original argument, so this path needs no
+  // saved registers.
+  Heap* heap = tls_heap;
+  if (__builtin_expect(heap != nullptr, 1)) {
+    SegmentHeader* segment = heap->find_segment(p);
+    if (__builtin_expect(segment != nullptr, 1) && heap->try_free_fast(segment, p)) return;
+  }
+  free_general(p);
 }
 
-void* realloc(void* p, std::size_t size) {
+void* realloc(void* p, std::size_t size) noexcept {
   if (p != nullptr && !is_ours(p)) {
     if (g_forward_foreign.load(std::memory_order_relaxed)) {
       if (ReallocFn next = next_symbol("realloc", g_next_realloc); next != nullptr) {
@@ -376,7 +396,7 @@ void* realloc(void* p, std::size_t size) {
   return with_heap([p, size](Heap& heap) { return heap.realloc(p, size); });
 }
 
-std::size_t usable_size(const void* p) {
+std::size_t usable_size(const void* p) noexcept {
   if (p == nullptr) return 0;
   if (!is_ours(p)) {
     if (g_forward_foreign.load(std::memory_order_relaxed)) {

@@ -29,12 +29,12 @@
 
 namespace hpcalloc::global {
 
-void* malloc(std::size_t size);
-void* calloc(std::size_t count, std::size_t size);
-void* realloc(void* p, std::size_t size);
-void* memalign(std::size_t alignment, std::size_t size);
-void free(void* p);
-std::size_t usable_size(const void* p);
+void* malloc(std::size_t size) noexcept;
+void* calloc(std::size_t count, std::size_t size) noexcept;
+void* realloc(void* p, std::size_t size) noexcept;
+void* memalign(std::size_t alignment, std::size_t size) noexcept;
+void free(void* p) noexcept;
+std::size_t usable_size(const void* p) noexcept;
 
 // Releases cached memory back to the OS (all threads' spare segments and the
 // sources' caches); returns true if any memory was released (malloc_trim).

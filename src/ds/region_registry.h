@@ -238,9 +238,10 @@ class RegionRegistry {
     return leaf->entries[slot & (kLeafEntries - 1)];
   }
 
-  Pal* pal_;
+  // First, so lookup() indexes it at offset 0 from the registry's address.
   // Default-initialised: every policy's Atomic starts as a null pointer.
   typename Sync::template Atomic<Leaf*> root_[kRootEntries];
+  Pal* pal_;
 };
 
 }  // namespace hpcalloc

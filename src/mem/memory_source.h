@@ -85,6 +85,7 @@ class MemorySource {
     if (header == nullptr) return nullptr;
     header->kind = kind;
     header->owner = owner;
+    header->small_owner = kind == SegmentKind::kSmall ? owner : nullptr;
     header->huge_block = nullptr;
     header->huge_size = 0;
     header->align_shift = 0;
@@ -107,6 +108,7 @@ class MemorySource {
     if (header == nullptr) return nullptr;
     header->kind = SegmentKind::kHuge;
     header->owner = owner;
+    header->small_owner = nullptr;
     header->huge_block = reinterpret_cast<char*>(header) + offset;
     header->huge_size = usable;
     header->align_shift = static_cast<std::uint8_t>(log2_floor(alignment));

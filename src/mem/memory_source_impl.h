@@ -126,6 +126,7 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
     if (!zeroed) {
       header->kind = SegmentKind::kCached;
       header->owner = nullptr;
+      header->small_owner = nullptr;
     }
     CacheEntry evicted[Config::kMappingCacheEntries];
     unsigned evicted_count = 0;

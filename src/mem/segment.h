@@ -33,11 +33,14 @@ struct SegmentHeader {
   std::uint8_t align_shift;  // kHuge: log2 of the alignment the block was asked for
   std::uint8_t reserved[4];
   void* owner;               // the heap allocating from it; fixed while live
+  void* small_owner;         // owner when kind == kSmall, else nullptr: lets the free
+                             // fast path test owner and kind with one compare
   std::size_t mapping_size;  // bytes mapped from this header (multiple of the segment size)
   void* huge_block;          // kHuge: the pointer handed out
   std::size_t huge_size;     // kHuge: usable bytes at huge_block
   SegmentHeader* next;       // owner's or source's list links
   SegmentHeader* prev;
+  std::uint64_t reserved_tail;  // keeps the header a multiple of 16 bytes
 
   bool is_valid() const { return magic == kMagic; }
 };

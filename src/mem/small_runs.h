@@ -36,6 +36,22 @@
 
 namespace hpcalloc {
 
+// Division of 32-bit slot offsets by a slot size with one multiply
+// (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019):
+// with magic = floor((2^64 - 1) / d) + 1, n is a multiple of d exactly when
+// n * magic (mod 2^64) <= magic - 1, and n / d is the high half of the
+// 128-bit product n * magic.
+struct SlotDivisor {
+  std::uint64_t magic = 0;
+
+  static constexpr SlotDivisor of(std::uint32_t d) { return {UINT64_MAX / d + 1}; }
+  constexpr bool divides(std::uint32_t n) const { return n * magic <= magic - 1; }
+  constexpr std::uint32_t quotient(std::uint32_t n) const {
+    __extension__ using Wide = unsigned __int128;  // GCC and Clang on 64-bit targets
+    return static_cast<std::uint32_t>((static_cast<Wide>(n) * magic) >> 64);
+  }
+};
+
 template <HeapConfig Config, SegmentProvider Provider>
 class SmallRuns {
  public:
@@ -48,10 +64,7 @@ class SmallRuns {
   static constexpr unsigned kCacheCapacity = Config::kSmallCacheCapacity;
   static constexpr unsigned kRefillBatch = Config::kSmallRefillBatch;
 
-  // Slot index = (offset * reciprocal) >> kReciprocalShift, exact while
-  // offset * slot_size < 2^kReciprocalShift (checked below).
-  static constexpr unsigned kReciprocalShift = 40;
-  static_assert(kRunSize * Config::kSmallMax < (std::uint64_t{1} << kReciprocalShift));
+  static_assert(kRunSize <= (std::uint64_t{1} << 32), "slot offsets are 32-bit");
 
   SmallRuns(Provider& provider, Reporter& reporter, void* owner)
       : provider_(provider),
@@ -72,6 +85,26 @@ class SmallRuns {
       return block;
     }
     return refill(size_class);
+  }
+
+  // The fast half of deallocate(): pushes `block` onto its class's cache if
+  // it is the start of a live slot, does not carry the cache key (a possible
+  // double free), and the cache has room. Otherwise returns false and
+  // changes nothing: deallocate() then does the full job. Written so that
+  // every exit is cheap: no call, no report, few live registers.
+  [[gnu::always_inline]] bool try_deallocate_fast(SegmentHeader* segment, void* block) {
+    if constexpr (kChecked) return false;  // the checked build checks every free
+    Segment* s = reinterpret_cast<Segment*>(segment);
+    Run* run = &s->runs[run_index(s, block)];
+    if (!is_slot_start(*run, offset_in_segment(s, block))) return false;
+    if (key_of(block) == cache_key_) return false;
+    Cache& cache = caches_[run->size_class];
+    if (cache.count >= kCacheCapacity) return false;
+    set_next(block, cache.head);
+    set_key(block, cache_key_);
+    cache.head = block;
+    ++cache.count;
+    return true;
   }
 
   // Frees `block`, which lies in `segment` (a small segment this heap owns).
@@ -174,11 +207,12 @@ class SmallRuns {
   struct Run {
     Run* next;  // in its class's list of runs with free slots
     Run* prev;
-    std::uint64_t reciprocal;
+    SlotDivisor divisor;         // by slot_size
     std::uint32_t slot_size;     // 0: the run is retired (not in use)
     std::uint32_t slots_offset;  // of slot 0, from the segment start
+    std::uint32_t slots_bytes;   // slot_count * slot_size; 0 when retired
     std::uint32_t slot_count;
-    std::uint32_t free_count;  // set bits in free_bits
+    std::uint32_t free_count;    // set bits in free_bits
     std::uint8_t size_class;
     bool listed;
     std::uint64_t free_bits[kBitmapWords];  // 1 = free slot
@@ -217,11 +251,19 @@ class SmallRuns {
     return static_cast<std::size_t>(reinterpret_cast<const char*>(p) -
                                     reinterpret_cast<const char*>(s));
   }
-  static unsigned run_index(const Segment* s, const void* p) {
-    return static_cast<unsigned>(offset_in_segment(s, p) >> Config::kRunShift);
+  static std::size_t run_index(const Segment* s, const void* p) {
+    return offset_in_segment(s, p) >> Config::kRunShift;
   }
   static std::size_t slot_index(const Run& run, std::size_t offset_in_run_slots) {
-    return static_cast<std::size_t>((offset_in_run_slots * run.reciprocal) >> kReciprocalShift);
+    return run.divisor.quotient(static_cast<std::uint32_t>(offset_in_run_slots));
+  }
+  // Whether `offset` (from the segment start) is the start of a slot of the
+  // live run: inside its slots (a retired run has none) and a multiple of
+  // the slot size. One multiply, no division.
+  [[gnu::always_inline]] static bool is_slot_start(const Run& run, std::size_t offset) {
+    const std::size_t in_slots = offset - run.slots_offset;  // wraps (rejected) if below
+    return (in_slots < run.slots_bytes) &
+           run.divisor.divides(static_cast<std::uint32_t>(in_slots));
   }
   static bool test_bit(const Run& run, std::size_t i) {
     return (run.free_bits[i / 64] >> (i % 64)) & 1;
@@ -233,11 +275,7 @@ class SmallRuns {
                                             const char* operation) {
     Segment* s = reinterpret_cast<Segment*>(segment);
     Run* run = &s->runs[run_index(s, block)];
-    const std::size_t offset = offset_in_segment(s, block) - run->slots_offset;  // wraps if below
-    const std::size_t index = slot_index(*run, offset);
-    if (__builtin_expect(offset >= kRunSize || index * run->slot_size != offset ||
-                             index >= run->slot_count || run->slot_size == 0,
-                         0)) {
+    if (__builtin_expect(!is_slot_start(*run, offset_in_segment(s, block)), 0)) {
       reporter_.report(HeapError::kInvalidPointer, operation, block);
       return nullptr;
     }

@@ -147,9 +147,10 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
   const std::size_t begin = index == 0 ? kFirstSlotsOffset : index * kRunSize;
   const std::size_t end = (index + 1) * kRunSize;
   run->slot_size = static_cast<std::uint32_t>(size);
-  run->reciprocal = ((std::uint64_t{1} << kReciprocalShift) + size - 1) / size;
+  run->divisor = SlotDivisor::of(static_cast<std::uint32_t>(size));
   run->slots_offset = static_cast<std::uint32_t>(begin);
   run->slot_count = static_cast<std::uint32_t>((end - begin) / size);
+  run->slots_bytes = static_cast<std::uint32_t>(run->slot_count * size);
   run->free_count = run->slot_count;
   run->size_class = static_cast<std::uint8_t>(size_class);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
@@ -166,6 +167,7 @@ template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::retire_run(Segment* s, Run* run) {
   bytes_in_runs_ -= std::size_t{run->slot_count} * run->slot_size;
   run->slot_size = 0;
+  run->slots_bytes = 0;
   run->slot_count = 0;
   run->free_count = 0;
   const unsigned index = static_cast<unsigned>(run - s->runs);

@@ -34,6 +34,7 @@ class AlignedAllocProvider {
     h->magic = SegmentHeader::kMagic;
     h->kind = kind;
     h->owner = owner;
+    h->small_owner = kind == SegmentKind::kSmall ? owner : nullptr;
     h->mapping_size = kSegmentSize;
     live.insert(h);
     ++acquired;
@@ -239,17 +240,29 @@ TYPED_TEST(SmallRunsTest, RandomisedAgainstASetOfLiveBlocks) {
   EXPECT_TRUE(f.reporter.reports.empty());
 }
 
-TEST(SmallRunsReciprocal, SlotIndexIsExactForEveryOffsetOfEveryClass) {
-  using Config = testing_configs::ProductionGeometryConfig<LinuxPal>;
-  using Runs = SmallRuns<Config, AlignedAllocProvider<Config>>;
-  using Classes = Runs::Classes;
-  for (unsigned c = 0; c < Classes::kClassCount; ++c) {
-    const std::uint64_t size = Classes::class_size(c);
-    const std::uint64_t reciprocal =
-        ((std::uint64_t{1} << Runs::kReciprocalShift) + size - 1) / size;
-    for (std::uint64_t offset = 0; offset < Runs::kRunSize; ++offset) {
-      ASSERT_EQ((offset * reciprocal) >> Runs::kReciprocalShift, offset / size)
-          << "size " << size << " offset " << offset;
+TEST(SlotDivisor, ExactAroundEveryMultipleForEverySize) {
+  // Every multiple of 16 up to 32 KiB as a divisor (every class of every
+  // config); around each multiple up to 1 MiB (the largest run a config
+  // allows), where an inexact division would show first.
+  for (std::uint32_t d = 16; d <= 32768; d += 16) {
+    const SlotDivisor divisor = SlotDivisor::of(d);
+    for (std::uint32_t m = 0; m < (1u << 20); m += d) {
+      for (std::uint32_t n : {m, m + 1, m + d - 1}) {
+        ASSERT_EQ(divisor.divides(n), n % d == 0) << d << " " << n;
+        ASSERT_EQ(divisor.quotient(n), n / d) << d << " " << n;
+      }
+    }
+  }
+}
+
+TEST(SlotDivisor, ExactForEveryOffsetOfProductionClasses) {
+  using Classes = SizeClasses<1024>;
+  for (unsigned c = 0; c < Classes::kClassCount; c += 5) {
+    const auto d = static_cast<std::uint32_t>(Classes::class_size(c));
+    const SlotDivisor divisor = SlotDivisor::of(d);
+    for (std::uint32_t n = 0; n < (1u << 16); ++n) {
+      ASSERT_EQ(divisor.divides(n), n % d == 0) << d << " " << n;
+      ASSERT_EQ(divisor.quotient(n), n / d) << d << " " << n;
     }
   }
 }

@@ -99,6 +99,12 @@ class ThreadHeap {
     free_in_segment(segment, p);
   }
 
+  // The common case of free_in_segment(): a small block of this heap that
+  // fits in its cache. false: nothing done, call free_in_segment().
+  [[gnu::always_inline]] bool try_free_fast(SegmentHeader* segment, void* p) {
+    return segment->small_owner == this && small_.try_deallocate_fast(segment, p);
+  }
+
   // free() once the caller has looked up the segment (non-null).
   [[gnu::always_inline]] void free_in_segment(SegmentHeader* segment, void* p) {
     if (__builtin_expect(segment->owner == this && segment->kind == SegmentKind::kSmall, 1)) {
