@@ -11,6 +11,7 @@ packages=(
   libnuma-dev                                         # NUMA topology/binding
   libbenchmark-dev valgrind                           # benchmarks, instruction counts
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev  # benchmark peers
+  sqlite3 git                                         # preload tests run them
 )
 
 missing=()

@@ -31,7 +31,9 @@ namespace {
 struct mallinfo2 current_mallinfo2() {
   const global::Figures f = global::figures();
   struct mallinfo2 info {};
-  info.arena = f.mapped - f.huge_mapped;  // segments of small and medium blocks
+  // Segments of small and medium blocks. The figures are read one by one
+  // while other threads allocate, so a difference may not be exact: clamp.
+  info.arena = f.mapped > f.huge_mapped ? f.mapped - f.huge_mapped : 0;
   // glibc's counts of free chunks (ordblks) and fastbin chunks (smblks, with
   // their bytes in fsmblks) have no counterpart: hpcalloc keeps free space in
   // bitmaps and caches, not in countable chunks. They stay 0, as does usmblks
