@@ -248,23 +248,49 @@ bool is_ours(const void* p) {
 
 // ---- fork -------------------------------------------------------------------
 
-// One fixed order: init lock, pool, fallback heap, sources by node.
+// One fixed order: init lock, pool, fallback heap, sources by node. A lock
+// that cannot be had within about a second is taken to be held by this very
+// thread, interrupted by the signal handler that is forking (glibc deadlocks
+// there; we do not): the child then resets what that lock protects instead
+// of trusting it, and the parent leaves it to its holder.
+struct ForkLocks {
+  bool init = false;
+  bool pool = false;
+  bool fallback = false;
+  bool sources[Topology::kMaxNodes] = {};
+};
+ForkLocks g_fork_locks;
+
+template <class TryLock>
+bool lock_bounded(TryLock try_lock) {
+  for (unsigned long spins = 0; spins < (1ul << 26); ++spins) {
+    if (try_lock()) return true;
+    StdSync::spin_pause();
+  }
+  return false;
+}
+
 void prepare_fork() {
-  g_init_lock.lock();
+  g_fork_locks = ForkLocks{};
+  g_fork_locks.init = lock_bounded([] { return g_init_lock.try_lock(); });
   Globals* g = globals();
   if (g == nullptr) return;
-  g->pool.lock_for_fork();
-  g->fallback_lock.lock();
-  for (unsigned n = 0; n < g->node_count; ++n) g->source(n).lock_for_fork();
+  g_fork_locks.pool = lock_bounded([g] { return g->pool.try_lock_for_fork(); });
+  g_fork_locks.fallback = lock_bounded([g] { return g->fallback_lock.try_lock(); });
+  for (unsigned n = 0; n < g->node_count; ++n) {
+    g_fork_locks.sources[n] = lock_bounded([g, n] { return g->source(n).try_lock_for_fork(); });
+  }
 }
 
 void parent_after_fork() {
   if (Globals* g = globals(); g != nullptr) {
-    for (unsigned n = g->node_count; n-- > 0;) g->source(n).unlock_after_fork();
-    g->fallback_lock.unlock();
-    g->pool.unlock_after_fork();
+    for (unsigned n = g->node_count; n-- > 0;) {
+      if (g_fork_locks.sources[n]) g->source(n).unlock_after_fork();
+    }
+    if (g_fork_locks.fallback) g->fallback_lock.unlock();
+    if (g_fork_locks.pool) g->pool.unlock_after_fork();
   }
-  g_init_lock.unlock();
+  if (g_fork_locks.init) g_init_lock.unlock();
 }
 
 // The child has one thread. Heaps attached to threads (this one included:
@@ -273,15 +299,25 @@ void parent_after_fork() {
 // next allocation. Pooled heaps were idle and stay adoptable.
 void child_after_fork() {
   if (Globals* g = globals(); g != nullptr) {
-    g->pool.abandon_attached_in_child();
+    if (g_fork_locks.pool) {
+      g->pool.abandon_attached_in_child();
+      g->pool.unlock_after_fork();
+    } else {
+      g->pool.reset_in_child_after_fork();
+    }
     g->fallback_heap = nullptr;  // it was attached too
-    for (unsigned n = g->node_count; n-- > 0;) g->source(n).unlock_after_fork();
-    g->fallback_lock.unlock();
-    g->pool.unlock_after_fork();
+    new (&g->fallback_lock) Lock();
+    for (unsigned n = g->node_count; n-- > 0;) {
+      if (g_fork_locks.sources[n]) {
+        g->source(n).unlock_after_fork();
+      } else {
+        g->source(n).reset_in_child_after_fork();
+      }
+    }
   }
   tls_heap = nullptr;
   tls_exit_passes = 0;
-  g_init_lock.unlock();
+  new (&g_init_lock) Lock();
 }
 
 // ---- Statistics ---------------------------------------------------------------

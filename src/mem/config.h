@@ -40,7 +40,8 @@ struct ConfigChecks {
   static constexpr std::size_t kRunSize = std::size_t{1} << C::kRunShift;
   static_assert(C::kRunShift < C::kSegmentShift, "runs are smaller than segments");
   static_assert(kSegmentSize / kRunSize <= 64, "a segment's free runs fit one 64-bit mask");
-  static_assert(kRunSize <= (std::size_t{1} << 20), "slot offsets fit 32 bits, SlotDivisor is exact");
+  static_assert(kRunSize <= (std::size_t{1} << 20),
+                "slot offsets fit 32 bits, SlotDivisor is exact");
   static_assert(is_pow2(C::kSmallMax) && C::kSmallMax * 4 <= kRunSize,
                 "a run holds several blocks of the largest small class");
   static_assert(C::kMediumMax > C::kSmallMax && C::kMediumMax <= kSegmentSize / 2,

@@ -111,7 +111,18 @@ class HeapPool {
   // fork(): prepare takes the lock, the parent releases it, the child
   // releases it after abandoning the heaps that were attached to threads.
   void lock_for_fork() { lock_.lock(); }
+  bool try_lock_for_fork() { return lock_.try_lock(); }
   void unlock_after_fork() { lock_.unlock(); }
+  // The child's view when the lock could not be taken (a fork from a signal
+  // handler that interrupted this thread inside it): the lists may be
+  // half-updated, so no heap is trusted: every one is abandoned.
+  void reset_in_child_after_fork() {
+    new (&lock_) SpinLock<typename Config::Sync>();
+    pooled_ = nullptr;
+    for (Record* r = all_; r != nullptr; r = r->next_all) r->state = State::kAbandoned;
+    counts_.attached = counts_.pooled = 0;
+    counts_.abandoned = counts_.created;
+  }
   void abandon_attached_in_child() {
     for (Record* r = all_; r != nullptr; r = r->next_all) {
       if (r->state == State::kAttached) {

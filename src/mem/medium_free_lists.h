@@ -230,7 +230,7 @@ class MediumFreeLists {
         c->state != medium::kStateInUse || c->size < medium::kMinChunkBytes ||
         c->size > kMaxChunkBytes || (c->flags & medium::kFlagSentinel) != 0) {
       reporter_.report(c != nullptr && c->state == medium::kStateFree ? HeapError::kDoubleFree
-                                                                       : HeapError::kInvalidPointer,
+                                                                      : HeapError::kInvalidPointer,
                        "malloc_usable_size", p);
       return 0;
     }

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 
 #include "base/bits.h"
 #include "base/check.h"
@@ -129,9 +130,21 @@ class MemorySource {
   void trim();
 
   // fork(): prepare takes the lock so no cache update is half done in the
-  // child; parent and child release it.
+  // child; parent and child release it. try_lock_for_fork() is for a fork
+  // that may have interrupted this very thread inside the lock (a signal
+  // handler): if it fails, the child calls reset_in_child_after_fork().
   void lock_for_fork() { lock_.lock(); }
+  bool try_lock_for_fork() { return lock_.try_lock(); }
   void unlock_after_fork() { lock_.unlock(); }
+  // The child's view when the lock could not be taken: the cache may be
+  // half-updated, so forget it (its mappings leak in the child, unused) and
+  // start unlocked.
+  void reset_in_child_after_fork() {
+    new (&lock_) SpinLock<Sync>();
+    cache_count_ = 0;
+    stats_.cached_bytes = 0;
+    stats_.cached_mappings = 0;
+  }
 
   SourceStats stats() const {
     LockGuard guard(lock_);

@@ -212,7 +212,7 @@ class SmallRuns {
     std::uint32_t slots_offset;  // of slot 0, from the segment start
     std::uint32_t slots_bytes;   // slot_count * slot_size; 0 when retired
     std::uint32_t slot_count;
-    std::uint32_t free_count;    // set bits in free_bits
+    std::uint32_t free_count;  // set bits in free_bits
     std::uint8_t size_class;
     bool listed;
     std::uint64_t free_bits[kBitmapWords];  // 1 = free slot
@@ -262,8 +262,7 @@ class SmallRuns {
   // the slot size. One multiply, no division.
   [[gnu::always_inline]] static bool is_slot_start(const Run& run, std::size_t offset) {
     const std::size_t in_slots = offset - run.slots_offset;  // wraps (rejected) if below
-    return (in_slots < run.slots_bytes) &
-           run.divisor.divides(static_cast<std::uint32_t>(in_slots));
+    return (in_slots < run.slots_bytes) & run.divisor.divides(static_cast<std::uint32_t>(in_slots));
   }
   static bool test_bit(const Run& run, std::size_t i) {
     return (run.free_bits[i / 64] >> (i % 64)) & 1;

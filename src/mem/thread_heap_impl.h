@@ -119,12 +119,8 @@ void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
       sub(huge_blocks_count_, 1);
       source_.release_segment(segment);
       return;
-    case SegmentKind::kSmall:
-      small_.deallocate(segment, p);
-      return;
-    case SegmentKind::kCached:
-      reporter_.report(HeapError::kDoubleFree, "free()", p);
-      return;
+    case SegmentKind::kSmall: small_.deallocate(segment, p); return;
+    case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return;
   }
 }
 

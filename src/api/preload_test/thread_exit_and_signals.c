@@ -3,9 +3,11 @@
  *   1. threads whose other pthread-key destructors (running after ours, in
  *      later destructor passes) allocate and free: no crash, no leak of
  *      heaps (heaps_created stays bounded over hundreds of such threads);
- *   2. fork() from a signal handler while the main thread is allocating
- *      (between malloc calls, as glibc supports it): the child allocates,
- *      frees and exits 0;
+ *   2. fork() from a signal handler that interrupts the main thread while it
+ *      allocates, possibly inside malloc or free: the child allocates, frees
+ *      and exits 0. glibc deadlocks here (its fork handler waits for the
+ *      arena lock the interrupted free holds), so this check runs only on
+ *      hpcalloc;
  *   3. libnuma, whose use allocates, works under the preload.
  * Exits non-zero with a line per failed check. */
 #define _GNU_SOURCE
@@ -63,7 +65,11 @@ static void* thread_body(void* arg) {
 }
 
 static size_t stat_value(const char* name) {
-  int (*hpc_stat)(const char*, size_t*) = (int (*)(const char*, size_t*))dlsym(RTLD_DEFAULT, "hpc_stat");
+  /* POSIX's way to take a function from dlsym without an object-to-
+   * function pointer cast. */
+  int (*hpc_stat)(const char*, size_t*);
+  void* symbol = dlsym(RTLD_DEFAULT, "hpc_stat");
+  memcpy(&hpc_stat, &symbol, sizeof hpc_stat);
   size_t value = 0;
   if (hpc_stat == NULL || hpc_stat(name, &value) != 0) return (size_t)-1;
   return value;
@@ -147,7 +153,11 @@ static void check_libnuma(void) {
 int main(void) {
   check_libnuma();
   check_thread_exit();
-  check_fork_in_signal_handler();
+  if (stat_value("heaps_created") != (size_t)-1) {
+    check_fork_in_signal_handler();
+  } else {
+    printf("not on hpcalloc: fork-in-signal-handler check skipped (glibc deadlocks there)\n");
+  }
   if (failures != 0) return 1;
   printf("thread exit, fork in a signal handler, libnuma: all passed\n");
   return 0;
