@@ -99,7 +99,7 @@ void check_sized_free(const char* operation, void* p, std::size_t alignment, std
 namespace global = hpcalloc::global;
 
 // Keep in step with project(VERSION) in the top-level CMakeLists.txt.
-const char* hpc_version(void) { return "0.1.0"; }
+const char* hpc_version(void) { return HPCALLOC_VERSION; }  // from project() in CMake
 
 void* hpc_malloc(std::size_t size) { return global::malloc(size); }
 

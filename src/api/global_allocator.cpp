@@ -44,6 +44,7 @@ using Lock = SpinLock<StdSync>;
 
 struct Settings {
   bool stats = false;
+  const char* stats_file = nullptr;  // HPCALLOC_STATS_FILE: append the summary there
   bool abort_on_error = true;
   SourceLimits limits;
 };
@@ -53,6 +54,11 @@ Settings read_settings() {
   static const char* const kNuma[] = {"off", "first-touch", "preferred", "bind"};
   Settings s;
   s.stats = env_bool("HPCALLOC_STATS", false);
+  // Child processes inherit the variables; a file keeps the summaries out of
+  // output other programs parse (a build tool reading uname's stderr).
+  s.stats_file = std::getenv("HPCALLOC_STATS_FILE");
+  if (s.stats_file != nullptr && s.stats_file[0] == '\0') s.stats_file = nullptr;
+  if (s.stats_file != nullptr) s.stats = true;
   s.abort_on_error = env_choice("HPCALLOC_ON_ERROR", kOnError, 0) == 0;
   s.limits.cache_max_block = env_size("HPCALLOC_CACHE_MAX_BLOCK", s.limits.cache_max_block);
   s.limits.cache_max_total = env_size("HPCALLOC_CACHE_MAX_TOTAL", s.limits.cache_max_total);
@@ -94,7 +100,8 @@ struct Globals {
 alignas(Globals) unsigned char g_storage[sizeof(Globals)];
 std::atomic<Globals*> g_globals{nullptr};
 constinit Lock g_init_lock;
-std::atomic<bool> g_forward_foreign{false};
+// Set per library by CMake: see src/CMakeLists.txt.
+std::atomic<bool> g_forward_foreign{HPCALLOC_FORWARD_FOREIGN != 0};
 std::atomic<bool> g_atfork_registered{false};
 
 thread_local Heap* tls_heap = nullptr;
@@ -123,7 +130,7 @@ void child_after_fork();
   g = g_globals.load(std::memory_order_relaxed);
   if (g == nullptr) {
     g = new (g_storage) Globals(read_settings());
-    if (g->settings.stats) {
+    if (g->settings.stats && g->settings.stats_file == nullptr) {
       const int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
       if (fd >= 0) g->stats_fd = fd;
     }
@@ -363,9 +370,22 @@ Snapshot snapshot(Globals* g) {
 
 [[gnu::destructor]] void print_stats_at_exit() {
   Globals* g = globals();
-  if (g != nullptr ? g->settings.stats : env_bool("HPCALLOC_STATS", false)) {
-    global::print_stats(g != nullptr ? g->stats_fd : STDERR_FILENO);
+  if (g == nullptr) {
+    if (env_bool("HPCALLOC_STATS", false)) global::print_stats(STDERR_FILENO);
+    return;
   }
+  if (!g->settings.stats) return;
+  if (g->settings.stats_file != nullptr) {
+    const int fd = open(g->settings.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    ReportLine line = report_line("stats: process ");
+    line.dec(static_cast<std::uint64_t>(getpid())).text(" exiting");
+    line.write_to(fd);
+    global::print_stats(fd);
+    close(fd);
+    return;
+  }
+  global::print_stats(g->stats_fd);
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ namespace {
 // 101 puts this first among this library's constructors; the loader runs the
 // constructors of the libraries we depend on (libc, libstdc++) before ours,
 // and theirs of libraries that depend on us after.
+// The library is built with forwarding on from the first call (see
+// src/CMakeLists.txt); this keeps it on should anything have turned it off.
 [[gnu::constructor(101)]] void forward_foreign_pointers() { global::set_forward_foreign(true); }
 
 struct mallinfo2 current_mallinfo2() {

@@ -79,6 +79,9 @@ class HeapPool {
     if (record->state != State::kAttached) return;  // abandoned at a fork
     heap->trim(/*release_cached_mappings=*/false);
     LockGuard guard(lock_);
+    // Blocks other threads freed into pooled heaps would otherwise wait for
+    // an adopter: thread exits (and starts) take them back.
+    for (Record* r = pooled_; r != nullptr; r = r->next_pooled) r->heap()->drain_remote();
     record->state = State::kPooled;
     record->next_pooled = pooled_;
     pooled_ = record;
