@@ -567,6 +567,7 @@ void print_stats(int fd) {
     const HeapStats h = heap.stats();
     ReportLine l = report_line("stats: heap ");
     l.dec(index - 1).text(attached ? " (live)" : " (pooled)").text(": in use ").dec(h.in_use());
+    l.text(", segments small ").dec(h.small_segments).text(" medium ").dec(h.medium_segments);
     l.text(", huge blocks ").dec(h.huge_blocks).text(", remote frees pushed ");
     l.dec(h.remote_pushed).text(", drained ").dec(h.remote_drained);
     l.write_to(fd);

@@ -126,6 +126,11 @@ class MemorySource {
   // refuses: the caller falls back to allocate-copy-free.
   bool resize_huge(SegmentHeader*& header, std::size_t new_bytes);
 
+  // Gives the pages of a range inside a live segment back to the OS, and
+  // takes them again (small runs that are retired, see SmallRuns).
+  bool decommit(void* p, std::size_t bytes) { return pal_.decommit(p, bytes); }
+  bool commit(void* p, std::size_t bytes) { return pal_.commit(p, bytes); }
+
   // Unmaps every cached mapping.
   void trim();
 

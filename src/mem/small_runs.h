@@ -151,6 +151,11 @@ class SmallRuns {
     segment_count_ = empty_segments_ = bytes_in_runs_ = out_of_bitmaps_bytes_ = 0;
   }
 
+  // Gives the pages of every retired run back to the OS (trim, thread exit):
+  // a segment pinned by a few live blocks then costs only their runs in
+  // resident memory. A decommitted run is committed again when restarted.
+  void decommit_retired_runs();
+
   // Releases the spare empty segment, if any (trim).
   void release_spare() {
     for (Segment* s = with_free_runs_; s != nullptr;) {
@@ -222,7 +227,8 @@ class SmallRuns {
     SegmentHeader header;
     Segment* next_with_free_runs;
     Segment* prev_with_free_runs;
-    std::uint64_t free_runs;  // 1 = retired run
+    std::uint64_t free_runs;     // 1 = retired run
+    std::uint64_t decommitted;   // 1 = retired run whose pages went back to the OS
     Run runs[kRunsPerSegment];
   };
 
@@ -300,6 +306,9 @@ class SmallRuns {
   [[gnu::noinline]] void* refill(unsigned size_class);
   [[gnu::noinline]] void flush(unsigned size_class, unsigned keep);
   Run* start_run(unsigned size_class);
+  // The page-aligned part of run `index`'s slot area (run 0 shares its
+  // first pages with the metadata).
+  static void run_pages(Segment* s, unsigned index, char** begin, std::size_t* bytes);
   void return_to_run(void* block);
   void retire_run(Segment* s, Run* run);
   void release_segment(Segment* s);

@@ -137,8 +137,15 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     ++empty_segments_;
     list_segment(s);
   }
-  if (s->free_runs == kAllRuns) --empty_segments_;
   const unsigned index = lowest_set_bit(s->free_runs);
+  if ((s->decommitted >> index) & 1) {
+    char* pages = nullptr;
+    std::size_t bytes = 0;
+    run_pages(s, index, &pages, &bytes);
+    if (!provider_.commit(pages, bytes)) return nullptr;  // nothing changed yet
+    s->decommitted &= ~(std::uint64_t{1} << index);
+  }
+  if (s->free_runs == kAllRuns) --empty_segments_;
   s->free_runs &= s->free_runs - 1;
   if (s->free_runs == 0) unlist_segment(s);
 
@@ -161,6 +168,33 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
   bytes_in_runs_ += run->slot_count * size;
   list_run(size_class, run);
   return run;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::run_pages(Segment* s, unsigned index, char** begin,
+                                            std::size_t* bytes) {
+  constexpr std::size_t kPage = 4096;  // the smallest page we run on; larger pages still align
+  const std::size_t first = index == 0 ? align_up(kFirstSlotsOffset, kPage) : index * kRunSize;
+  const std::size_t end = (index + 1) * kRunSize;
+  *begin = reinterpret_cast<char*>(s) + first;
+  *bytes = first < end ? end - first : 0;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::decommit_retired_runs() {
+  for (Segment* s = with_free_runs_; s != nullptr; s = s->next_with_free_runs) {
+    std::uint64_t pending = s->free_runs & ~s->decommitted;
+    while (pending != 0) {
+      const unsigned index = lowest_set_bit(pending);
+      pending &= pending - 1;
+      char* pages = nullptr;
+      std::size_t bytes = 0;
+      run_pages(s, index, &pages, &bytes);
+      if (bytes != 0 && provider_.decommit(pages, bytes)) {
+        s->decommitted |= std::uint64_t{1} << index;
+      }
+    }
+  }
 }
 
 template <HeapConfig Config, SegmentProvider Provider>

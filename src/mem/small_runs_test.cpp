@@ -40,6 +40,18 @@ class AlignedAllocProvider {
     ++acquired;
     return h;
   }
+  bool decommit(void* p, std::size_t n) {
+    ++decommits;
+    std::memset(p, 0, n);  // what the OS gives back: zeros
+    return true;
+  }
+  bool commit(void*, std::size_t) {
+    ++commits;
+    return !fail_next_commit;
+  }
+  std::size_t decommits = 0;
+  std::size_t commits = 0;
+  bool fail_next_commit = false;
   void release_segment(SegmentHeader* h) {
     ASSERT_EQ(live.erase(h), 1u);
     std::free(h);
@@ -195,6 +207,53 @@ TYPED_TEST(SmallRunsTest, DoubleFreeIsCaughtAtOnceWhetherCachedOrInTheBitmap) {
   EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 3u);
   EXPECT_TRUE(f.runs.check_consistency_for_testing());
   f.free(keep);
+}
+
+TYPED_TEST(SmallRunsTest, RetiredRunsAreDecommittedAndRecommittedOnReuse) {
+  auto& f = this->f;
+  using Runs = typename SmallRunsFixture<TypeParam>::Runs;
+  // Fill three runs of class 0, keep one block alive in the last, free the rest.
+  const std::size_t per_run = Runs::kRunSize / 16;
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 3 * per_run; ++i) blocks.push_back(f.runs.allocate(0));
+  void* pinned = blocks.back();
+  blocks.pop_back();
+  for (void* p : blocks) f.free(p);
+  f.runs.flush_all();
+  ASSERT_TRUE(f.runs.check_consistency_for_testing());
+  f.runs.decommit_retired_runs();
+  EXPECT_GT(f.provider.decommits, 0u);
+  const std::size_t decommits = f.provider.decommits;
+  f.runs.decommit_retired_runs();  // idempotent
+  EXPECT_EQ(f.provider.decommits, decommits);
+  // Reusing a decommitted run commits it first (run 0 may have no whole
+  // page to give back, so allocate until a decommitted run is reached); a
+  // failed commit is ENOMEM with nothing changed.
+  f.provider.fail_next_commit = true;
+  std::vector<void*> more;
+  bool failed = false;
+  for (std::size_t i = 0; i < 2 * per_run && !failed; ++i) {
+    errno = 0;
+    void* p = f.runs.allocate(1);
+    if (p == nullptr) {
+      EXPECT_EQ(errno, ENOMEM);
+      failed = true;
+    } else {
+      more.push_back(p);
+    }
+  }
+  EXPECT_TRUE(failed);
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+  f.provider.fail_next_commit = false;
+  void* p = f.runs.allocate(1);
+  ASSERT_NE(p, nullptr);
+  EXPECT_GT(f.provider.commits, 1u);
+  std::memset(p, 1, 32);
+  more.push_back(p);
+  for (void* q : more) f.free(q);
+  f.free(pinned);
+  f.runs.flush_all();
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
 }
 
 TYPED_TEST(SmallRunsTest, ProviderFailureGivesEnomemAndNoPartialState) {

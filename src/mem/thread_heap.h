@@ -41,6 +41,8 @@ struct HeapStats {
   std::size_t requested = 0;       // total bytes asked for by medium and huge requests
   std::size_t remote_pushed = 0;   // count: blocks this heap's thread freed to other heaps
   std::size_t remote_drained = 0;  // count: blocks other threads freed to this heap, taken back
+  std::size_t small_segments = 0;   // count: segments holding this heap's runs
+  std::size_t medium_segments = 0;  // count
   std::size_t in_use() const { return small_in_use + medium_in_use + huge_in_use; }
 };
 
@@ -156,11 +158,13 @@ class ThreadHeap {
   void publish_small() {
     small_in_use_.store(small_.out_of_bitmaps_bytes() - small_.cached_bytes(),
                         std::memory_order_relaxed);
+    published_small_segments_.store(small_.segment_count(), std::memory_order_relaxed);
   }
   void publish_medium() {
     const auto m = medium_.stats();
     medium_in_use_.store(m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes,
                          std::memory_order_relaxed);
+    published_medium_segments_.store(medium_segment_count_, std::memory_order_relaxed);
   }
   [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
   void free_owned_large(SegmentHeader* segment, void* p);
@@ -220,6 +224,8 @@ class ThreadHeap {
   Counter requested_{0};
   Counter remote_pushed_{0};
   Counter remote_drained_{0};
+  Counter published_small_segments_{0};
+  Counter published_medium_segments_{0};
   SmallRuns<Config, Source> small_;
   Medium medium_;
   SegmentHeader* medium_segments_ = nullptr;

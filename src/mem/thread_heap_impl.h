@@ -278,6 +278,7 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings) {
   drain_remote();
   small_.flush_all();
   small_.release_spare();
+  small_.decommit_retired_runs();
   publish_small();
   if (release_cached_mappings) source_.trim();
 }
@@ -292,6 +293,8 @@ HeapStats ThreadHeap<Config>::stats() const {
   s.requested = requested_.load(std::memory_order_relaxed);
   s.remote_pushed = remote_pushed_.load(std::memory_order_relaxed);
   s.remote_drained = remote_drained_.load(std::memory_order_relaxed);
+  s.small_segments = published_small_segments_.load(std::memory_order_relaxed);
+  s.medium_segments = published_medium_segments_.load(std::memory_order_relaxed);
   return s;
 }
 
