@@ -42,12 +42,12 @@ bool trim(std::size_t pad);
 
 // Figures for mallinfo2 (all in bytes except counts).
 struct Figures {
-  std::size_t mapped;        // everything hpcalloc has mapped (arena + huge)
-  std::size_t huge_mapped;   // mapped by huge blocks (mallinfo2.hblkhd)
-  std::size_t huge_blocks;   // live huge blocks (mallinfo2.hblks)
-  std::size_t in_use;        // usable bytes of live blocks (uordblks)
-  std::size_t free_bytes;    // mapped but not in use, caches included (fordblks)
-  std::size_t cached;        // in the sources' caches (releasable: keepcost)
+  std::size_t mapped;       // everything hpcalloc has mapped (arena + huge)
+  std::size_t huge_mapped;  // mapped by huge blocks (mallinfo2.hblkhd)
+  std::size_t huge_blocks;  // live huge blocks (mallinfo2.hblks)
+  std::size_t in_use;       // usable bytes of live blocks (uordblks)
+  std::size_t free_bytes;   // mapped but not in use, caches included (fordblks)
+  std::size_t cached;       // in the sources' caches (releasable: keepcost)
 };
 Figures figures();
 

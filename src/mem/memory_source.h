@@ -60,6 +60,20 @@ struct SourceStats {
   std::size_t remaps_in_place = 0;
   std::size_t remaps_moved = 0;
   std::size_t bind_failures = 0;
+
+  SourceStats& operator+=(const SourceStats& o) {
+    mapped_bytes += o.mapped_bytes;
+    cached_bytes += o.cached_bytes;
+    cached_mappings += o.cached_mappings;
+    cache_hits += o.cache_hits;
+    cache_misses += o.cache_misses;
+    os_reserves += o.os_reserves;
+    os_releases += o.os_releases;
+    remaps_in_place += o.remaps_in_place;
+    remaps_moved += o.remaps_moved;
+    bind_failures += o.bind_failures;
+    return *this;
+  }
 };
 
 template <HeapConfig Config>

@@ -13,15 +13,25 @@
 // when it is pooled or adopted. Figures other threads may read (stats,
 // mallinfo) are published in relaxed atomics by the owner on its slow paths,
 // so they may lag the owner's thread cache by one batch.
+//
+// ASan builds (base/sanitizer.h): small and medium memory is poisoned by
+// SmallRuns and MediumFreeLists while free, and leaves the heap addressable.
+// A freed huge block stays poisoned in the memory source's cache when the
+// platform is the production one: LinuxPal gives memory back with munmap,
+// whose ASan interceptor clears the poison, whereas SimPal recycles its arena
+// without telling ASan, so poison left there would be reported at the next
+// header write. Every mapping taken from the source is unpoisoned first.
 #pragma once
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "base/bits.h"
 #include "base/check.h"
+#include "base/sanitizer.h"
 #include "ds/remote_free_queue.h"
 #include "mem/config.h"
 #include "mem/medium_free_lists.h"
@@ -29,6 +39,7 @@
 #include "mem/segment.h"
 #include "mem/size_classes.h"
 #include "mem/small_runs.h"
+#include "pal/default_pal.h"
 
 namespace hpcalloc {
 
@@ -44,6 +55,19 @@ struct HeapStats {
   std::size_t small_segments = 0;   // count: segments holding this heap's runs
   std::size_t medium_segments = 0;  // count
   std::size_t in_use() const { return small_in_use + medium_in_use + huge_in_use; }
+
+  HeapStats& operator+=(const HeapStats& o) {
+    small_in_use += o.small_in_use;
+    medium_in_use += o.medium_in_use;
+    huge_in_use += o.huge_in_use;
+    huge_blocks += o.huge_blocks;
+    requested += o.requested;
+    remote_pushed += o.remote_pushed;
+    remote_drained += o.remote_drained;
+    small_segments += o.small_segments;
+    medium_segments += o.medium_segments;
+    return *this;
+  }
 };
 
 template <HeapConfig Config>
@@ -61,6 +85,8 @@ class ThreadHeap {
   static constexpr std::size_t kMediumRegionOffset = align_up(sizeof(SegmentHeader), 16);
   static constexpr std::size_t kMediumRegionBytes = kSegmentSize - kMediumRegionOffset;
   using Medium = MediumFreeLists<Reporter, kSegmentSize>;
+  // See the top comment: whether a cached huge block may stay poisoned.
+  static constexpr bool kPoisonCachedHuge = std::is_same_v<typename Config::Pal, DefaultPal>;
 
   ThreadHeap(Registry& registry, Source& source, Reporter& reporter)
       : registry_(registry),

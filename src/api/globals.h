@@ -1,0 +1,83 @@
+// Internal to the process-wide allocator (not installed): the production
+// instance's types, its one global object and the calls its three source
+// files share. global_allocator.cpp owns the globals, the thread-local heap
+// pointer and the entry points; fork_handlers.cpp the pthread_atfork
+// handlers; statistics.cpp the figures and the exit summary.
+#pragma once
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <new>
+
+#include "api/production_config.h"
+#include "mem/heap_pool.h"
+#include "mem/memory_source.h"
+#include "mem/thread_heap.h"
+#include "sync/spin_lock.h"
+
+namespace hpcalloc::internal {
+
+using Config = ProductionConfig;
+using Heap = ThreadHeap<Config>;
+using Source = MemorySource<Config>;
+using Registry = SegmentRegistry<Config>;
+using Pool = HeapPool<Config>;
+using Lock = SpinLock<StdSync>;
+
+struct Settings {
+  bool stats = false;
+  const char* stats_file = nullptr;  // HPCALLOC_STATS_FILE: append the summary there
+  bool abort_on_error = true;
+  SourceLimits limits;
+};
+
+struct Globals {
+  explicit Globals(const Settings& s)
+      : settings(s), reporter(s.abort_on_error), registry(pal), pool(pal, registry, reporter) {
+    const unsigned nodes = pal.topology().node_count;
+    node_count = nodes < Topology::kMaxNodes ? nodes : Topology::kMaxNodes;
+    for (unsigned n = 0; n < node_count; ++n) {
+      new (source_storage[n]) Source(pal, registry, n, s.limits);
+    }
+  }
+  Source& source(unsigned node) {
+    return *std::launder(reinterpret_cast<Source*>(source_storage[node < node_count ? node : 0]));
+  }
+
+  Settings settings;
+  Config::Pal pal;
+  StderrReporter reporter;
+  Registry registry;
+  Pool pool;
+  unsigned node_count = 1;
+  alignas(Source) unsigned char source_storage[Topology::kMaxNodes][sizeof(Source)];
+  // Serves threads whose heap was already given back at exit.
+  Lock fallback_lock;
+  Heap* fallback_heap = nullptr;
+  pthread_key_t key{};
+  std::atomic<std::size_t> heapless_remote_pushed{0};
+  // A duplicate of stderr taken at start-up for the exit summary: programs
+  // (coreutils' close_stdout) may close fd 2 before our destructor runs.
+  int stats_fd = STDERR_FILENO;
+};
+
+// The globals once built (nullptr before the first allocation).
+Globals* globals();
+// The globals, building them on first use.
+Globals* init();
+// Held while the globals are built; fork handlers take it too.
+Lock& init_lock();
+
+// The calling thread's heap, or nullptr.
+Heap* calling_threads_heap();
+// Child after fork: the calling thread forgets its heap (abandoned).
+void forget_calling_threads_heap();
+
+void prepare_fork();
+void parent_after_fork();
+void child_after_fork();
+
+}  // namespace hpcalloc::internal
