@@ -3,74 +3,27 @@
 // payload. Checks: every pushed block is drained exactly once (none lost,
 // none twice), and the payloads and links are race-free. Broken twins weaken
 // the push's release, the take's acquire, or take with load + store instead
-// of one exchange; Relacy must catch each.
-#include <atomic>
+// of one exchange; Relacy must catch each. The scenario's body is shared with
+// tsan/remote_free_queue_stress.cpp (model/scenarios/).
+#include "model/scenarios/remote_free_queue_scenario.h"
 
-#include "ds/remote_free_queue.h"
 #include "model/model_runner.h"
+#include "model/scenarios/relacy_runner.h"
 
 namespace hpcalloc::model {
 namespace {
 
-struct RelaxedPush : RemoteFreeQueueOrders {
-  static constexpr std::memory_order kPush = std::memory_order_relaxed;  // BROKEN
-};
-struct RelaxedTake : RemoteFreeQueueOrders {
-  static constexpr std::memory_order kTakeAll = std::memory_order_relaxed;  // BROKEN
-};
-struct LoadThenStoreTake : RemoteFreeQueueOrders {
-  static constexpr bool kTakeWithExchange = false;  // BROKEN
-};
-
-struct Block {
-  RelacySync::Var<void*> link;  // first: the queue overlays it
-  RelacySync::Var<int> payload;
-};
+using scenarios::LoadThenStoreTake;
+using scenarios::RelaxedPush;
+using scenarios::RelaxedTake;
 
 // Threads 0..kProducers-1 push kPerProducer blocks each; the last thread is
 // the owner, which drains kDrains times while they run; after() drains the
 // rest and checks every block was seen exactly once with its payload.
 template <unsigned kProducers, unsigned kPerProducer, unsigned kDrains, class Orders>
-struct ProducersAndOwner
-    : rl::test_suite<ProducersAndOwner<kProducers, kPerProducer, kDrains, Orders>, kProducers + 1> {
-  static constexpr unsigned kBlocks = kProducers * kPerProducer;
-  using Queue = RemoteFreeQueue<RelacySync, Orders>;
-
-  Queue queue;
-  Block blocks[kBlocks];
-  int seen[kBlocks];  // owner-only (and after()), so plain ints
-
-  void before() {
-    for (int& s : seen) s = 0;
-  }
-
-  void drain() {
-    for (void* p = queue.take_all(); p != nullptr; p = Queue::next(p)) {
-      Block* b = static_cast<Block*>(p);
-      const unsigned index = static_cast<unsigned>(b - blocks);
-      RL_ASSERT(index < kBlocks);
-      RL_ASSERT(b->payload.load() == static_cast<int>(index) + 1);
-      ++seen[index];
-    }
-  }
-
-  void thread(unsigned index) {
-    if (index < kProducers) {
-      for (unsigned i = 0; i < kPerProducer; ++i) {
-        Block& b = blocks[index * kPerProducer + i];
-        b.payload.store(static_cast<int>(index * kPerProducer + i) + 1);
-        queue.push(&b);
-      }
-    } else {
-      for (unsigned i = 0; i < kDrains; ++i) drain();
-    }
-  }
-
-  void after() {
-    drain();
-    for (unsigned i = 0; i < kBlocks; ++i) RL_ASSERT(seen[i] == 1);
-  }
-};
+using ProducersAndOwner =
+    RelacyRunner<scenarios::RemoteFreeQueueScenario<RelacySync, RelacyChecker, kProducers,
+                                                    kPerProducer, kDrains, Orders>>;
 
 const ModelCheck kChecks[] = {
     {"one_producer_full_search", &run_relacy<ProducersAndOwner<1, 3, 3, RemoteFreeQueueOrders>>,

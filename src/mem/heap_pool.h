@@ -157,7 +157,8 @@ class HeapPool {
 
   // Under the lock.
   Record* new_record(Source& source) {
-    if (slab_next_ + sizeof(Record) > slab_end_) {
+    // Both null before the first slab: null minus null is defined, null + n is not.
+    if (static_cast<std::size_t>(slab_end_ - slab_next_) < sizeof(Record)) {
       const std::size_t bytes = align_up(kRecordsPerSlab * sizeof(Record), pal_.page_size());
       auto* slab = static_cast<unsigned char*>(pal_.reserve(bytes, pal_.page_size()));
       if (slab == nullptr) return nullptr;

@@ -16,6 +16,13 @@
 // non-empty; stats() agrees with the chunks; an entirely free region is never
 // in the lists unless it was just added. Not thread-safe: one heap owns it.
 // Never allocates.
+//
+// ASan builds (base/sanitizer.h): a free chunk's user bytes past its bin
+// links are poisoned; headers, links, region records and sentinels never are.
+// A block is unpoisoned up to its usable size when it is handed out, and a
+// region is unpoisoned whole when it is added and when it goes back to the
+// caller. Headers that merging absorbs end up poisoned, so reading one (a
+// pointer freed twice) goes through load_unpoisoned.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +34,7 @@
 #include "base/bits.h"
 #include "base/check.h"
 #include "base/report.h"
+#include "base/sanitizer.h"
 #include "mem/heap_errors.h"
 #include "mem/medium_chunk.h"
 
@@ -79,6 +87,7 @@ class MediumFreeLists {
     }
     // Re-adding an attached region would reformat it under live blocks.
     HPCALLOC_ASSERT(!overlaps_some_region(begin, bytes));
+    unpoison_memory(begin, bytes);
     auto* region =
         new (begin) RegionRecord{regions_, nullptr, bytes, RegionRecord::region_tag(begin)};
     if (regions_ != nullptr) regions_->prev = region;
@@ -89,6 +98,7 @@ class MediumFreeLists {
     Chunk* first =
         Chunk::make(region->first_chunk(), chunk_bytes, 0, medium::kStateFree, medium::kFlagFirst);
     Chunk::make(region->sentinel(), 0, chunk_bytes, medium::kStateInUse, medium::kFlagSentinel);
+    poison_memory(first->at_offset(medium::kMinChunkBytes), chunk_bytes - medium::kMinChunkBytes);
     bin(first);
   }
 
@@ -102,6 +112,7 @@ class MediumFreeLists {
     if (!first->is_free() || !first->next()->is_sentinel()) return false;
     unbin(first);
     detach(region);
+    unpoison_memory(region, region->bytes);
     return true;
   }
 
@@ -137,6 +148,7 @@ class MediumFreeLists {
     if (gap != 0) {
       // c keeps its prev_size and flags and stays free as the gap chunk; its
       // predecessor is not free (c was), so it needs no merging.
+      unpoison_memory(c->at_offset(gap), medium::kChunkHeaderBytes);
       Chunk* block = Chunk::make(c->at_offset(gap), c->size - gap, gap, medium::kStateFree, 0);
       c->size = static_cast<std::uint32_t>(gap);
       block->next()->prev_size = block->size;
@@ -153,10 +165,12 @@ class MediumFreeLists {
     if (p == nullptr || !accept(p, "free")) return {nullptr};
     Chunk* c = Chunk::from_user(p);
     c->state = medium::kStateFree;
+    poison_memory(c->at_offset(medium::kMinChunkBytes), c->size - medium::kMinChunkBytes);
     Chunk* next = c->next();
     if (next->is_free()) {
       unbin(next);
       c->size += next->size;
+      poison_memory(next, medium::kMinChunkBytes);  // its header and links are inside c now
     }
     if (!c->is_first()) {
       Chunk* prev = c->prev();
@@ -164,6 +178,7 @@ class MediumFreeLists {
       if (prev->is_free()) {
         unbin(prev);
         prev->size += c->size;
+        poison_memory(c, medium::kMinChunkBytes);  // inside prev now
         c = prev;
       }
     }
@@ -172,6 +187,7 @@ class MediumFreeLists {
     if (c->is_first() && after->is_sentinel()) {
       RegionRecord* region = RegionRecord::of_first_chunk(c);
       detach(region);
+      unpoison_memory(region, region->bytes);  // the caller's memory again
       return {region};
     }
     bin(c);
@@ -196,8 +212,11 @@ class MediumFreeLists {
         if (rest == 0) return true;
         unbin(next);
         split_tail(c, need, rest + next->size);
+        // The tail was live, and next's header and links are inside it now.
+        poison_memory(c->at_offset(need + medium::kMinChunkBytes), rest);
       } else if (rest >= medium::kMinChunkBytes) {
         split_tail(c, need, rest);
+        poison_memory(c->at_offset(need + medium::kMinChunkBytes), rest - medium::kMinChunkBytes);
       }
       return true;
     }
@@ -378,13 +397,16 @@ class MediumFreeLists {
     const std::size_t rest = c->size - need;
     if (rest >= medium::kMinChunkBytes) split_tail(c, need, rest);
     c->state = medium::kStateInUse;
+    unpoison_memory(c->user(), c->size - medium::kChunkHeaderBytes);
     return c->user();
   }
 
   // Shrinks c to `keep` bytes and makes the following `tail` bytes (up to the
-  // next chunk that is not free) one free chunk.
+  // next chunk that is not free) one free chunk. The new header and links
+  // are made addressable; the caller poisons what else became free.
   void split_tail(Chunk* c, std::size_t keep, std::size_t tail) {
     c->size = static_cast<std::uint32_t>(keep);
+    unpoison_memory(c->next(), medium::kMinChunkBytes);
     Chunk* rest = Chunk::make(c->next(), tail, keep, medium::kStateFree, 0);
     HPCALLOC_ASSERT(!rest->next()->is_free());
     rest->next()->prev_size = rest->size;
@@ -453,13 +475,15 @@ class MediumFreeLists {
   PointerState classify(const void* p) const {
     if (p == nullptr || !is_aligned(p, medium::kChunkAlignment)) return PointerState::kInvalid;
     const Chunk* c = Chunk::from_user(p);
-    if (!c->tag_ok()) return PointerState::kInvalid;
-    if (c->state == medium::kStateFree) return PointerState::kFree;
-    if (c->state != medium::kStateInUse || (c->flags & ~medium::kFlagFirst) != 0) {
+    // A header that merging absorbed (p freed twice) lies in poisoned bytes.
+    const Chunk header = load_unpoisoned(c);
+    if (header.tag != medium::address_tag(c->address())) return PointerState::kInvalid;
+    if (header.state == medium::kStateFree) return PointerState::kFree;
+    if (header.state != medium::kStateInUse || (header.flags & ~medium::kFlagFirst) != 0) {
       return PointerState::kInvalid;
     }
-    const std::size_t size = c->size;
-    const std::size_t prev_size = c->prev_size;
+    const std::size_t size = header.size;
+    const std::size_t prev_size = header.prev_size;
     if (size < medium::kMinChunkBytes || size > kMaxChunkBytes ||
         size % medium::kChunkAlignment != 0 || prev_size > kMaxChunkBytes ||
         prev_size % medium::kChunkAlignment != 0 || (prev_size == 0) != c->is_first()) {

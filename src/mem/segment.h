@@ -52,12 +52,12 @@ static_assert(sizeof(SegmentHeader) % 16 == 0);
 // decommit/commit give a range inside a segment back to the OS and take it
 // again (the Pal's contract: false on failure, nothing changed).
 template <class P>
-concept SegmentProvider =
-    requires(P& provider, SegmentHeader* segment, void* owner, void* p, std::size_t n) {
-      { provider.acquire_segment(SegmentKind::kSmall, owner) } -> std::same_as<SegmentHeader*>;
-      provider.release_segment(segment);
-      { provider.decommit(p, n) } -> std::same_as<bool>;
-      { provider.commit(p, n) } -> std::same_as<bool>;
-    };
+concept SegmentProvider = requires(P& provider, SegmentHeader* segment, void* owner, void* p,
+                                   std::size_t n) {
+  { provider.acquire_segment(SegmentKind::kSmall, owner) } -> std::same_as<SegmentHeader*>;
+  provider.release_segment(segment);
+  { provider.decommit(p, n) } -> std::same_as<bool>;
+  { provider.commit(p, n) } -> std::same_as<bool>;
+};
 
 }  // namespace hpcalloc

@@ -21,6 +21,13 @@
 // that escapes that (its key overwritten by a use after free) is caught when
 // it reaches its bitmap; the checked build also checks the bitmap on every
 // free. Cache walks are bounded by the count, so no list shape can loop.
+//
+// ASan builds (base/sanitizer.h): a slot that is not handed out has every
+// byte past its first 16 poisoned, whether it is cached or free in its
+// bitmap; the first 16 stay addressable because the allocator itself keeps
+// the cache link and key there. A slot is unpoisoned whole when it is handed
+// out, and a segment is unpoisoned whole when it comes from or goes back to
+// the provider, so memory outside the runs never carries stale poison.
 #pragma once
 
 #include <cerrno>
@@ -30,6 +37,7 @@
 
 #include "base/bits.h"
 #include "base/check.h"
+#include "base/sanitizer.h"
 #include "mem/config.h"
 #include "mem/segment.h"
 #include "mem/size_classes.h"
@@ -82,6 +90,7 @@ class SmallRuns {
       cache.head = next_of(block);
       set_key(block, 0);
       --cache.count;
+      unpoison_memory(block, Classes::class_size(size_class));
       return block;
     }
     return refill(size_class);
@@ -104,6 +113,7 @@ class SmallRuns {
     set_key(block, cache_key_);
     cache.head = block;
     ++cache.count;
+    poison_free_slot(block, run->slot_size);
     return true;
   }
 
@@ -119,6 +129,7 @@ class SmallRuns {
     set_next(block, cache.head);
     set_key(block, cache_key_);
     cache.head = block;
+    poison_free_slot(block, run->slot_size);
     if (__builtin_expect(++cache.count > kCacheCapacity, 0))
       flush(run->size_class, kCacheCapacity / 2);
   }
@@ -141,6 +152,7 @@ class SmallRuns {
     while (all_segments_ != nullptr) {
       Segment* s = all_segments_;
       all_segments_ = reinterpret_cast<Segment*>(s->header.next);
+      unpoison_memory(s, kSegmentSize);
       provider_.release_segment(&s->header);
     }
     for (unsigned c = 0; c < kClassCount; ++c) {
@@ -227,8 +239,8 @@ class SmallRuns {
     SegmentHeader header;
     Segment* next_with_free_runs;
     Segment* prev_with_free_runs;
-    std::uint64_t free_runs;     // 1 = retired run
-    std::uint64_t decommitted;   // 1 = retired run whose pages went back to the OS
+    std::uint64_t free_runs;    // 1 = retired run
+    std::uint64_t decommitted;  // 1 = retired run whose pages went back to the OS
     Run runs[kRunsPerSegment];
   };
 
@@ -247,6 +259,11 @@ class SmallRuns {
   }
   static void set_key(void* block, std::uintptr_t key) {
     static_cast<std::uintptr_t*>(block)[1] = key;
+  }
+  // The link and the key: what stays addressable in a free slot.
+  static constexpr std::size_t kSlotMetadataBytes = 2 * sizeof(void*);
+  static void poison_free_slot(void* block, std::size_t slot_size) {
+    poison_memory(static_cast<char*>(block) + kSlotMetadataBytes, slot_size - kSlotMetadataBytes);
   }
 
   static Segment* segment_of(const void* p) {

@@ -18,6 +18,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
       cache.head = next_of(block);
       set_key(block, 0);
       --cache.count;
+      unpoison_memory(block, Classes::class_size(size_class));
       return block;
     }
   }
@@ -64,6 +65,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   run->free_count -= taken;
   out_of_bitmaps_bytes_ += std::size_t{taken} * run->slot_size;
   if (run->free_count == 0) unlist_run(run);
+  unpoison_memory(first, run->slot_size);
   return first;
 }
 
@@ -125,6 +127,8 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     SegmentHeader* header = provider_.acquire_segment(SegmentKind::kSmall, owner_);
     if (header == nullptr) return nullptr;
     s = reinterpret_cast<Segment*>(header);
+    // A mapping from the source's cache may carry a huge block's poison.
+    unpoison_memory(s, kSegmentSize);
     // The metadata after the header may hold a previous user's data.
     std::memset(reinterpret_cast<char*>(s) + sizeof(SegmentHeader), 0,
                 sizeof(Segment) - sizeof(SegmentHeader));
@@ -166,6 +170,12 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     run->free_bits[w] = n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
   }
   bytes_in_runs_ += run->slot_count * size;
+  if constexpr (kAddressSanitizer) {
+    // A retired run's poison follows its old class's slot layout: redo it.
+    char* slots = reinterpret_cast<char*>(s) + begin;
+    unpoison_memory(slots, end - begin);
+    for (std::uint32_t i = 0; i < run->slot_count; ++i) poison_free_slot(slots + i * size, size);
+  }
   list_run(size_class, run);
   return run;
 }
@@ -190,9 +200,13 @@ void SmallRuns<Config, Provider>::decommit_retired_runs() {
       char* pages = nullptr;
       std::size_t bytes = 0;
       run_pages(s, index, &pages, &bytes);
+      // Its free slots are poisoned, and a provider may zero the pages by
+      // writing them. Nothing reads a retired run: poison all of it after.
+      unpoison_memory(pages, bytes);
       if (bytes != 0 && provider_.decommit(pages, bytes)) {
         s->decommitted |= std::uint64_t{1} << index;
       }
+      poison_memory(pages, bytes);
     }
   }
 }
@@ -230,6 +244,8 @@ void SmallRuns<Config, Provider>::release_segment(Segment* s) {
   }
   if (header->next != nullptr) header->next->prev = header->prev;
   --segment_count_;
+  // Free slots are poisoned; the segment leaves the heap addressable.
+  unpoison_memory(s, kSegmentSize);
   provider_.release_segment(header);
 }
 

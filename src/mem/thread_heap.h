@@ -45,13 +45,13 @@ namespace hpcalloc {
 
 // A heap's published figures (bytes unless said otherwise).
 struct HeapStats {
-  std::size_t small_in_use = 0;    // small blocks handed out (as of the last refill/flush)
-  std::size_t medium_in_use = 0;   // medium chunks in use, their headers included
-  std::size_t huge_in_use = 0;     // usable bytes of live huge blocks
-  std::size_t huge_blocks = 0;     // count
-  std::size_t requested = 0;       // total bytes asked for by medium and huge requests
-  std::size_t remote_pushed = 0;   // count: blocks this heap's thread freed to other heaps
-  std::size_t remote_drained = 0;  // count: blocks other threads freed to this heap, taken back
+  std::size_t small_in_use = 0;     // small blocks handed out (as of the last refill/flush)
+  std::size_t medium_in_use = 0;    // medium chunks in use, their headers included
+  std::size_t huge_in_use = 0;      // usable bytes of live huge blocks
+  std::size_t huge_blocks = 0;      // count
+  std::size_t requested = 0;        // total bytes asked for by medium and huge requests
+  std::size_t remote_pushed = 0;    // count: blocks this heap's thread freed to other heaps
+  std::size_t remote_drained = 0;   // count: blocks other threads freed to this heap, taken back
   std::size_t small_segments = 0;   // count: segments holding this heap's runs
   std::size_t medium_segments = 0;  // count
   std::size_t in_use() const { return small_in_use + medium_in_use + huge_in_use; }

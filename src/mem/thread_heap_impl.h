@@ -12,6 +12,7 @@ ThreadHeap<Config>::~ThreadHeap() {
   while (medium_segments_ != nullptr) {
     SegmentHeader* s = medium_segments_;
     list_remove(medium_segments_, s);
+    unpoison_memory(s, s->mapping_size);  // its free chunks are poisoned
     source_.release_segment(s);
   }
   while (huge_blocks_ != nullptr) {
@@ -77,6 +78,9 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
   }
   SegmentHeader* s = source_.acquire_huge(size, alignment < 16 ? 16 : alignment, this);
   if (s == nullptr) return nullptr;  // errno set by the source
+  // A cached huge block's poison may cover any of the mapping, which the
+  // block can later grow into in place (realloc): unpoison all of it.
+  unpoison_memory(s, s->mapping_size);
   list_push(huge_blocks_, s);
   add(huge_in_use_, s->huge_size);
   add(huge_blocks_count_, 1);
@@ -117,6 +121,7 @@ void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
       list_remove(huge_blocks_, segment);
       sub(huge_in_use_, segment->huge_size);
       sub(huge_blocks_count_, 1);
+      if constexpr (kPoisonCachedHuge) poison_memory(segment->huge_block, segment->huge_size);
       source_.release_segment(segment);
       return;
     case SegmentKind::kSmall: small_.deallocate(segment, p); return;
