@@ -28,6 +28,7 @@
 
 #include "api/hpcalloc.h"
 #include "model/reference_model.h"
+#include "proptests/handle_list.h"
 
 namespace hpcalloc {
 namespace {
@@ -41,27 +42,7 @@ constexpr std::size_t kMediumMax = std::size_t{1} << 20;
 
 std::size_t page_size() { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
 
-struct ApiModel {
-  struct Handle {
-    unsigned id;
-    std::size_t size;
-  };
-  std::vector<Handle> handles;
-  unsigned next_id = 0;
-
-  auto find(unsigned id) const {
-    return std::find_if(handles.begin(), handles.end(),
-                        [id](const Handle& h) { return h.id == id; });
-  }
-  bool has(unsigned id) const { return find(id) != handles.end(); }
-  void add(unsigned id, std::size_t size) {
-    handles.push_back({id, size});
-    next_id = std::max(next_id, id + 1);
-  }
-  void resize(unsigned id, std::size_t size) {
-    handles[static_cast<std::size_t>(find(id) - handles.begin())].size = size;
-  }
-};
+using ApiModel = hpcalloc::proptest::HandleList;
 
 struct ApiSut {
   ApiSut() : spec(limits()) {}

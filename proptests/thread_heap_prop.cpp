@@ -33,6 +33,7 @@
 #include "mem/thread_heap.h"
 #include "model/reference_model.h"
 #include "pal/sim_pal.h"
+#include "proptests/handle_list.h"
 
 namespace hpcalloc {
 namespace {
@@ -40,30 +41,7 @@ namespace {
 using reference::Memory;
 using reference::ReferenceModel;
 
-// The model side of the state machine: which handles exist and the size
-// each was last asked with (to aim reallocs near it). What each one holds (a
-// block, or NULL after a failure) is only known by running, so it lives in
-// the Sut, judged by the reference model.
-struct HeapModel {
-  struct Handle {
-    unsigned id;
-    std::size_t size;
-  };
-  std::vector<Handle> handles;
-  unsigned next_id = 0;
-
-  auto find(unsigned id) const {
-    return std::find_if(handles.begin(), handles.end(),
-                        [id](const Handle& h) { return h.id == id; });
-  }
-  bool has(unsigned id) const { return find(id) != handles.end(); }
-  void add(unsigned id, std::size_t size) {
-    handles.push_back({id, size});
-    next_id = std::max(next_id, id + 1);
-  }
-  void resize(unsigned id, std::size_t size) { handles[find(id) - handles.begin()].size = size; }
-  void remove(unsigned id) { handles.erase(find(id)); }
-};
+using HeapModel = proptest::HandleList;
 
 constexpr PalCall kInjectable[] = {PalCall::kReserve, PalCall::kRelease,      PalCall::kDecommit,
                                    PalCall::kCommit,  PalCall::kRemapInPlace, PalCall::kRemapMove,

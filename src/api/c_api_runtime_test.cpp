@@ -1,0 +1,163 @@
+// The prefixed C API at run time: malloc_trim, the statistics (hpc_stat,
+// hpc_print_stats) and blocks freed by other threads.
+#include "api/c_api_test_support.h"
+
+namespace {
+
+using namespace c_api_test;
+
+TEST(CApi, MallocTrimReturnsZeroOrOne) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(hpc_malloc(std::size_t{8} << 20));
+  for (void* p : blocks) hpc_free(p);
+  const int first = hpc_malloc_trim(0);
+  EXPECT_TRUE(first == 0 || first == 1) << first;
+  const int second = hpc_malloc_trim(0);
+  EXPECT_TRUE(second == 0 || second == 1) << second;
+}
+
+// The counters global_allocator.h names.
+const char* const kStatNames[] = {"heaps_live",          "heaps_pooled",         "heaps_created",
+                                  "remote_frees_pushed", "remote_frees_drained", "mapped_bytes",
+                                  "cached_bytes",        "in_use_bytes"};
+
+TEST(CApi, StatKnowsTheDocumentedNames) {
+  for (const char* name : kStatNames) {
+    std::size_t value = ~std::size_t{0};
+    EXPECT_EQ(hpc_stat(name, &value), 0) << name;
+    EXPECT_NE(value, ~std::size_t{0}) << name;
+    EXPECT_EQ(hpc_stat(name, nullptr), 0) << name;
+  }
+  std::size_t value = 42;
+  EXPECT_EQ(hpc_stat("no_such_counter", &value), -1);
+  EXPECT_EQ(value, 42u);
+  EXPECT_EQ(hpc_stat("", &value), -1);
+  EXPECT_EQ(hpc_stat(nullptr, &value), -1);
+}
+
+TEST(CApi, InUseBytesFollowAllocations) {
+  std::size_t before = 0;
+  std::size_t during = 0;
+  std::size_t after = 0;
+  ASSERT_EQ(hpc_stat("in_use_bytes", &before), 0);
+  void* p = hpc_malloc(std::size_t{4} << 20);
+  ASSERT_EQ(hpc_stat("in_use_bytes", &during), 0);
+  hpc_free(p);
+  ASSERT_EQ(hpc_stat("in_use_bytes", &after), 0);
+  EXPECT_GE(during, before + (std::size_t{4} << 20));
+  EXPECT_LT(after, during);
+}
+
+TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
+  void* p = hpc_malloc(100);  // at least one live heap
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  hpc_print_stats(fds[1]);
+  close(fds[1]);
+  std::string out;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) out.append(buffer, n);
+  close(fds[0]);
+  hpc_free(p);
+
+  std::vector<std::string> lines;
+  for (std::size_t begin = 0, end; (end = out.find('\n', begin)) != std::string::npos;
+       begin = end + 1) {
+    lines.push_back(out.substr(begin, end - begin));
+  }
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.back(), '\n') << out;
+  for (const std::string& line : lines) EXPECT_EQ(line.rfind("hpcalloc: stats: ", 0), 0u) << line;
+  // One line per group of counters, then one per heap.
+  const char* const expected[] = {"hpcalloc: stats: heaps created ",
+                                  "hpcalloc: stats: bytes mapped ",
+                                  "hpcalloc: stats: requested (medium and huge) ",
+                                  "hpcalloc: stats: os reserves ", "hpcalloc: stats: heap 0 "};
+  ASSERT_GE(lines.size(), std::size(expected)) << out;
+  for (std::size_t i = 0; i < std::size(expected); ++i) {
+    EXPECT_EQ(lines[i].rfind(expected[i], 0), 0u) << expected[i] << "\n" << out;
+  }
+  EXPECT_NE(out.find("remote frees pushed "), std::string::npos) << out;
+  EXPECT_NE(out.find(", in use "), std::string::npos) << out;
+}
+
+struct Block {
+  void* p;
+  std::size_t size;
+};
+
+std::vector<Block> allocate_mixed(int count) {
+  std::vector<Block> blocks;
+  for (int i = 0; i < count; ++i) {
+    std::size_t size = 16 + static_cast<std::size_t>(i * 37) % 5000;
+    if (i % 500 == 0) size = std::size_t{3} << 20;
+    void* p = hpc_malloc(size);
+    fill_pattern(p, size);
+    blocks.push_back({p, size});
+  }
+  return blocks;
+}
+
+TEST(CApi, BlocksFreedByAnotherThread) {
+  std::size_t pushed_before = 0;
+  const bool counts_remote = hpc_stat("remote_frees_pushed", &pushed_before) == 0;
+  std::vector<Block> blocks;
+  std::thread([&] { blocks = allocate_mixed(5000); }).join();
+  std::thread([&] {
+    for (const Block& b : blocks) {
+      ASSERT_NE(b.p, nullptr);
+      EXPECT_TRUE(has_pattern(b.p, b.size));
+      hpc_free(b.p);
+    }
+  }).join();
+
+  // The owner still alive while another thread frees, then allocating again
+  // (and so draining what was freed remotely).
+  std::vector<Block> live = allocate_mixed(5000);
+  std::thread([&] {
+    for (std::size_t i = 0; i < live.size(); i += 2) {
+      EXPECT_TRUE(has_pattern(live[i].p, live[i].size));
+      hpc_free(live[i].p);
+    }
+    // realloc of a block owned by another heap moves or grows it safely.
+    for (std::size_t i = 1; i < live.size(); i += 4) {
+      void* q = hpc_realloc(live[i].p, live[i].size * 2);
+      ASSERT_NE(q, nullptr);
+      EXPECT_TRUE(has_pattern(q, live[i].size));
+      live[i] = {q, live[i].size};
+    }
+  }).join();
+  std::vector<Block> again = allocate_mixed(5000);
+  for (std::size_t i = 1; i < live.size(); i += 2) {
+    EXPECT_TRUE(has_pattern(live[i].p, live[i].size));
+    hpc_free(live[i].p);
+  }
+  for (const Block& b : again) hpc_free(b.p);
+
+  if (counts_remote) {
+    std::size_t pushed_after = 0;
+    ASSERT_EQ(hpc_stat("remote_frees_pushed", &pushed_after), 0);
+    EXPECT_GT(pushed_after, pushed_before);
+  }
+}
+
+TEST(CApi, ManyThreadsAllocateAndFreeEachOthersBlocks) {
+  constexpr int kThreads = 8;
+  std::vector<std::vector<Block>> made(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] { made[t] = allocate_mixed(2000); });
+  for (auto& thread : threads) thread.join();
+  threads.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (const Block& b : made[(t + 1) % kThreads]) {
+        EXPECT_TRUE(has_pattern(b.p, b.size));
+        hpc_free(b.p);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+}
+
+}  // namespace
