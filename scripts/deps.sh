@@ -10,6 +10,7 @@ packages=(
   libgtest-dev librapidcheck-dev relacy-dev           # unit, prop, model
   libnuma-dev                                         # NUMA topology/binding
   libbenchmark-dev valgrind                           # benchmarks, instruction counts
+  python3-matplotlib numactl                          # bench plots, NUMA binding
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev  # benchmark peers
   sqlite3 git                                         # preload tests run them
 )

@@ -33,8 +33,12 @@ namespace hpcalloc {
 namespace internal {
 namespace {
 
+// The first NUMA placement failure of the process is reported on stderr.
+constinit PlacementWarning g_placement_warning([](const ReportLine& line) { warn(line.view()); });
+
 Settings read_settings() {
   static const char* const kOnError[] = {"abort", "warn"};
+  // The order of NumaPolicy; first-touch is the default.
   static const char* const kNuma[] = {"off", "first-touch", "preferred", "bind"};
   Settings s;
   s.stats = env_bool("HPCALLOC_STATS", false);
@@ -47,7 +51,8 @@ Settings read_settings() {
   s.limits.cache_max_block = env_size("HPCALLOC_CACHE_MAX_BLOCK", s.limits.cache_max_block);
   s.limits.cache_max_total = env_size("HPCALLOC_CACHE_MAX_TOTAL", s.limits.cache_max_total);
   s.limits.decommit_cached = env_bool("HPCALLOC_DECOMMIT_CACHED", s.limits.decommit_cached);
-  s.limits.numa_policy = static_cast<NumaPolicy>(env_choice("HPCALLOC_NUMA", kNuma, 0));
+  s.limits.placement_warning = &g_placement_warning;
+  s.limits.numa_policy = static_cast<NumaPolicy>(env_choice("HPCALLOC_NUMA", kNuma, 1));
   return s;
 }
 
@@ -79,6 +84,11 @@ Globals* globals() {
 Lock& init_lock() { return g_init_lock; }
 
 Heap* calling_threads_heap() { return tls_heap; }
+
+void set_calling_threads_heap(Heap* heap) {
+  tls_heap = heap;
+  if (Globals* g = globals(); g != nullptr) pthread_setspecific(g->key, heap);
+}
 
 void forget_calling_threads_heap() {
   tls_heap = nullptr;
@@ -114,8 +124,7 @@ namespace {
 
 Heap* attach_heap(Globals* g) {
   if (tls_exit_passes >= kLastAttachPass) return nullptr;
-  const int node = g->pal.current_node();
-  Heap* heap = g->pool.acquire(g->source(node < 0 ? 0u : static_cast<unsigned>(node)));
+  Heap* heap = g->numa.acquire_heap();
   if (heap == nullptr) return nullptr;
   // Set before pthread_setspecific, which may allocate (keys >= 32): that
   // reentrant call must find this heap rather than attach another.
@@ -139,7 +148,7 @@ template <class Op>
   if (Heap* heap = tls_heap; heap != nullptr) return op(*heap);  // attached reentrantly
   if (Heap* heap = attach_heap(g); heap != nullptr) return op(*heap);
   LockGuard guard(g->fallback_lock);
-  if (g->fallback_heap == nullptr) g->fallback_heap = g->pool.acquire(g->source(0));
+  if (g->fallback_heap == nullptr) g->fallback_heap = g->pool.acquire(g->numa.thread_source(0));
   if (g->fallback_heap == nullptr) {
     errno = ENOMEM;
     return decltype(op(*tls_heap)){};
@@ -304,13 +313,15 @@ bool trim(std::size_t /*pad*/) {
   Globals* g = init();
   auto mapped = [g] {
     std::size_t bytes = 0;
-    for (unsigned n = 0; n < g->node_count; ++n) bytes += g->source(n).stats().mapped_bytes;
+    for (unsigned i = 0; i < g->numa.source_count(); ++i) {
+      bytes += g->numa.source_at(i).stats().mapped_bytes;
+    }
     return bytes;
   };
   const std::size_t before = mapped();
   if (Heap* heap = tls_heap; heap != nullptr) heap->trim(false);
   g->pool.trim_pooled();
-  for (unsigned n = 0; n < g->node_count; ++n) g->source(n).trim();
+  for (unsigned i = 0; i < g->numa.source_count(); ++i) g->numa.source_at(i).trim();
   return mapped() < before;
 }
 

@@ -15,6 +15,7 @@
 #include "api/production_config.h"
 #include "mem/heap_pool.h"
 #include "mem/memory_source.h"
+#include "mem/numa_heaps.h"
 #include "mem/thread_heap.h"
 #include "sync/spin_lock.h"
 
@@ -25,6 +26,7 @@ using Heap = ThreadHeap<Config>;
 using Source = MemorySource<Config>;
 using Registry = SegmentRegistry<Config>;
 using Pool = HeapPool<Config>;
+using Numa = NumaHeaps<Config>;
 using Lock = SpinLock<StdSync>;
 
 struct Settings {
@@ -36,24 +38,18 @@ struct Settings {
 
 struct Globals {
   explicit Globals(const Settings& s)
-      : settings(s), reporter(s.abort_on_error), registry(pal), pool(pal, registry, reporter) {
-    const unsigned nodes = pal.topology().node_count;
-    node_count = nodes < Topology::kMaxNodes ? nodes : Topology::kMaxNodes;
-    for (unsigned n = 0; n < node_count; ++n) {
-      new (source_storage[n]) Source(pal, registry, n, s.limits);
-    }
-  }
-  Source& source(unsigned node) {
-    return *std::launder(reinterpret_cast<Source*>(source_storage[node < node_count ? node : 0]));
-  }
+      : settings(s),
+        reporter(s.abort_on_error),
+        registry(pal),
+        pool(pal, registry, reporter),
+        numa(pal, registry, pool, s.limits) {}
 
   Settings settings;
   Config::Pal pal;
   StderrReporter reporter;
   Registry registry;
   Pool pool;
-  unsigned node_count = 1;
-  alignas(Source) unsigned char source_storage[Topology::kMaxNodes][sizeof(Source)];
+  Numa numa;  // the memory sources, one per node (numa_heaps.h)
   // Serves threads whose heap was already given back at exit.
   Lock fallback_lock;
   Heap* fallback_heap = nullptr;
@@ -73,6 +69,8 @@ Lock& init_lock();
 
 // The calling thread's heap, or nullptr.
 Heap* calling_threads_heap();
+// The calling thread uses `heap` from now on (hpc_numa_rebind).
+void set_calling_threads_heap(Heap* heap);
 // Child after fork: the calling thread forgets its heap (abandoned).
 void forget_calling_threads_heap();
 

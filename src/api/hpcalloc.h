@@ -71,6 +71,48 @@ HPCALLOC_EXPORT int hpc_stat(const char* name, size_t* value);
  * without allocating. */
 HPCALLOC_EXPORT void hpc_print_stats(int fd);
 
+/* ---- NUMA (policy from HPCALLOC_NUMA: off, first-touch (default), preferred,
+ * bind; see the README) ---- */
+
+/* hpc_numa_rebind flag: move the pages of the calling thread's heap to the new
+ * node too (mbind MPOL_MF_MOVE), instead of leaving its blocks where they are. */
+#define HPC_NUMA_MIGRATE 1
+/* The calling thread's heap follows the thread to the node of the CPU it runs
+ * on now (call it after moving the thread, e.g. with sched_setaffinity): new
+ * blocks come from that node. Without HPC_NUMA_MIGRATE the old heap is set
+ * aside with its blocks (they stay valid, any thread may free them); with it,
+ * the heap's memory is migrated. Returns the node (>= 0), or -1 with errno:
+ * EINVAL for unknown flags, ENOMEM when no heap could be had (the thread keeps
+ * its heap). Under HPCALLOC_NUMA=off there is one heap per thread whatever the
+ * node: nothing changes and the current node is returned. Pages that could
+ * not be migrated are counted (hpc_numa_node_stats) and the first such failure
+ * is reported on stderr. */
+HPCALLOC_EXPORT int hpc_numa_rebind(int flags);
+/* A block of size bytes whose memory is bound to node (MPOL_PREFERRED, or
+ * MPOL_BIND under HPCALLOC_NUMA=bind), whatever the calling thread's node.
+ * Free it with hpc_free/free from any thread. NULL with errno: EINVAL for a
+ * node the machine does not have, ENOMEM. */
+HPCALLOC_EXPORT void* hpc_malloc_on_node(size_t size, int node);
+/* The node hpcalloc placed p's memory on (p: a block or any address inside
+ * one), or -1: not an hpcalloc block, or HPCALLOC_NUMA=off for a thread's
+ * heap. This is the placement hpcalloc asked the kernel for; under
+ * first-touch the kernel places each page where it is first touched. */
+HPCALLOC_EXPORT int hpc_numa_node_of(const void* p);
+/* Number of NUMA nodes hpcalloc sees (>= 1). */
+HPCALLOC_EXPORT int hpc_numa_node_count(void);
+
+struct hpc_numa_node_stats {
+  size_t mapped_bytes;     /* mapped for this node, caches included */
+  size_t cached_bytes;     /* in this node's mapping caches */
+  size_t in_use_bytes;     /* live blocks of heaps on this node (may lag a batch) */
+  size_t heaps;            /* heaps attached to threads on this node */
+  size_t bind_failures;    /* mappings mbind refused to place on this node */
+  size_t migrated_in;      /* mappings moved here by hpc_numa_rebind */
+  size_t migrate_failures; /* of those, mappings whose pages could not all move */
+};
+/* Fills *out for node: 0, or -1 with errno = EINVAL (no such node, NULL out). */
+HPCALLOC_EXPORT int hpc_numa_node_stats(int node, struct hpc_numa_node_stats* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,7 +29,7 @@ Snapshot snapshot(Globals* g) {
   Snapshot s;
   s.pool = g->pool.counts();
   g->pool.for_each([&](const Heap& heap, bool) { s.heaps += heap.stats(); });
-  for (unsigned n = 0; n < g->node_count; ++n) s.sources += g->source(n).stats();
+  for (unsigned i = 0; i < g->numa.source_count(); ++i) s.sources += g->numa.source_at(i).stats();
   s.heapless_remote_pushed = g->heapless_remote_pushed.load(std::memory_order_relaxed);
   return s;
 }
@@ -104,7 +104,10 @@ bool stat(const char* name, std::size_t* value) {
       {"os_releases", s.sources.os_releases},
       {"remaps_in_place", s.sources.remaps_in_place},
       {"remaps_moved", s.sources.remaps_moved},
-      {"numa_nodes", g->node_count},
+      {"numa_nodes", g->numa.node_count()},
+      {"numa_bind_failures", s.sources.bind_failures},
+      {"numa_migrated", s.sources.migrated_in},
+      {"numa_migrate_failures", s.sources.migrate_failures},
   };
   for (const Entry& e : entries) {
     if (std::string_view(e.name) == name) {
@@ -145,7 +148,7 @@ void print_stats(int fd) {
       .text(", misses ")
       .dec(s.sources.cache_misses);
   line.text(", mremap in place ").dec(s.sources.remaps_in_place).text(", moved ");
-  line.dec(s.sources.remaps_moved).text(", numa nodes ").dec(g->node_count);
+  line.dec(s.sources.remaps_moved).text(", numa nodes ").dec(g->numa.node_count());
   line.write_to(fd);
   unsigned index = 0;
   g->pool.for_each([&](const Heap& heap, bool attached) {

@@ -16,6 +16,7 @@
 // one is reported as invalid rather than mistaken for a live block.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,7 @@
 
 #include "base/bits.h"
 #include "base/check.h"
+#include "base/report.h"
 #include "ds/region_registry.h"
 #include "mem/config.h"
 #include "mem/segment.h"
@@ -41,12 +43,37 @@ template <HeapConfig Config>
 using SegmentRegistry = RegionRegistry<SegmentHeader, typename Config::Sync, typename Config::Pal,
                                        SegmentRegistryGeometry<Config>>;
 
+// Reports the first NUMA placement failure (mbind refused) of the sources
+// that share it, as one line to its sink; later failures are only counted
+// (SourceStats::bind_failures, migrate_failures): the memory is still
+// served, only its placement is not what was asked for.
+class PlacementWarning {
+ public:
+  using Sink = void (*)(const ReportLine& line);
+  constexpr explicit PlacementWarning(Sink sink) : sink_(sink) {}
+
+  void failed(const char* call, unsigned node, int error) {
+    // Relaxed: only "exactly one report" matters, no data is published.
+    if (reported_.exchange(true, std::memory_order_relaxed)) return;
+    ReportLine line;
+    line.text(call).text(" to NUMA node ").dec(node).text(" failed (errno ").dec(error);
+    line.text("): memory is served without that placement; later failures are only counted");
+    sink_(line);
+  }
+  bool reported() const { return reported_.load(std::memory_order_relaxed); }
+
+ private:
+  Sink sink_;
+  std::atomic<bool> reported_{false};
+};
+
 // The user's return-to-OS policy for one source.
 struct SourceLimits {
   std::size_t cache_max_block = std::size_t{32} << 20;  // larger mappings are unmapped at once
   std::size_t cache_max_total = std::size_t{64} << 20;  // bytes kept mapped in the cache
   bool decommit_cached = false;  // give a cached mapping's pages back at once (keep only VA)
   NumaPolicy numa_policy = NumaPolicy::kOff;
+  PlacementWarning* placement_warning = nullptr;  // reports the first bind failure
 };
 
 struct SourceStats {
@@ -60,6 +87,8 @@ struct SourceStats {
   std::size_t remaps_in_place = 0;
   std::size_t remaps_moved = 0;
   std::size_t bind_failures = 0;
+  std::size_t migrated_in = 0;       // mappings moved here from another node's source
+  std::size_t migrate_failures = 0;  // of those, mappings whose pages could not all move
 
   SourceStats& operator+=(const SourceStats& o) {
     mapped_bytes += o.mapped_bytes;
@@ -72,6 +101,8 @@ struct SourceStats {
     remaps_in_place += o.remaps_in_place;
     remaps_moved += o.remaps_moved;
     bind_failures += o.bind_failures;
+    migrated_in += o.migrated_in;
+    migrate_failures += o.migrate_failures;
     return *this;
   }
 };
@@ -130,9 +161,24 @@ class MemorySource {
     return header;
   }
 
-  // Gives back any mapping this source handed out (segment or huge): into
-  // the cache within the limits, else unmapped.
+  // Gives back any mapping this source handed out or was handed over
+  // (segment or huge): into the cache within the limits, else unmapped. A
+  // mapping whose pages are on another node (a failed hand_over) is always
+  // unmapped: the cache only holds this node's memory.
   void release_segment(SegmentHeader* header);
+
+  // A heap moving to another node (hpc_numa_rebind with migration) hands
+  // each of its live mappings to `to`: the pages move to `to`'s node (mbind
+  // MPOL_MF_MOVE) and the mapping is accounted to `to` from now on, which
+  // it is given back to. false when the pages could not all be moved: the
+  // header keeps this node, so `to` will unmap it rather than cache it.
+  bool hand_over(SegmentHeader* header, MemorySource& to);
+
+  // The node a live mapping's pages were placed on (see hand_over); any
+  // thread may ask while the owner migrates.
+  static unsigned node_of(SegmentHeader* header) {
+    return std::atomic_ref<std::uint8_t>(header->node).load(std::memory_order_relaxed);
+  }
 
   // Resizes a huge block to hold `new_bytes`, in place or by moving its
   // pages (then `header` is updated to the new header; the block's offset

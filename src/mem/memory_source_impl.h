@@ -121,7 +121,8 @@ template <HeapConfig Config>
 void MemorySource<Config>::release_segment(SegmentHeader* header) {
   char* base = reinterpret_cast<char*>(header);
   const std::size_t size = header->mapping_size;
-  if (size <= limits_.cache_max_block && size <= limits_.cache_max_total) {
+  if (size <= limits_.cache_max_block && size <= limits_.cache_max_total &&
+      node_of(header) == node_) {
     bool zeroed = limits_.decommit_cached && pal_.decommit(base, size);
     if (!zeroed) {
       header->kind = SegmentKind::kCached;
@@ -250,8 +251,38 @@ template <HeapConfig Config>
 void MemorySource<Config>::bind(char* base, std::size_t size) {
   if (limits_.numa_policy == NumaPolicy::kOff) return;
   if (!pal_.bind(base, size, static_cast<int>(node_), limits_.numa_policy)) {
+    const int error = errno;
     count(&SourceStats::bind_failures);
+    if (limits_.placement_warning != nullptr)
+      limits_.placement_warning->failed("mbind", node_, error);
   }
+}
+
+template <HeapConfig Config>
+bool MemorySource<Config>::hand_over(SegmentHeader* header, MemorySource& to) {
+  const std::size_t size = header->mapping_size;
+  const bool moved = pal_.migrate(header, size, static_cast<int>(to.node_), to.limits_.numa_policy);
+  const int error = errno;
+  if (moved) {
+    // Relaxed: node_of() readers on other threads only need some value;
+    // the owner (this thread) is the only writer.
+    std::atomic_ref<std::uint8_t>(header->node)
+        .store(static_cast<std::uint8_t>(to.node_), std::memory_order_relaxed);
+  }
+  {
+    LockGuard guard(lock_);
+    stats_.mapped_bytes -= size;
+  }
+  {
+    LockGuard guard(to.lock_);
+    to.stats_.mapped_bytes += size;
+    ++to.stats_.migrated_in;
+    if (!moved) ++to.stats_.migrate_failures;
+  }
+  if (!moved && to.limits_.placement_warning != nullptr) {
+    to.limits_.placement_warning->failed("mbind(MPOL_MF_MOVE)", to.node_, error);
+  }
+  return moved;
 }
 
 }  // namespace hpcalloc

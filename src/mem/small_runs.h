@@ -75,7 +75,7 @@ class SmallRuns {
   static_assert(kRunSize <= (std::uint64_t{1} << 32), "slot offsets are 32-bit");
 
   SmallRuns(Provider& provider, Reporter& reporter, void* owner)
-      : provider_(provider),
+      : provider_(&provider),
         reporter_(reporter),
         owner_(owner),
         cache_key_(reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {}
@@ -146,6 +146,20 @@ class SmallRuns {
     for (unsigned c = 0; c < kClassCount; ++c) flush(c, 0);
   }
 
+  // Calls fn(SegmentHeader*) for every segment (owner only).
+  template <class Fn>
+  void for_each_segment(Fn fn) {
+    for (Segment* s = all_segments_; s != nullptr;) {
+      Segment* next = reinterpret_cast<Segment*>(s->header.next);
+      fn(&s->header);
+      s = next;
+    }
+  }
+
+  // Segments come from and go back to `provider` from now on (the owner
+  // moved to another node's source and handed its segments over).
+  void set_provider(Provider& provider) { provider_ = &provider; }
+
   // Gives every segment back to the provider, live blocks or not (tear-down
   // of a private heap).
   void release_all() {
@@ -153,7 +167,7 @@ class SmallRuns {
       Segment* s = all_segments_;
       all_segments_ = reinterpret_cast<Segment*>(s->header.next);
       unpoison_memory(s, kSegmentSize);
-      provider_.release_segment(&s->header);
+      provider_->release_segment(&s->header);
     }
     for (unsigned c = 0; c < kClassCount; ++c) {
       caches_[c] = Cache{};
@@ -363,7 +377,7 @@ class SmallRuns {
     }
   }
 
-  Provider& provider_;
+  Provider* provider_;  // changes only when the owner moves to another node
   Reporter& reporter_;
   void* owner_;
   const std::uintptr_t cache_key_;

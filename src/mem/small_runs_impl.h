@@ -124,7 +124,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     unsigned size_class) {
   Segment* s = with_free_runs_;
   if (s == nullptr) {
-    SegmentHeader* header = provider_.acquire_segment(SegmentKind::kSmall, owner_);
+    SegmentHeader* header = provider_->acquire_segment(SegmentKind::kSmall, owner_);
     if (header == nullptr) return nullptr;
     s = reinterpret_cast<Segment*>(header);
     // A mapping from the source's cache may carry a huge block's poison.
@@ -146,7 +146,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     char* pages = nullptr;
     std::size_t bytes = 0;
     run_pages(s, index, &pages, &bytes);
-    if (!provider_.commit(pages, bytes)) return nullptr;  // nothing changed yet
+    if (!provider_->commit(pages, bytes)) return nullptr;  // nothing changed yet
     s->decommitted &= ~(std::uint64_t{1} << index);
   }
   if (s->free_runs == kAllRuns) --empty_segments_;
@@ -203,7 +203,7 @@ void SmallRuns<Config, Provider>::decommit_retired_runs() {
       // Its free slots are poisoned, and a provider may zero the pages by
       // writing them. Nothing reads a retired run: poison all of it after.
       unpoison_memory(pages, bytes);
-      if (bytes != 0 && provider_.decommit(pages, bytes)) {
+      if (bytes != 0 && provider_->decommit(pages, bytes)) {
         s->decommitted |= std::uint64_t{1} << index;
       }
       poison_memory(pages, bytes);
@@ -246,7 +246,7 @@ void SmallRuns<Config, Provider>::release_segment(Segment* s) {
   --segment_count_;
   // Free slots are poisoned; the segment leaves the heap addressable.
   unpoison_memory(s, kSegmentSize);
-  provider_.release_segment(header);
+  provider_->release_segment(header);
 }
 
 template <HeapConfig Config, SegmentProvider Provider>

@@ -90,7 +90,7 @@ class ThreadHeap {
 
   ThreadHeap(Registry& registry, Source& source, Reporter& reporter)
       : registry_(registry),
-        source_(source),
+        source_(&source),
         reporter_(reporter),
         small_(source, reporter, this),
         medium_(reporter) {
@@ -103,7 +103,14 @@ class ThreadHeap {
   // and never destroyed).
   ~ThreadHeap();
 
-  Source& source() { return source_; }
+  Source& source() { return *source_; }
+  const Source& source() const { return *source_; }
+
+  // Moves this heap to `target` (another node's source): every segment and
+  // huge block it holds is handed over (pages migrated), and new memory
+  // comes from `target`. Owner only. Returns how many mappings could not be
+  // moved (they stay usable; see MemorySource::hand_over).
+  std::size_t migrate_to(Source& target);
 
   [[gnu::always_inline]] void* malloc(std::size_t size) {
     if (__builtin_expect(size <= kSmallMax, 1)) return small_.allocate(Classes::class_of(size));
@@ -241,7 +248,7 @@ class ThreadHeap {
   // Written by other threads: on its own cache line.
   alignas(64) RemoteFreeQueue<typename Config::Sync> remote_;
   alignas(64) Registry& registry_;
-  Source& source_;
+  Source* source_;  // changes only in migrate_to()
   Reporter& reporter_;
   Counter small_in_use_{0};
   Counter medium_in_use_{0};

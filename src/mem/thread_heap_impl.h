@@ -13,12 +13,12 @@ ThreadHeap<Config>::~ThreadHeap() {
     SegmentHeader* s = medium_segments_;
     list_remove(medium_segments_, s);
     unpoison_memory(s, s->mapping_size);  // its free chunks are poisoned
-    source_.release_segment(s);
+    source_->release_segment(s);
   }
   while (huge_blocks_ != nullptr) {
     SegmentHeader* s = huge_blocks_;
     list_remove(huge_blocks_, s);
-    source_.release_segment(s);
+    source_->release_segment(s);
   }
 }
 
@@ -48,7 +48,7 @@ void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignmen
 
 template <HeapConfig Config>
 bool ThreadHeap<Config>::add_medium_segment() {
-  SegmentHeader* s = source_.acquire_segment(SegmentKind::kMedium, this);
+  SegmentHeader* s = source_->acquire_segment(SegmentKind::kMedium, this);
   if (s == nullptr) return false;
   list_push(medium_segments_, s);
   ++medium_segment_count_;
@@ -67,7 +67,7 @@ void ThreadHeap<Config>::release_medium_region(void* region) {
   }
   list_remove(medium_segments_, s);
   --medium_segment_count_;
-  source_.release_segment(s);
+  source_->release_segment(s);
 }
 
 template <HeapConfig Config>
@@ -76,7 +76,7 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
     errno = ENOMEM;
     return nullptr;
   }
-  SegmentHeader* s = source_.acquire_huge(size, alignment < 16 ? 16 : alignment, this);
+  SegmentHeader* s = source_->acquire_huge(size, alignment < 16 ? 16 : alignment, this);
   if (s == nullptr) return nullptr;  // errno set by the source
   // A cached huge block's poison may cover any of the mapping, which the
   // block can later grow into in place (realloc): unpoison all of it.
@@ -122,7 +122,7 @@ void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
       sub(huge_in_use_, segment->huge_size);
       sub(huge_blocks_count_, 1);
       if constexpr (kPoisonCachedHuge) poison_memory(segment->huge_block, segment->huge_size);
-      source_.release_segment(segment);
+      source_->release_segment(segment);
       return;
     case SegmentKind::kSmall: small_.deallocate(segment, p); return;
     case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return;
@@ -255,7 +255,7 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
         list_remove(huge_blocks_, segment);
         SegmentHeader* resized = segment;
         const std::size_t old_size = segment->huge_size;
-        const bool ok = source_.resize_huge(resized, size);
+        const bool ok = source_->resize_huge(resized, size);
         list_push(huge_blocks_, resized);
         if (ok) {
           sub(huge_in_use_, old_size);
@@ -285,7 +285,20 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings) {
   small_.release_spare();
   small_.decommit_retired_runs();
   publish_small();
-  if (release_cached_mappings) source_.trim();
+  if (release_cached_mappings) source_->trim();
+}
+
+template <HeapConfig Config>
+std::size_t ThreadHeap<Config>::migrate_to(Source& target) {
+  if (&target == source_) return 0;
+  std::size_t failed = 0;
+  auto hand_over = [&](SegmentHeader* s) { failed += source_->hand_over(s, target) ? 0 : 1; };
+  small_.for_each_segment(hand_over);
+  for (SegmentHeader* s = medium_segments_; s != nullptr; s = s->next) hand_over(s);
+  for (SegmentHeader* s = huge_blocks_; s != nullptr; s = s->next) hand_over(s);
+  source_ = &target;
+  small_.set_provider(target);
+  return failed;
 }
 
 template <HeapConfig Config>

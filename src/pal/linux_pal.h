@@ -150,6 +150,22 @@ class LinuxPal {
     return mbind(p, size, mode, mask, Topology::kMaxNodes + 1) == 0;
   }
 
+  // mbind(2) with MPOL_MF_MOVE: the kernel migrates the range's pages that
+  // are mapped only by this process (shared pages stay), then the policy
+  // (MPOL_BIND for kBind, else MPOL_PREFERRED) places later faults. EIO when
+  // some pages could not be moved (they stay where they were).
+  bool migrate(void* p, std::size_t size, int node, NumaPolicy policy) {
+    if (node < 0 || static_cast<unsigned>(node) >= Topology::kMaxNodes) {
+      errno = EINVAL;
+      return false;
+    }
+    unsigned long mask[kMaskWords] = {};
+    const auto bit = static_cast<unsigned>(node);
+    mask[bit / kBitsPerWord] = 1UL << (bit % kBitsPerWord);
+    const int mode = policy == NumaPolicy::kBind ? kMpolBind : kMpolPreferred;
+    return mbind(p, size, mode, mask, Topology::kMaxNodes + 1, kMpolMfMove) == 0;
+  }
+
   const Topology& topology() const { return topology_; }
 
   // getcpu(2) (a vDSO call would be faster, but this runs when a heap is
@@ -169,6 +185,7 @@ class LinuxPal {
   static constexpr int kMpolDefault = 0;
   static constexpr int kMpolPreferred = 1;
   static constexpr int kMpolBind = 2;
+  static constexpr unsigned kMpolMfMove = 1U << 1;  // MPOL_MF_MOVE
   static constexpr unsigned kBitsPerWord = 8 * sizeof(unsigned long);
   static constexpr unsigned kMaskWords = (Topology::kMaxNodes + kBitsPerWord - 1) / kBitsPerWord;
 
@@ -187,8 +204,8 @@ class LinuxPal {
   }
 
   static long mbind(void* p, std::size_t size, int mode, const unsigned long* mask,
-                    unsigned long max_node) {
-    return ::syscall(SYS_mbind, p, size, mode, mask, max_node, 0U);
+                    unsigned long max_node, unsigned flags = 0) {
+    return ::syscall(SYS_mbind, p, size, mode, mask, max_node, flags);
   }
 
   // MAP_FIXED_NOREPLACE maps only if the whole range is free, so this is a

@@ -39,6 +39,12 @@
 //                          applies a NUMA policy to the range (kOff: nothing).
 //                          false on failure: the memory is still usable, only
 //                          its placement is not guaranteed.
+//   migrate(p, size, node, policy)
+//                          moves the pages of the range already touched to
+//                          `node` and binds the range there (kBind: MPOL_BIND,
+//                          every other policy: MPOL_PREFERRED), so pages
+//                          touched later land there too. false on failure:
+//                          some pages may have moved, the memory is usable.
 //   topology()             node count and cpu -> node map, read once at
 //                          construction.
 //   current_node()         the node of the CPU the calling thread is running
@@ -79,6 +85,7 @@ concept Pal = requires(P& pal, const P& const_pal, void* p, std::size_t n, int n
   { pal.remap_in_place(p, n, n) } -> std::same_as<bool>;
   { pal.remap_move(p, n, n, p) } -> std::same_as<bool>;
   { pal.bind(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
+  { pal.migrate(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { const_pal.topology() } -> std::same_as<const Topology&>;
   { pal.current_node() } -> std::same_as<int>;
 };

@@ -59,6 +59,7 @@ enum class PalCall : std::uint8_t {
   kRemapInPlace,
   kRemapMove,
   kBind,
+  kMigrate,
   kCount,
 };
 
@@ -233,6 +234,24 @@ class SimPal {
       assign(i, next);
     }
     return succeed(PalCall::kBind, size);
+  }
+
+  // Every page of the range goes to `node` at once (committed or not), with
+  // kBind or kPreferred as its policy (see LinuxPal::migrate).
+  bool migrate(void* p, std::size_t size, int node, NumaPolicy policy) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t first = reserved_range("migrate", p, size);
+    if (begin_call(PalCall::kMigrate)) return false;
+    if (node < 0 || static_cast<unsigned>(node) >= topology_.node_count) {
+      return fail(PalCall::kMigrate, EINVAL);
+    }
+    for (std::size_t i = first; i < first + size / page_size_; ++i) {
+      Page next = pages_[i];
+      next.node = static_cast<std::uint8_t>(node);
+      next.policy = policy == NumaPolicy::kBind ? NumaPolicy::kBind : NumaPolicy::kPreferred;
+      assign(i, next);
+    }
+    return succeed(PalCall::kMigrate, size);
   }
 
   const Topology& topology() const { return topology_; }

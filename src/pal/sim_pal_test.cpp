@@ -299,6 +299,7 @@ struct Scene {
       case PalCall::kRemapInPlace: return pal.remap_in_place(a, 4 * page, 8 * page);
       case PalCall::kRemapMove: return pal.remap_move(a, 4 * page, 8 * page, b);
       case PalCall::kBind: return pal.bind(a, 4 * page, 0, NumaPolicy::kPreferred);
+      case PalCall::kMigrate: return pal.migrate(a, 4 * page, 0, NumaPolicy::kBind);
       case PalCall::kCount: break;
     }
     return false;
@@ -310,7 +311,7 @@ struct Scene {
 
 constexpr PalCall kAllCalls[] = {PalCall::kReserve, PalCall::kRelease,      PalCall::kDecommit,
                                  PalCall::kCommit,  PalCall::kRemapInPlace, PalCall::kRemapMove,
-                                 PalCall::kBind};
+                                 PalCall::kBind,    PalCall::kMigrate};
 
 TEST(SimPalFailureInjection, AnInjectedFailureChangesNothingButItsCounters) {
   for (PalCall call : kAllCalls) {
