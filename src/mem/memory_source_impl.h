@@ -249,7 +249,11 @@ void MemorySource<Config>::unmap(char* base, std::size_t size) {
 
 template <HeapConfig Config>
 void MemorySource<Config>::bind(char* base, std::size_t size) {
-  if (limits_.numa_policy == NumaPolicy::kOff) return;
+  // A fresh mapping carries no policy, so first-touch needs no call (and a
+  // cached one keeps the policy of this same node's source).
+  if (limits_.numa_policy == NumaPolicy::kOff || limits_.numa_policy == NumaPolicy::kFirstTouch) {
+    return;
+  }
   if (!pal_.bind(base, size, static_cast<int>(node_), limits_.numa_policy)) {
     const int error = errno;
     count(&SourceStats::bind_failures);
