@@ -1,6 +1,7 @@
 // The mapping and cache logic of MemorySource (memory_source.h).
 #pragma once
 
+#include "base/sanitizer.h"
 #include "mem/memory_source.h"
 
 namespace hpcalloc {
@@ -88,6 +89,10 @@ char* MemorySource<Config>::reserve_mapping(std::size_t map_size, std::size_t al
     if (back != 0) pal_.release(base + map_size, back);
   }
   if (base != nullptr) {
+    // New address space may have been a freed huge block's, poisoned; not
+    // every ASan runtime clears poison in munmap (GCC 12's does not
+    // intercept it), so clear it here.
+    unpoison_memory(base, map_size);
     LockGuard guard(lock_);
     stats_.mapped_bytes += map_size;
     ++stats_.os_reserves;
