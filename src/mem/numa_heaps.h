@@ -110,8 +110,8 @@ class NumaHeaps {
     return node < 0 ? 0 : clamp(static_cast<unsigned>(node));
   }
 
-  // The node whose memory `heap` serves (kUnplaced under `off`).
-  static unsigned node_of_heap(const Heap& heap) { return heap.source().node(); }
+  // The node whose memory `heap` serves (kUnplaced under `off`); any thread.
+  static unsigned node_of_heap(const Heap& heap) { return heap.node(); }
 
   // A heap for a thread starting on its current node; nullptr + ENOMEM.
   Heap* acquire_heap() { return pool_.acquire(thread_source(current_node())); }

@@ -94,6 +94,7 @@ class ThreadHeap {
         reporter_(reporter),
         small_(source, reporter, this),
         medium_(reporter) {
+    published_node_.store(source.node(), std::memory_order_relaxed);
     small_.set_refill_hook([](void* owner) { static_cast<ThreadHeap*>(owner)->drain_remote(); });
   }
   ThreadHeap(const ThreadHeap&) = delete;
@@ -103,8 +104,13 @@ class ThreadHeap {
   // and never destroyed).
   ~ThreadHeap();
 
+  // Owner only (or a pooled heap under the pool's lock).
   Source& source() { return *source_; }
   const Source& source() const { return *source_; }
+  // The node of source(), readable from any thread (statistics).
+  unsigned node() const {
+    return static_cast<unsigned>(published_node_.load(std::memory_order_relaxed));
+  }
 
   // Moves this heap to `target` (another node's source): every segment and
   // huge block it holds is handed over (pages migrated), and new memory
@@ -259,6 +265,7 @@ class ThreadHeap {
   Counter remote_drained_{0};
   Counter published_small_segments_{0};
   Counter published_medium_segments_{0};
+  Counter published_node_{0};
   SmallRuns<Config, Source> small_;
   Medium medium_;
   SegmentHeader* medium_segments_ = nullptr;

@@ -298,6 +298,7 @@ std::size_t ThreadHeap<Config>::migrate_to(Source& target) {
   for (SegmentHeader* s = huge_blocks_; s != nullptr; s = s->next) hand_over(s);
   source_ = &target;
   small_.set_provider(target);
+  published_node_.store(target.node(), std::memory_order_relaxed);
   return failed;
 }
 
