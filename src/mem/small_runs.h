@@ -17,8 +17,10 @@
 // Double frees: a block in a cache carries the heap's cache key in its second
 // word (as glibc's tcache does); free() of a block showing the key searches
 // the cache, so freeing a block twice is reported at once instead of linking
-// it into its cache twice (which would hand it out to two owners). A block
-// that escapes that (its key overwritten by a use after free) is caught when
+// it into its cache twice (which would hand it out to two owners). The key
+// stays when a flush returns the block to its bitmap (only malloc clears
+// it), so a later second free finds the bitmap bit set. A block that
+// escapes that (its key overwritten by a use after free) is caught when
 // it reaches its bitmap; the checked build also checks the bitmap on every
 // free. Cache walks are bounded by the count, so no list shape can loop.
 //
@@ -340,7 +342,10 @@ class SmallRuns {
   // The page-aligned part of run `index`'s slot area (run 0 shares its
   // first pages with the metadata).
   static void run_pages(Segment* s, unsigned index, char** begin, std::size_t* bytes);
-  void return_to_run(void* block);
+  // flush(): marks one block free in its run's bitmap (false after
+  // reporting a double free), then settles the run's count and lists.
+  bool mark_free(Segment* s, Run& run, void* block);
+  void settle_run(Segment* s, Run* run, std::uint32_t marked);
   void retire_run(Segment* s, Run* run);
   void release_segment(Segment* s);
 

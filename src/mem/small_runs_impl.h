@@ -34,33 +34,30 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   // returned, the rest are linked in address order into the (empty) cache.
   Segment* s = segment_of(run);
   char* slots = reinterpret_cast<char*>(s) + run->slots_offset;
-  void* first = nullptr;
-  void* last = nullptr;
+  const std::size_t slot_size = run->slot_size;
+  const unsigned want = run->free_count < kRefillBatch ? run->free_count : kRefillBatch;
+  HPCALLOC_ASSERT(want > 0);
+  void* head = nullptr;
+  void** link = &head;  // where the next block is linked
   unsigned taken = 0;
-  for (std::size_t w = 0; w < kBitmapWords && taken < kRefillBatch; ++w) {
+  for (std::size_t w = 0; taken < want; ++w) {
+    HPCALLOC_ASSERT(w < kBitmapWords);
     std::uint64_t word = run->free_bits[w];
-    while (word != 0 && taken < kRefillBatch) {
-      const unsigned bit = lowest_set_bit(word);
+    char* base = slots + w * 64 * slot_size;
+    while (word != 0 && taken < want) {
+      char* block = base + lowest_set_bit(word) * slot_size;
       word &= word - 1;
-      void* block = slots + (w * 64 + bit) * run->slot_size;
-      if (first == nullptr) {
-        first = block;
-        set_key(block, 0);
-      } else if (last == nullptr) {
-        last = block;
-        set_key(block, cache_key_);
-        caches_[size_class].head = block;
-      } else {
-        set_next(last, block);
-        set_key(block, cache_key_);
-        last = block;
-      }
+      *link = block;
+      link = reinterpret_cast<void**>(block);
+      set_key(block, cache_key_);
       ++taken;
     }
     run->free_bits[w] = word;
   }
-  HPCALLOC_ASSERT(taken > 0 && taken <= run->free_count);
-  if (last != nullptr) set_next(last, nullptr);
+  *link = nullptr;
+  void* first = head;
+  set_key(first, 0);
+  caches_[size_class].head = next_of(first);
   caches_[size_class].count = taken - 1;
   run->free_count -= taken;
   out_of_bitmaps_bytes_ += std::size_t{taken} * run->slot_size;
@@ -88,29 +85,48 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep) {
     cache.head = nullptr;
   }
   cache.count = keep;
+  // Blocks freed close together mostly share a run: each block's bit is set
+  // on its own, but the run's count and list membership are settled once
+  // per stretch of consecutive blocks of one run. The blocks keep the cache
+  // key (a second free then finds the bit already set).
+  Segment* segment = nullptr;
+  Run* run = nullptr;
+  std::uint32_t marked = 0;
   for (std::uint32_t i = keep; i < total; ++i) {
     void* next = next_of(rest);
-    set_key(rest, 0);
-    return_to_run(rest);
+    Segment* s = segment_of(rest);
+    Run* r = &s->runs[run_index(s, rest)];
+    if (r != run) {
+      if (run != nullptr) settle_run(segment, run, marked);
+      segment = s;
+      run = r;
+      marked = 0;
+    }
+    marked += mark_free(s, *r, rest) ? 1 : 0;
     rest = next;
   }
+  if (run != nullptr) settle_run(segment, run, marked);
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-void SmallRuns<Config, Provider>::return_to_run(void* block) {
-  Segment* s = segment_of(block);
-  Run* run = &s->runs[run_index(s, block)];
-  const std::size_t index = slot_index(*run, offset_in_segment(s, block) - run->slots_offset);
-  std::uint64_t& word = run->free_bits[index / 64];
+bool SmallRuns<Config, Provider>::mark_free(Segment* s, Run& run, void* block) {
+  const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
+  std::uint64_t& word = run.free_bits[index / 64];
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   if (word & bit) {
     // Freed twice while cached: the second copy is dropped here.
     reporter_.report(HeapError::kDoubleFree, "free()", block);
-    return;
+    return false;
   }
   word |= bit;
-  ++run->free_count;
-  out_of_bitmaps_bytes_ -= run->slot_size;
+  return true;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::settle_run(Segment* s, Run* run, std::uint32_t marked) {
+  if (marked == 0) return;
+  run->free_count += marked;
+  out_of_bitmaps_bytes_ -= std::size_t{marked} * run->slot_size;
   if (run->free_count == run->slot_count) {
     if (run->listed) unlist_run(run);
     retire_run(s, run);
