@@ -230,8 +230,8 @@ class MediumFreeLists {
 
   // Usable bytes of a live block; reports kInvalidPointer (or kDoubleFree for
   // a freed one) and returns 0 for anything else.
-  std::size_t usable_size(const void* p) const {
-    if (!accept(p, "malloc_usable_size")) return 0;
+  std::size_t usable_size(const void* p, const char* operation = "malloc_usable_size") const {
+    if (!accept(p, operation)) return 0;
     return Chunk::from_user(p)->size - medium::kChunkHeaderBytes;
   }
 

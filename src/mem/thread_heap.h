@@ -34,6 +34,7 @@
 #include "base/sanitizer.h"
 #include "ds/remote_free_queue.h"
 #include "mem/config.h"
+#include "mem/medium_cache.h"
 #include "mem/medium_free_lists.h"
 #include "mem/memory_source.h"
 #include "mem/segment.h"
@@ -85,6 +86,8 @@ class ThreadHeap {
   static constexpr std::size_t kMediumRegionOffset = align_up(sizeof(SegmentHeader), 16);
   static constexpr std::size_t kMediumRegionBytes = kSegmentSize - kMediumRegionOffset;
   using Medium = MediumFreeLists<Reporter, kSegmentSize>;
+  using MediumCacheT = MediumCache<kSmallMax>;
+  static_assert(MediumCacheT::kMaxBytes <= kMediumMax, "cached classes are medium sizes");
   // See the top comment: whether a cached huge block may stay poisoned.
   static constexpr bool kPoisonCachedHuge = std::is_same_v<typename Config::Pal, DefaultPal>;
 
@@ -93,7 +96,8 @@ class ThreadHeap {
         source_(&source),
         reporter_(reporter),
         small_(source, reporter, this),
-        medium_(reporter) {
+        medium_(reporter),
+        medium_cache_(reinterpret_cast<std::uintptr_t>(this) ^ 0x7f4a7c159e3779b9ull) {
     published_node_.store(source.node(), std::memory_order_relaxed);
     small_.set_refill_hook([](void* owner) { static_cast<ThreadHeap*>(owner)->drain_remote(); });
   }
@@ -201,12 +205,17 @@ class ThreadHeap {
   }
   void publish_medium() {
     const auto m = medium_.stats();
-    medium_in_use_.store(m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes,
-                         std::memory_order_relaxed);
+    // Cached medium blocks count as free (with their chunk headers).
+    const std::size_t cached = medium_cache_.cached_usable_bytes() +
+                               medium_cache_.cached_blocks() * medium::kChunkHeaderBytes;
+    medium_in_use_.store(
+        m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes - cached,
+        std::memory_order_relaxed);
     published_medium_segments_.store(medium_segment_count_, std::memory_order_relaxed);
   }
   [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
   void free_owned_large(SegmentHeader* segment, void* p);
+  void free_medium(void* p);  // to the free lists
 
   // The segment of a live block of any heap, or nullptr after a report.
   SegmentHeader* live_segment(const void* p, const char* operation) {
@@ -268,6 +277,7 @@ class ThreadHeap {
   Counter published_node_{0};
   SmallRuns<Config, Source> small_;
   Medium medium_;
+  MediumCache<kSmallMax> medium_cache_;
   SegmentHeader* medium_segments_ = nullptr;
   std::size_t medium_segment_count_ = 0;
   SegmentHeader* huge_blocks_ = nullptr;

@@ -26,6 +26,12 @@ template <HeapConfig Config>
 void* ThreadHeap<Config>::malloc_large(std::size_t size) {
   drain_remote();
   add(requested_, size);
+  if (size <= MediumCacheT::kMaxBytes) {
+    const unsigned c = MediumCacheT::class_of(size);
+    if (void* p = medium_cache_.pop(c)) return p;
+    // Rounded up to the class, so the block serves any request of it later.
+    return medium_allocate(MediumCacheT::class_size(c), 0);
+  }
   if (size <= kMediumMax) return medium_allocate(size, 0);
   return huge_allocate(size, 0);
 }
@@ -108,9 +114,14 @@ template <HeapConfig Config>
 void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
   switch (segment->kind) {
     case SegmentKind::kMedium: {
-      const auto result = medium_.free(p);
-      if (result.emptied_region != nullptr) release_medium_region(result.emptied_region);
-      publish_medium();
+      const std::size_t usable = medium_.usable_size(p, "free()");  // reports a bad p
+      if (usable == 0) return;
+      if (medium_cache_.carries_key(p) && medium_cache_.contains(p, usable)) {
+        reporter_.report(HeapError::kDoubleFree, "free()", p);
+        return;
+      }
+      if (medium_cache_.push(p, usable)) return;
+      free_medium(p);
       return;
     }
     case SegmentKind::kHuge:
@@ -127,6 +138,13 @@ void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
     case SegmentKind::kSmall: small_.deallocate(segment, p); return;
     case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return;
   }
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::free_medium(void* p) {
+  const auto result = medium_.free(p);
+  if (result.emptied_region != nullptr) release_medium_region(result.emptied_region);
+  publish_medium();
 }
 
 template <HeapConfig Config>
@@ -281,6 +299,7 @@ void* ThreadHeap<Config>::realloc_by_copy(void* p, std::size_t old_usable, std::
 template <HeapConfig Config>
 void ThreadHeap<Config>::trim(bool release_cached_mappings) {
   drain_remote();
+  medium_cache_.flush([this](void* p) { free_medium(p); });
   small_.flush_all();
   small_.release_spare();
   small_.decommit_retired_runs();
