@@ -30,10 +30,11 @@ ALL_NAMES = list(PEER_LIBRARIES) + [HPCALLOC]
 class Allocator:
     name: str
     library: Path | None  # None: glibc's malloc, nothing preloaded
+    peer: bool = True     # a peer sets the bar; hpcalloc and NAME=PATH builds are measured
 
     @property
     def is_peer(self) -> bool:
-        return self.name != HPCALLOC
+        return self.peer
 
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a run: `base` (default os.environ) without
@@ -59,7 +60,14 @@ def resolve(names: list[str], build_dir: Path) -> list[Allocator]:
     problems = []
     allocators = []
     for name in names:
-        if name == HPCALLOC:
+        peer = name in PEER_LIBRARIES
+        if "=" in name:
+            # NAME=PATH: another build of hpcalloc (say, before a change),
+            # measured against the peers like hpcalloc itself.
+            name, path = name.split("=", 1)
+            library = Path(path)
+            hint = "a library to preload"
+        elif name == HPCALLOC:
             library = build_dir / "src" / "libhpcalloc.so"
             hint = "build it: cmake --build --preset release"
         elif name in PEER_LIBRARIES:
@@ -71,7 +79,7 @@ def resolve(names: list[str], build_dir: Path) -> list[Allocator]:
         if library is not None and not library.is_file():
             problems.append(f"{name}: {library} not found ({hint})")
             continue
-        allocators.append(Allocator(name, library))
+        allocators.append(Allocator(name, library, peer))
     if problems:
         raise AllocatorError("\n".join(problems))
     return allocators

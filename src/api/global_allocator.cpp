@@ -264,6 +264,12 @@ namespace {
   }
   heap->free_in_segment(segment, p);
 }
+
+// free() of a block in a known segment that the inline path did not finish
+// (another heap's block, a medium or huge block, a full cache).
+[[gnu::noinline]] void free_in_known_segment(Heap* heap, SegmentHeader* segment, void* p) noexcept {
+  heap->free_in_segment(segment, p);
+}
 }  // namespace
 }  // namespace internal
 
@@ -271,13 +277,18 @@ namespace global {
 
 void free(void* p) noexcept {
   // The common case inline: a small block of this thread's heap with room
-  // in its cache. Every other case, including p == nullptr, goes to one
-  // out-of-line call with the original argument, so this path needs no
-  // saved registers.
+  // in its cache. Every other case goes to one out-of-line tail call
+  // (p == nullptr, foreign pointers and threads without a heap with only the
+  // original argument), so this path needs no saved registers.
   Heap* heap = tls_heap;
   if (__builtin_expect(heap != nullptr, 1)) {
     SegmentHeader* segment = heap->find_segment(p);
-    if (__builtin_expect(segment != nullptr, 1) && heap->try_free_fast(segment, p)) return;
+    if (__builtin_expect(segment != nullptr, 1)) {
+      if (heap->try_free_fast(segment, p)) return;
+      // A tail call: heap, segment and p are already in registers.
+      free_in_known_segment(heap, segment, p);
+      return;
+    }
   }
   free_general(p);
 }

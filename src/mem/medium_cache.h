@@ -44,10 +44,7 @@ class MediumCache {
   // The class of a request in [kMinBytes, kMaxBytes]: one table load (class
   // steps are multiples of kSmallMax / 4, the table's granule).
   static unsigned class_of(std::size_t n) { return kTables.class_of[(n - 1) >> kGranuleShift]; }
-  static constexpr std::size_t class_size(unsigned c) {
-    const unsigned d = c / kClassesPerDoubling;
-    return (kSmallMax << d) + ((c % kClassesPerDoubling + 1) << (kSmallShift + d - 2));
-  }
+  static constexpr std::size_t class_size(unsigned c) { return kTables.class_size[c]; }
 
   // A cached block for a request of class c, or nullptr.
   void* pop(unsigned c) {
@@ -115,13 +112,21 @@ class MediumCache {
 
   struct Tables {
     std::uint8_t class_of[kGranules];  // by (n - 1) >> kGranuleShift, n > kSmallMax
+    std::uint32_t class_size[kClassCount];
   };
+  static constexpr std::size_t computed_class_size(unsigned c) {
+    const unsigned d = c / kClassesPerDoubling;
+    return (kSmallMax << d) + ((c % kClassesPerDoubling + 1) << (kSmallShift + d - 2));
+  }
   static constexpr Tables make_tables() {
     Tables t{};
+    for (unsigned c = 0; c < kClassCount; ++c) {
+      t.class_size[c] = static_cast<std::uint32_t>(computed_class_size(c));
+    }
     unsigned c = 0;
     for (std::size_t g = 0; g < kGranules; ++g) {
       const std::size_t largest = (g + 1) << kGranuleShift;  // the largest n of this granule
-      while (c + 1 < kClassCount && class_size(c) < largest) ++c;
+      while (c + 1 < kClassCount && computed_class_size(c) < largest) ++c;
       t.class_of[g] = static_cast<std::uint8_t>(largest <= kSmallMax ? 0 : c);
     }
     return t;
@@ -131,8 +136,9 @@ class MediumCache {
 
   // The largest class whose size `usable` covers, or kNoClass.
   static unsigned floor_class(std::size_t usable) {
-    if (usable < class_size(0) || usable > kMaxBytes + kMaxBytes / 4) return kNoClass;
-    if (usable >= class_size(kClassCount - 1)) return kClassCount - 1;
+    if (usable >= kMaxBytes)
+      return usable <= kMaxBytes + kMaxBytes / 4 ? kClassCount - 1 : kNoClass;
+    if (usable < class_size(0)) return kNoClass;
     const unsigned c = class_of(usable);  // class_size(c) >= usable
     return class_size(c) == usable ? c : c - 1;
   }
