@@ -55,6 +55,7 @@ class MediumCache {
     heads_[c] = next_of(block);
     set_key(block, 0);
     --counts_[c];
+    --total_blocks_;
     total_usable_ -= usable;
     return block;
   }
@@ -84,6 +85,7 @@ class MediumCache {
     static_cast<std::uintptr_t*>(block)[2] = usable;
     heads_[c] = block;
     ++counts_[c];
+    ++total_blocks_;
     total_usable_ += usable;
     poison_memory(static_cast<char*>(block) + kMetadataBytes, usable - kMetadataBytes);
     return true;
@@ -100,11 +102,7 @@ class MediumCache {
   // Usable bytes of the cached blocks, and how many there are (the heap
   // counts them as free in its statistics).
   std::size_t cached_usable_bytes() const { return total_usable_; }
-  std::size_t cached_blocks() const {
-    std::size_t n = 0;
-    for (unsigned c = 0; c < kClassCount; ++c) n += counts_[c];
-    return n;
-  }
+  std::size_t cached_blocks() const { return total_blocks_; }
 
  private:
   static constexpr unsigned kNoClass = ~0u;
@@ -159,6 +157,7 @@ class MediumCache {
   void* heads_[kClassCount] = {};
   unsigned counts_[kClassCount] = {};
   std::size_t total_usable_ = 0;
+  std::size_t total_blocks_ = 0;
 };
 
 }  // namespace hpcalloc

@@ -163,6 +163,12 @@ class MediumFreeLists {
   // report nothing changes. free(nullptr) does nothing.
   FreeResult free(void* p) {
     if (p == nullptr || !accept(p, "free")) return {nullptr};
+    return free_accepted(p);
+  }
+
+  // free() of a block the caller has just validated (usable_size() returned
+  // non-zero and nothing touched the lists since).
+  FreeResult free_accepted(void* p) {
     Chunk* c = Chunk::from_user(p);
     c->state = medium::kStateFree;
     poison_memory(c->at_offset(medium::kMinChunkBytes), c->size - medium::kMinChunkBytes);
@@ -254,6 +260,25 @@ class MediumFreeLists {
       return 0;
     }
     return c->size - medium::kChunkHeaderBytes;
+  }
+
+  // usable_size() checking only p's own header (tag, state, size), for the
+  // owner's free of a block it is about to cache (mem/medium_cache.h): the
+  // neighbours are checked when the block reaches the lists.
+  std::size_t usable_size_own_header(const void* p, const char* operation) const {
+    const Chunk* c = is_aligned(p, medium::kChunkAlignment) ? Chunk::from_user(p) : nullptr;
+    const Chunk header = c != nullptr ? load_unpoisoned(c) : Chunk{};
+    if (c == nullptr || header.tag != medium::address_tag(c->address()) ||
+        header.state != medium::kStateInUse || header.size < medium::kMinChunkBytes ||
+        header.size > kMaxChunkBytes || (header.flags & ~medium::kFlagFirst) != 0) {
+      reporter_.report(c != nullptr && header.tag == medium::address_tag(c->address()) &&
+                               header.state == medium::kStateFree
+                           ? HeapError::kDoubleFree
+                           : HeapError::kInvalidPointer,
+                       operation, p);
+      return 0;
+    }
+    return header.size - medium::kChunkHeaderBytes;
   }
 
   // Whether p is a live block of these lists' chunks, without reporting. p

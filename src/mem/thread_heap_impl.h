@@ -114,7 +114,9 @@ template <HeapConfig Config>
 void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
   switch (segment->kind) {
     case SegmentKind::kMedium: {
-      const std::size_t usable = medium_.usable_size(p, "free()");  // reports a bad p
+      // Its own header is checked before caching it (reports a bad p); the
+      // free lists check its neighbours too when it reaches them.
+      const std::size_t usable = medium_.usable_size_own_header(p, "free()");
       if (usable == 0) return;
       if (medium_cache_.carries_key(p) && medium_cache_.contains(p, usable)) {
         reporter_.report(HeapError::kDoubleFree, "free()", p);
