@@ -23,8 +23,9 @@
 // a heap only when the thread's node changed; on one node it always finds the
 // heap already on the right source, so the pooling (rebind without
 // migration) and ThreadHeap::migrate_to / MemorySource::hand_over paths are
-// not run here: numa_heaps_test covers them on SimPal's simulated nodes, one
-// thread at a time. What this test adds on any machine is TSan watching the
+// not run here: numa_heaps_test covers them on SimPal's simulated nodes one
+// thread at a time, and numa_migrate_stress on two simulated nodes with
+// threads racing them. What this test adds on any machine is TSan watching the
 // concurrent readers (node_of's header reads, node_stats walking every
 // source and the heap pool, the statistics) against allocation, remote
 // frees, reallocs, the node heap's lock, rebind calls from threads with and
