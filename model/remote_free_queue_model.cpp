@@ -20,10 +20,11 @@ using scenarios::RelaxedTake;
 // Threads 0..kProducers-1 push kPerProducer blocks each; the last thread is
 // the owner, which drains kDrains times while they run; after() drains the
 // rest and checks every block was seen exactly once with its payload.
-template <unsigned kProducers, unsigned kPerProducer, unsigned kDrains, class Orders>
+template <unsigned kProducers, unsigned kPerProducer, unsigned kDrains, class Orders,
+          unsigned kChain = 1>
 using ProducersAndOwner =
     RelacyRunner<scenarios::RemoteFreeQueueScenario<RelacySync, RelacyChecker, kProducers,
-                                                    kPerProducer, kDrains, Orders>>;
+                                                    kPerProducer, kDrains, Orders, kChain>>;
 
 const ModelCheck kChecks[] = {
     {"one_producer_full_search", &run_relacy<ProducersAndOwner<1, 3, 3, RemoteFreeQueueOrders>>,
@@ -33,12 +34,18 @@ const ModelCheck kChecks[] = {
     {"two_producers_two_blocks_context_bound_3",
      &run_relacy<ProducersAndOwner<2, 2, 2, RemoteFreeQueueOrders>>, rl::sched_bound, 3,
      rl::test_result_success},
+    // Chains of two (push_chain: the heaps' batched remote frees).
+    {"two_producers_chains_of_two_context_bound_3",
+     &run_relacy<ProducersAndOwner<2, 2, 2, RemoteFreeQueueOrders, 2>>, rl::sched_bound, 3,
+     rl::test_result_success},
     {"three_producers_context_bound_2",
      &run_relacy<ProducersAndOwner<3, 1, 2, RemoteFreeQueueOrders>>, rl::sched_bound, 2,
      rl::test_result_success},
     {"broken_relaxed_push_is_caught", &run_relacy<ProducersAndOwner<1, 2, 2, RelaxedPush>>,
      rl::sched_full, 0, rl::test_result_data_race},
     {"broken_relaxed_take_is_caught", &run_relacy<ProducersAndOwner<1, 2, 2, RelaxedTake>>,
+     rl::sched_full, 0, rl::test_result_data_race},
+    {"broken_relaxed_chain_push_is_caught", &run_relacy<ProducersAndOwner<1, 2, 2, RelaxedPush, 2>>,
      rl::sched_full, 0, rl::test_result_data_race},
     {"broken_load_then_store_take_is_caught",
      &run_relacy<ProducersAndOwner<2, 1, 2, LoadThenStoreTake>>, rl::sched_full, 0,

@@ -9,7 +9,9 @@
 // blocks of different heaps may never overlap; every live block carries a
 // pattern, checked at free, at realloc and whenever a heap changes hands.
 // Checked along the way and at the end:
-//   - a drain takes back every remote free pushed to that heap so far;
+//   - a drain takes back every remote free pushed to that heap so far (the
+//     freeing heap's batch is pushed after every command: batching itself is
+//     checked in heap_pool_test and the tsan stress);
 //   - heaps_created equals the peak number of threads attached at once
 //     (exited threads' heaps are adopted, never leaked);
 //   - after every block is freed and every heap drained and trimmed: nothing
@@ -208,6 +210,7 @@ struct Free : PoolCommand {
     sut.judge(sut.spec.free(block.p));  // reads the block: before the free
     sut.count_release(t, block);
     sut.threads[t]->free(block.p);
+    sut.threads[t]->flush_remote_batch();  // the model sees remote frees at once
     sut.held.erase(h);
     sut.judge({});
   }
@@ -237,6 +240,7 @@ struct Realloc : PoolCommand {
     errno = 0;
     void* p = heap->realloc(block.p, size);
     const int error = errno;
+    heap->flush_remote_batch();  // the model sees remote frees at once
     sut.judge(sut.spec.realloc(block.p, size, p, error, Memory::kPlenty));
     if (p == block.p && p != nullptr) return;  // resized in place: same owner
     if (p == nullptr && size != 0) return;     // failed: the old block stays
@@ -338,6 +342,7 @@ RC_GTEST_PROP(MultiHeapProp, RemoteFreesExitAndAdoptionAgainstReferenceModel, ()
     sut.judge(sut.spec.free(block.p));
     sut.count_release(t, block);
     sut.threads[t]->free(block.p);
+    sut.threads[t]->flush_remote_batch();  // the model sees remote frees at once
   }
   std::size_t pushed = 0;
   std::size_t drained = 0;

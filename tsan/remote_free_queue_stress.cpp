@@ -33,23 +33,25 @@ struct CountingChecker {
   }
 };
 
-// Four producers push 2000 blocks each while the owner drains 20000 times
-// (mostly finding the queue empty, so drains interleave with pushes).
-template <class Orders>
-using Stress = scenarios::RemoteFreeQueueScenario<StdSync, CountingChecker, 4, 2000, 20000, Orders>;
+// Four producers push 2000 blocks each (one at a time, or in chains of
+// kChain as the heaps batch their remote frees) while the owner drains 20000
+// times (mostly finding the queue empty, so drains interleave with pushes).
+template <class Orders, unsigned kChain = 1>
+using Stress =
+    scenarios::RemoteFreeQueueScenario<StdSync, CountingChecker, 4, 2000, 20000, Orders, kChain>;
 
-template <class Orders>
+template <class Orders, unsigned kChain = 1>
 int run(unsigned iterations) {
   for (unsigned i = 0; i < iterations; ++i) {
-    auto scenario = std::make_unique<Stress<Orders>>();
+    auto scenario = std::make_unique<Stress<Orders, kChain>>();
     scenarios::run_with_std_threads(*scenario);
     if (CountingChecker::failures.load(std::memory_order_relaxed) != 0) {
       std::fprintf(stderr, "FAIL after %u iterations\n", i + 1);
       return 1;
     }
   }
-  std::printf("remote_free_queue_stress: %u iterations of %u blocks, no failure\n", iterations,
-              Stress<Orders>::kBlocks);
+  std::printf("remote_free_queue_stress: %u iterations of %u blocks in chains of %u, no failure\n",
+              iterations, Stress<Orders, kChain>::kBlocks, kChain);
   return 0;
 }
 
@@ -69,5 +71,6 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  return run<RemoteFreeQueueOrders>(kIterations);
+  if (const int failed = run<RemoteFreeQueueOrders>(kIterations); failed != 0) return failed;
+  return run<RemoteFreeQueueOrders, 8>(kIterations / 2);
 }

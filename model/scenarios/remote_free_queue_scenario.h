@@ -5,7 +5,9 @@
 // StdSync and std::thread, many blocks and iterations on real cores).
 //
 // Threads 0..kProducers-1 each write the payload of kPerProducer blocks (a
-// plain Sync::Var) and push them; the last thread is the owner, which takes
+// plain Sync::Var) and push them, kChain at a time with push_chain (kChain 1:
+// one push() each; > 1: the batches heaps send their remote frees in, the
+// blocks linked before the one CAS); the last thread is the owner, which takes
 // the list kDrains times while they run; after() takes the rest and checks
 // every block was taken exactly once with its payload. Races on the links
 // and payloads are the runner's to find (Relacy's var, TSan).
@@ -39,8 +41,9 @@ struct LoadThenStoreTake : RemoteFreeQueueOrders {
 };
 
 template <class Sync, class Checker, unsigned kProducersParam, unsigned kPerProducer,
-          unsigned kDrains, class Orders = RemoteFreeQueueOrders>
+          unsigned kDrains, class Orders = RemoteFreeQueueOrders, unsigned kChain = 1>
 struct RemoteFreeQueueScenario {
+  static_assert(kChain >= 1 && kPerProducer % kChain == 0, "whole chains only");
   static constexpr unsigned kProducers = kProducersParam;
   static constexpr unsigned kThreads = kProducers + 1;
   static constexpr unsigned kBlocks = kProducers * kPerProducer;
@@ -72,10 +75,18 @@ struct RemoteFreeQueueScenario {
 
   void thread(unsigned index) {
     if (index < kProducers) {
-      for (unsigned i = 0; i < kPerProducer; ++i) {
-        Block& b = blocks[index * kPerProducer + i];
-        b.payload.store(static_cast<int>(index * kPerProducer + i) + 1);
-        queue.push(&b);
+      for (unsigned i = 0; i < kPerProducer; i += kChain) {
+        Block* first = &blocks[index * kPerProducer + i];
+        for (unsigned k = 0; k < kChain; ++k) {
+          Block& b = first[k];
+          b.payload.store(static_cast<int>(&b - blocks) + 1);
+          if (k > 0) Queue::link(&b, &first[k - 1]);  // the chain runs newest first
+        }
+        if constexpr (kChain == 1) {
+          queue.push(first);
+        } else {
+          queue.push_chain(&first[kChain - 1], first);
+        }
       }
     } else {
       for (unsigned i = 0; i < kDrains; ++i) drain();

@@ -254,8 +254,14 @@ namespace {
   if (p == nullptr) return;
   Heap* heap = tls_heap;
   if (heap == nullptr) {
-    free_slow(p);
-    return;
+    // A thread that frees without having allocated (a consumer) gets a heap
+    // too, so its remote frees are batched like everyone's; a thread past
+    // its exit, or before the globals exist, frees one by one.
+    Globals* g = globals();
+    if (g == nullptr || g->registry.lookup(p) == nullptr || (heap = attach_heap(g)) == nullptr) {
+      free_slow(p);
+      return;
+    }
   }
   SegmentHeader* segment = heap->find_segment(p);
   if (segment == nullptr) {

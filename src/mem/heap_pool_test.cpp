@@ -66,7 +66,8 @@ TEST(HeapPool, RemoteFreesReachTheOwnerEvenWhilePooled) {
   const std::size_t in_use = (owner->publish_stats(), owner->stats().in_use());
   EXPECT_GT(in_use, 0u);
   f.pool->release(owner);                 // the owning thread exits, blocks still live
-  for (void* p : blocks) other->free(p);  // another thread frees them: queued
+  for (void* p : blocks) other->free(p);  // another thread frees them: batched, queued
+  other->flush_remote_batch();            // (its next slow path would push the rest)
   EXPECT_EQ(other->stats().remote_pushed, blocks.size());
   auto* adopter = f.pool->acquire(*f.source);  // a new thread adopts and drains
   ASSERT_EQ(adopter, owner);
@@ -74,6 +75,42 @@ TEST(HeapPool, RemoteFreesReachTheOwnerEvenWhilePooled) {
   adopter->publish_stats();
   EXPECT_EQ(adopter->stats().in_use(), 0u);
   EXPECT_EQ(adopter->stats().huge_blocks, 0u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+TEST(HeapPool, RemoteFreesAreBatchedPerOwner) {
+  PoolFixture<SimConfig> f;
+  auto* a = f.pool->acquire(*f.source);
+  auto* c = f.pool->acquire(*f.source);
+  auto* freer = f.pool->acquire(*f.source);
+  std::vector<void*> of_a;
+  for (int i = 0; i < 200; ++i) of_a.push_back(a->malloc(32));
+  void* of_c = c->malloc(32);
+  // Ten frees to a stay with the freeing heap...
+  for (int i = 0; i < 10; ++i) freer->free(of_a[i]);
+  a->drain_remote();
+  EXPECT_EQ(a->stats().remote_drained, 0u);
+  // ...until a free to another owner pushes them as one chain.
+  freer->free(of_c);
+  a->drain_remote();
+  EXPECT_EQ(a->stats().remote_drained, 10u);
+  // A full batch (64) is pushed at once, and the freeing heap's own slow
+  // path (a drain of its own queue) pushes what is left.
+  for (int i = 10; i < 200; ++i) freer->free(of_a[i]);
+  a->drain_remote();
+  EXPECT_EQ(a->stats().remote_drained, 10u + 64u * 2);
+  freer->drain_remote();
+  a->drain_remote();
+  EXPECT_EQ(a->stats().remote_drained, 200u);
+  c->drain_remote();
+  EXPECT_EQ(c->stats().remote_drained, 1u);
+  EXPECT_EQ(freer->stats().remote_pushed, 201u);
+  // Thread exit pushes a batch too.
+  void* last = a->malloc(32);
+  freer->free(last);
+  f.pool->release(freer);
+  a->drain_remote();
+  EXPECT_EQ(a->stats().remote_drained, 201u);
   EXPECT_TRUE(f.reporter.reports.empty());
 }
 
@@ -90,6 +127,7 @@ TEST(HeapPool, ReallocOfAnotherHeapsBlockCopiesAndFreesRemotely) {
     for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(q[i], 0x5c);
     b->free(q);
   }
+  b->flush_remote_batch();
   a->drain_remote();
   EXPECT_EQ(a->stats().remote_drained, 3u);
   EXPECT_TRUE(f.reporter.reports.empty());
@@ -102,8 +140,10 @@ TEST(HeapPool, DoubleRemoteFreeIsReportedByTheOwner) {
   void* p = a->malloc(64);
   void* keep = a->malloc(64);
   b->free(p);
+  b->flush_remote_batch();
   a->drain_remote();
   b->free(p);  // again, after the owner took it back
+  b->flush_remote_batch();
   a->drain_remote();
   EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
   a->free(keep);

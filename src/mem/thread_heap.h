@@ -10,9 +10,13 @@
 // One thread uses a heap at a time. Other threads give its blocks back
 // through its RemoteFreeQueue (remote_free()); the owner drains the queue on
 // its slow paths (a cache refill, a medium or huge allocation, a trim) and
-// when it is pooled or adopted. Figures other threads may read (stats,
-// mallinfo) are published in relaxed atomics by the owner on its slow paths,
-// so they may lag the owner's thread cache by one batch.
+// when it is pooled or adopted. A heap sends the blocks it frees for another
+// heap in batches: consecutive frees to the same owner are linked into one
+// chain, pushed with one CAS when the owner changes, when kRemoteBatch
+// blocks are waiting, or on this heap's own slow paths and trim (so a thread
+// holds back at most kRemoteBatch freed blocks, and none once it exits). Figures other threads may
+// read (stats, mallinfo) are published in relaxed atomics by the owner on its slow paths, so they
+// may lag the owner's thread cache by one batch.
 //
 // ASan builds (base/sanitizer.h): small and medium memory is poisoned by
 // SmallRuns and MediumFreeLists while free, and leaves the heap addressable.
@@ -162,6 +166,18 @@ class ThreadHeap {
   // Another thread gives back one of this heap's blocks (lock-free; any
   // thread, any time, also while the heap is pooled).
   void remote_free(void* p) { remote_.push(p); }
+  // ... or a chain of them, linked with RemoteFreeQueue::link (newest first).
+  void remote_free_chain(void* first, void* last) { remote_.push_chain(first, last); }
+
+  // Pushes the blocks this heap freed for another heap and still holds.
+  void flush_remote_batch() {
+    if (batch_count_ == 0) return;
+    batch_owner_->remote_free_chain(batch_head_, batch_tail_);
+    add(remote_pushed_, batch_count_);
+    batch_owner_ = nullptr;
+    batch_head_ = batch_tail_ = nullptr;
+    batch_count_ = 0;
+  }
 
   // Takes back every block other threads freed to this heap.
   void drain_remote();
@@ -281,6 +297,12 @@ class ThreadHeap {
   SegmentHeader* medium_segments_ = nullptr;
   std::size_t medium_segment_count_ = 0;
   SegmentHeader* huge_blocks_ = nullptr;
+  // Blocks freed for batch_owner_, not yet pushed (see the top comment).
+  static constexpr unsigned kRemoteBatch = 64;
+  ThreadHeap* batch_owner_ = nullptr;
+  void* batch_head_ = nullptr;
+  void* batch_tail_ = nullptr;
+  unsigned batch_count_ = 0;
 };
 
 }  // namespace hpcalloc

@@ -8,6 +8,7 @@ namespace hpcalloc {
 
 template <HeapConfig Config>
 ThreadHeap<Config>::~ThreadHeap() {
+  flush_remote_batch();  // other heaps own those blocks
   small_.release_all();
   while (medium_segments_ != nullptr) {
     SegmentHeader* s = medium_segments_;
@@ -105,9 +106,17 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
     free_owned_large(segment, p);
     return;
   }
-  // Another heap's block: its owner validates it when it drains.
-  static_cast<ThreadHeap*>(segment->owner)->remote_free(p);
-  add(remote_pushed_, 1);
+  // Another heap's block: its owner validates it when it drains. Batched:
+  // the chain's link is the same first word the queue uses.
+  auto* owner = static_cast<ThreadHeap*>(segment->owner);
+  if (owner != batch_owner_ || batch_count_ == kRemoteBatch) {
+    flush_remote_batch();
+    batch_owner_ = owner;
+    batch_tail_ = p;
+  }
+  RemoteFreeQueue<typename Config::Sync>::link(p, batch_head_);
+  batch_head_ = p;
+  ++batch_count_;
 }
 
 template <HeapConfig Config>
@@ -151,6 +160,7 @@ void ThreadHeap<Config>::free_medium(void* p) {
 
 template <HeapConfig Config>
 void ThreadHeap<Config>::drain_remote() {
+  flush_remote_batch();
   void* p = remote_.take_all();
   if (p == nullptr) return;
   std::size_t drained = 0;
