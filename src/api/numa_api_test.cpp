@@ -25,77 +25,15 @@
 #include <vector>
 
 #include "api/hpcalloc.h"
+#include "pal/numa_kernel_queries.h"
 
 namespace {
 
+using namespace hpcalloc::numa_queries;
+
 const bool kBindPolicySet = [] { return ::setenv("HPCALLOC_NUMA", "bind", 1) == 0; }();
 
-// From <linux/mempolicy.h>; ABI values.
-constexpr int kMpolBind = 2;
-constexpr unsigned long kMpolFAddr = 2;
-constexpr unsigned kMaskWords = 16;
-constexpr unsigned kBitsPerWord = 8 * sizeof(unsigned long);
-constexpr unsigned kMaskBits = kMaskWords * kBitsPerWord;
 constexpr std::size_t kMiB = std::size_t{1} << 20;
-
-struct RangePolicy {
-  long result = -1;
-  int error = 0;
-  int mode = -1;
-  std::vector<int> nodes;
-};
-
-RangePolicy policy_at(const void* p) {
-  unsigned long mask[kMaskWords] = {};
-  RangePolicy out;
-  errno = 0;
-  out.result = ::syscall(SYS_get_mempolicy, &out.mode, mask, kMaskBits + 1, p, kMpolFAddr);
-  out.error = errno;
-  for (unsigned bit = 0; bit < kMaskBits; ++bit) {
-    if ((mask[bit / kBitsPerWord] >> (bit % kBitsPerWord)) & 1) {
-      out.nodes.push_back(static_cast<int>(bit));
-    }
-  }
-  return out;
-}
-
-// move_pages' status for each page overlapping [p, p + size): the node, or
-// -errno; empty when the call fails.
-std::vector<int> page_statuses(const void* p, std::size_t size) {
-  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto first = reinterpret_cast<std::uintptr_t>(p) & ~(page - 1);
-  const auto end = reinterpret_cast<std::uintptr_t>(p) + size;
-  std::vector<void*> pages;
-  for (std::uintptr_t at = first; at < end; at += page) {
-    pages.push_back(reinterpret_cast<void*>(at));
-  }
-  std::vector<int> status(pages.size(), INT_MIN);
-  if (::syscall(SYS_move_pages, 0, pages.size(), pages.data(), nullptr, status.data(), 0) != 0) {
-    return {};
-  }
-  return status;
-}
-
-// nullptr when the NUMA calls work here, else why not.
-const char* numa_calls_unavailable() {
-  void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return "mmap failed";
-  static_cast<char*>(p)[0] = 1;
-  const char* why = nullptr;
-  int mode = 0;
-  int status = 0;
-  if (::syscall(SYS_mbind, p, 4096, 0, nullptr, 0, 0) != 0 && (errno == ENOSYS || errno == EPERM)) {
-    why = "mbind is unavailable (ENOSYS/EPERM: no NUMA kernel or a seccomp filter)";
-  } else if (::syscall(SYS_get_mempolicy, &mode, nullptr, 0, p, kMpolFAddr) != 0 &&
-             (errno == ENOSYS || errno == EPERM)) {
-    why = "get_mempolicy is unavailable (ENOSYS/EPERM)";
-  } else if (::syscall(SYS_move_pages, 0, 1, &p, nullptr, &status, 0) != 0 &&
-             (errno == ENOSYS || errno == EPERM)) {
-    why = "move_pages is unavailable (ENOSYS/EPERM)";
-  }
-  ::munmap(p, 4096);
-  return why;
-}
 
 // The highest nodeN of sysfs plus one (the node count on a machine whose
 // node ids have no holes), 1 when sysfs has none.

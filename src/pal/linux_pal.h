@@ -141,13 +141,8 @@ class LinuxPal {
       errno = EINVAL;
       return false;
     }
-    unsigned long mask[kMaskWords] = {};
-    const auto bit = static_cast<unsigned>(node);
-    mask[bit / kBitsPerWord] = 1UL << (bit % kBitsPerWord);
     const int mode = policy == NumaPolicy::kPreferred ? kMpolPreferred : kMpolBind;
-    // The kernel reads maxnode - 1 bits (a historical off-by-one that
-    // libnuma also compensates for), hence the + 1.
-    return mbind(p, size, mode, mask, Topology::kMaxNodes + 1) == 0;
+    return mbind_node(p, size, mode, node, 0);
   }
 
   // mbind(2) with MPOL_MF_MOVE: the kernel migrates the range's pages that
@@ -159,11 +154,8 @@ class LinuxPal {
       errno = EINVAL;
       return false;
     }
-    unsigned long mask[kMaskWords] = {};
-    const auto bit = static_cast<unsigned>(node);
-    mask[bit / kBitsPerWord] = 1UL << (bit % kBitsPerWord);
     const int mode = policy == NumaPolicy::kBind ? kMpolBind : kMpolPreferred;
-    return mbind(p, size, mode, mask, Topology::kMaxNodes + 1, kMpolMfMove) == 0;
+    return mbind_node(p, size, mode, node, kMpolMfMove);
   }
 
   const Topology& topology() const { return topology_; }
@@ -201,6 +193,16 @@ class LinuxPal {
     ::munmap(p, size);
     errno = saved_errno;
     return nullptr;
+  }
+
+  // mbind to the single node `node` (in [0, kMaxNodes)). The kernel reads
+  // maxnode - 1 bits (a historical off-by-one that libnuma also compensates
+  // for), hence the + 1.
+  static bool mbind_node(void* p, std::size_t size, int mode, int node, unsigned flags) {
+    unsigned long mask[kMaskWords] = {};
+    const auto bit = static_cast<unsigned>(node);
+    mask[bit / kBitsPerWord] = 1UL << (bit % kBitsPerWord);
+    return mbind(p, size, mode, mask, Topology::kMaxNodes + 1, flags) == 0;
   }
 
   static long mbind(void* p, std::size_t size, int mode, const unsigned long* mask,

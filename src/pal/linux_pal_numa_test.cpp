@@ -26,19 +26,12 @@
 #include <vector>
 
 #include "pal/linux_pal.h"
+#include "pal/numa_kernel_queries.h"
 
 namespace hpcalloc {
 namespace {
 
-// From <linux/mempolicy.h>; ABI values.
-constexpr int kMpolDefault = 0;
-constexpr int kMpolPreferred = 1;
-constexpr int kMpolBind = 2;
-constexpr unsigned long kMpolFNode = 1;
-constexpr unsigned long kMpolFAddr = 2;
-// get_mempolicy needs a mask of at least the kernel's node count.
-constexpr unsigned kMaskWords = 16;
-constexpr unsigned kMaskBits = kMaskWords * 8 * sizeof(unsigned long);
+using namespace numa_queries;
 
 // A "0-3,5" node list (sysfs, /proc/self/status).
 std::set<int> parse_node_list(const std::string& text) {
@@ -77,71 +70,6 @@ std::set<int> usable_nodes() {
   return nodes;
 }
 
-struct RangePolicy {
-  long result = -1;
-  int error = 0;
-  int mode = -1;
-  std::vector<int> nodes;
-};
-
-RangePolicy policy_at(const void* p) {
-  unsigned long mask[kMaskWords] = {};
-  RangePolicy out;
-  errno = 0;
-  out.result = ::syscall(SYS_get_mempolicy, &out.mode, mask, kMaskBits + 1, p, kMpolFAddr);
-  out.error = errno;
-  for (unsigned bit = 0; bit < kMaskBits; ++bit) {
-    if ((mask[bit / (8 * sizeof(unsigned long))] >> (bit % (8 * sizeof(unsigned long)))) & 1) {
-      out.nodes.push_back(static_cast<int>(bit));
-    }
-  }
-  return out;
-}
-
-// The node of a touched page per get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR)
-// (which faults the page in if it is not), -1 on failure.
-int node_of_page(const void* p) {
-  int node = -1;
-  if (::syscall(SYS_get_mempolicy, &node, nullptr, 0, p, kMpolFNode | kMpolFAddr) != 0) return -1;
-  return node;
-}
-
-// move_pages' status for each page of [p, p + size): the node, or -errno
-// (-ENOENT: not present).
-std::vector<int> page_statuses(const void* p, std::size_t size, std::size_t page) {
-  std::vector<void*> pages;
-  for (std::size_t off = 0; off < size; off += page) {
-    pages.push_back(const_cast<char*>(static_cast<const char*>(p)) + off);
-  }
-  std::vector<int> status(pages.size(), INT_MIN);
-  if (::syscall(SYS_move_pages, 0, pages.size(), pages.data(), nullptr, status.data(), 0) != 0) {
-    return {};
-  }
-  return status;
-}
-
-// nullptr when the NUMA calls work here, else why not.
-const char* numa_calls_unavailable() {
-  void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return "mmap failed";
-  static_cast<char*>(p)[0] = 1;
-  const char* why = nullptr;
-  int mode = 0;
-  int status = 0;
-  if (::syscall(SYS_mbind, p, 4096, kMpolDefault, nullptr, 0, 0) != 0 &&
-      (errno == ENOSYS || errno == EPERM)) {
-    why = "mbind is unavailable (ENOSYS/EPERM: no NUMA kernel or a seccomp filter)";
-  } else if (::syscall(SYS_get_mempolicy, &mode, nullptr, 0, p, kMpolFAddr) != 0 &&
-             (errno == ENOSYS || errno == EPERM)) {
-    why = "get_mempolicy is unavailable (ENOSYS/EPERM)";
-  } else if (::syscall(SYS_move_pages, 0, 1, &p, nullptr, &status, 0) != 0 &&
-             (errno == ENOSYS || errno == EPERM)) {
-    why = "move_pages is unavailable (ENOSYS/EPERM)";
-  }
-  ::munmap(p, 4096);
-  return why;
-}
-
 class LinuxPalNumaTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -170,7 +98,7 @@ class LinuxPalNumaTest : public ::testing::Test {
   }
 
   void expect_all_pages_on(const char* p, std::size_t size, int node, const char* what) {
-    const std::vector<int> status = page_statuses(p, size, page_);
+    const std::vector<int> status = page_statuses(p, size);
     ASSERT_EQ(status.size(), size / page_) << what << ": move_pages failed, errno " << errno;
     for (std::size_t i = 0; i < status.size(); ++i) {
       ASSERT_EQ(status[i], node) << what << ": page " << i;
@@ -213,7 +141,7 @@ TEST_F(LinuxPalNumaTest, BindingDoesNotTouchAndTouchedPagesLandOnTheNode) {
     ASSERT_NE(p, nullptr);
     ASSERT_TRUE(pal_.bind(p, size, home_, policy)) << errno;
     // Nothing is faulted in by reserve or bind.
-    const std::vector<int> untouched = page_statuses(p, size, page_);
+    const std::vector<int> untouched = page_statuses(p, size);
     ASSERT_EQ(untouched.size(), size / page_);
     for (int status : untouched) ASSERT_EQ(status, -ENOENT);
     std::memset(p, 0x3c, size);
@@ -315,7 +243,7 @@ TEST_F(LinuxPalNumaTest, MigrateOfAnUntouchedRangeOnlyBindsIt) {
   ASSERT_NE(p, nullptr);
   ASSERT_TRUE(pal_.migrate(p, size_, home_, NumaPolicy::kBind)) << errno;
   expect_policy(p, size_, kMpolBind, {home_}, "migrated untouched");
-  for (int status : page_statuses(p, size_, page_)) ASSERT_EQ(status, -ENOENT);
+  for (int status : page_statuses(p, size_)) ASSERT_EQ(status, -ENOENT);
   ASSERT_TRUE(pal_.release(p, size_));
 }
 
