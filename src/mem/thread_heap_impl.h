@@ -25,7 +25,8 @@ ThreadHeap<Config>::~ThreadHeap() {
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::malloc_large(std::size_t size) {
-  drain_remote();
+  // Inline test first: usually there is nothing to push or take.
+  if (batch_count_ != 0 || !remote_.empty_relaxed()) drain_remote();
   add(requested_, size);
   if (size <= MediumCacheT::kMaxBytes) {
     const unsigned c = MediumCacheT::class_of(size);
