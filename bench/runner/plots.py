@@ -20,6 +20,15 @@ UNITS = ((1e6, "million "), (1e3, "thousand "), (1, ""))  # scaling.png's y axis
 
 COLOURS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "tcmalloc": "#2ca02c",
            "mimalloc": "#9467bd", "hpcalloc": "#d62728"}
+# Extra builds (NAME=PATH): one fixed colour each, in the order they appear.
+EXTRA_COLOURS = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
+
+
+def colour(name: str, allocators: list[str]) -> str:
+    if name in COLOURS:
+        return COLOURS[name]
+    extras = [a for a in allocators if a not in COLOURS]
+    return EXTRA_COLOURS[extras.index(name) % len(EXTRA_COLOURS)]
 
 
 def _pyplot():
@@ -86,7 +95,7 @@ def _ratio_bars(plt, path: Path, cells: list[Cell], allocators: list[str], metri
                                     rotation=90)
                     continue
                 clipped = value > top * 1.04
-                ax.bar([position], [min(value, top * 1.04)], width, color=COLOURS.get(name),
+                ax.bar([position], [min(value, top * 1.04)], width, color=colour(name, allocators),
                        edgecolor="black" if name == HPCALLOC else "none", linewidth=0.6,
                        hatch="///" if clipped else None)
                 if name == HPCALLOC or clipped:
@@ -101,7 +110,7 @@ def _ratio_bars(plt, path: Path, cells: list[Cell], allocators: list[str], metri
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_title(f"{title}: median / best peer's median (lower is better; "
                          f"peers: every allocator but {HPCALLOC})", fontsize=10)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS.get(name)) for name in allocators]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour(name, allocators)) for name in allocators]
     fig.legend(handles, allocators, loc="lower center", ncol=len(allocators), fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0.06 if len(thread_counts) == 1 else 0.03, 1, 1))
@@ -131,7 +140,7 @@ def _scaling(plt, path: Path, cells: list[Cell], allocators: list[str]) -> None:
         for name, points in series.items():
             if points:
                 ax.plot([t for t, _ in points], [r / divisor for _, r in points], marker="o",
-                        label=name, color=COLOURS.get(name))
+                        label=name, color=colour(name, allocators))
         ax.set_title(workload, fontsize=10)
         ax.set_xlabel("threads")
         ax.set_ylabel(f"{unit}ops/s (median)")

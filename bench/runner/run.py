@@ -249,7 +249,9 @@ def rebuild_report(directory: Path) -> int:
     present = {run.allocator for run in runs}
     names = [n for n in allocators_module.ALL_NAMES if n in present]
     names += sorted(present - set(names))
-    allocators = [allocators_module.Allocator(n, None) for n in names]
+    # Peers are the four known ones; any other name was a NAME=PATH build.
+    allocators = [allocators_module.Allocator(n, None, n in allocators_module.PEER_LIBRARIES)
+                  for n in names]
     old = directory / "summary.txt"
     header = old.read_text().splitlines()[:2] if old.is_file() else []
     write_report(directory, runs, allocators, header + [f"(report rebuilt from {path})"])
