@@ -21,9 +21,10 @@ struct ProductionConfig {
   static constexpr std::size_t kSmallMax = 1024;  // 32 small classes
   static constexpr std::size_t kMediumMax = std::size_t{1} << 20;
   static constexpr unsigned kAddressBits = 48;
-  static constexpr unsigned kRegistryRootBits = 13;    // 64 KiB static root
-  static constexpr unsigned kSmallCacheCapacity = 64;  // blocks per class per thread
-  static constexpr unsigned kSmallRefillBatch = 32;
+  static constexpr unsigned kRegistryRootBits = 13;  // 64 KiB static root
+  static constexpr unsigned kSmallCacheCapacity =
+      256;  // blocks per class per thread (at most 32 KiB)
+  static constexpr unsigned kSmallRefillBatch = 64;
   static constexpr unsigned kMappingCacheEntries = 64;
 };
 

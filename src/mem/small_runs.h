@@ -73,6 +73,22 @@ class SmallRuns {
   static constexpr unsigned kClassCount = Classes::kClassCount;
   static constexpr unsigned kCacheCapacity = Config::kSmallCacheCapacity;
   static constexpr unsigned kRefillBatch = Config::kSmallRefillBatch;
+  // A class's cache holds at most kCacheBytes of blocks (and at least a
+  // sixteenth of kCacheCapacity, at most all of it): many small blocks, few
+  // large ones, so a batch of a hundred 64-byte blocks never leaves the
+  // cache while a thread's cached bytes stay bounded.
+  static constexpr std::size_t kCacheBytes = std::size_t{32} << 10;
+  static constexpr std::uint32_t cache_limit(unsigned size_class) {
+    const std::size_t by_bytes = kCacheBytes / Classes::class_size(size_class);
+    const std::size_t floor = kCacheCapacity / 16 > 2 ? kCacheCapacity / 16 : 2;
+    return static_cast<std::uint32_t>(
+        by_bytes < floor ? floor : (by_bytes > kCacheCapacity ? kCacheCapacity : by_bytes));
+  }
+  // Blocks one refill takes: half the class's cache, at most kRefillBatch.
+  static constexpr std::uint32_t refill_batch(unsigned size_class) {
+    const std::uint32_t half = cache_limit(size_class) / 2;
+    return half < kRefillBatch ? (half > 0 ? half : 1) : kRefillBatch;
+  }
 
   static_assert(kRunSize <= (std::uint64_t{1} << 32), "slot offsets are 32-bit");
 
@@ -80,7 +96,9 @@ class SmallRuns {
       : provider_(&provider),
         reporter_(reporter),
         owner_(owner),
-        cache_key_(reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {}
+        cache_key_(reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {
+    for (unsigned c = 0; c < kClassCount; ++c) caches_[c].limit = cache_limit(c);
+  }
   SmallRuns(const SmallRuns&) = delete;
   SmallRuns& operator=(const SmallRuns&) = delete;
 
@@ -110,7 +128,7 @@ class SmallRuns {
     if (!is_slot_start(*run, offset_in_segment(s, block))) return false;
     if (key_of(block) == cache_key_) return false;
     Cache& cache = caches_[run->size_class];
-    if (cache.count >= kCacheCapacity) return false;
+    if (cache.count >= cache.limit) return false;
     set_next(block, cache.head);
     set_key(block, cache_key_);
     cache.head = block;
@@ -132,8 +150,7 @@ class SmallRuns {
     set_key(block, cache_key_);
     cache.head = block;
     poison_free_slot(block, run->slot_size);
-    if (__builtin_expect(++cache.count > kCacheCapacity, 0))
-      flush(run->size_class, kCacheCapacity / 2);
+    if (__builtin_expect(++cache.count > cache.limit, 0)) flush(run->size_class, cache.limit / 2);
   }
 
   // Usable size of a live block, or 0 (after a report) for an invalid one.
@@ -172,7 +189,8 @@ class SmallRuns {
       provider_->release_segment(&s->header);
     }
     for (unsigned c = 0; c < kClassCount; ++c) {
-      caches_[c] = Cache{};
+      caches_[c].head = nullptr;
+      caches_[c].count = 0;
       available_[c] = nullptr;
     }
     with_free_runs_ = nullptr;
@@ -230,6 +248,7 @@ class SmallRuns {
   struct Cache {
     void* head = nullptr;
     std::uint32_t count = 0;
+    std::uint32_t limit = 0;  // cache_limit(class), next to count: one line
   };
 
   static constexpr std::size_t kMaxSlots = kRunSize / Classes::kGranule;

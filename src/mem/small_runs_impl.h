@@ -35,7 +35,8 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   Segment* s = segment_of(run);
   char* slots = reinterpret_cast<char*>(s) + run->slots_offset;
   const std::size_t slot_size = run->slot_size;
-  const unsigned want = run->free_count < kRefillBatch ? run->free_count : kRefillBatch;
+  const unsigned batch = refill_batch(size_class);
+  const unsigned want = run->free_count < batch ? run->free_count : batch;
   HPCALLOC_ASSERT(want > 0);
   void* head = nullptr;
   void** link = &head;  // where the next block is linked
@@ -291,11 +292,11 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
   }
   for (unsigned c = 0; c < kClassCount; ++c) {
     std::size_t n = 0;
-    for (void* p = caches_[c].head; p != nullptr && n <= kCacheCapacity; p = next_of(p)) {
+    for (void* p = caches_[c].head; p != nullptr && n <= caches_[c].limit; p = next_of(p)) {
       if (key_of(p) != cache_key_) return false;
       ++n;
     }
-    if (n != caches_[c].count || n > kCacheCapacity) return false;
+    if (n != caches_[c].count || n > caches_[c].limit) return false;
     for (const Run* run = available_[c]; run != nullptr; run = run->next) {
       if (!run->listed || run->size_class != c || run->free_count == 0) return false;
     }
