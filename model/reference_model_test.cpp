@@ -205,8 +205,9 @@ TEST(ReferenceModel, GlibcPvallocRoundsToPages) {
 }
 
 // A block in a buffer we control, to hand the model results no real
-// allocator would give.
-struct alignas(64) Arena {
+// allocator would give. Page-aligned, so the offsets used below are never
+// page-aligned themselves (valloc's check) whatever the stack layout.
+struct alignas(4096) Arena {
   unsigned char bytes[4096];
 };
 
