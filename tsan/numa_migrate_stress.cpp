@@ -515,7 +515,10 @@ void run_once(NumaPolicy policy) {
   }
   a.pool->release(last);
   // Every block was freed: once the pooled heaps take their remote frees
-  // back, none may still count one in use (a lost remote free would).
+  // back, none may still count one in use (a lost remote free would). Two
+  // rounds: a heap's trim frees the carriers it drained back to their
+  // senders, which may have been trimmed before it in the first round.
+  a.pool->trim_pooled();
   a.pool->trim_pooled();
   a.pool->for_each([&](const Heap& heap, bool attached) {
     if (attached) fail("a heap is still attached after every thread released it");

@@ -94,12 +94,13 @@ TEST(HeapPool, RemoteFreesAreBatchedPerOwner) {
   freer->free(of_c);
   a->drain_remote();
   EXPECT_EQ(a->stats().remote_drained, 10u);
-  // A full batch (64) is pushed at once, and the freeing heap's own slow
-  // path (a drain of its own queue) pushes what is left.
+  // A full batch (64) is pushed at once (in a carrier: a block of the
+  // freeing heap listing them), and the freeing heap's own slow path (a
+  // medium allocation) pushes what is left.
   for (int i = 10; i < 200; ++i) freer->free(of_a[i]);
   a->drain_remote();
   EXPECT_EQ(a->stats().remote_drained, 10u + 64u * 2);
-  freer->drain_remote();
+  freer->free(freer->malloc(5000));
   a->drain_remote();
   EXPECT_EQ(a->stats().remote_drained, 200u);
   c->drain_remote();

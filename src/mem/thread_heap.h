@@ -11,10 +11,19 @@
 // through its RemoteFreeQueue (remote_free()); the owner drains the queue on
 // its slow paths (a cache refill, a medium or huge allocation, a trim) and
 // when it is pooled or adopted. A heap sends the blocks it frees for another
-// heap in batches: consecutive frees to the same owner are linked into one
-// chain, pushed with one CAS when the owner changes, when kRemoteBatch
-// blocks are waiting, or on this heap's own slow paths and trim (so a thread
-// holds back at most kRemoteBatch freed blocks, and none once it exits). Figures other threads may
+// heap in batches: consecutive frees to the same owner are collected (as
+// pointers: the freeing thread writes nothing into the blocks) and pushed
+// when the owner changes, when kRemoteBatch blocks are waiting, or on this
+// heap's own medium/huge allocations and trim (so a thread holds back at
+// most kRemoteBatch freed blocks, and none once it exits). A batch of
+// kCarrierMin or more travels in a "carrier": a block of the sending heap
+// holding the pointers, pushed as one node; the owner recognises it by its
+// owner (every other node in its queue is its own block), frees the blocks
+// it lists, then frees the carrier back to its sender. So the owner reads
+// the pointers from one contiguous block instead of following a link
+// through every block, lines the freeing thread's core last wrote. Smaller
+// batches (and any batch when no carrier can be had) travel as a chain
+// linked through the blocks, pushed with one CAS. Figures other threads may
 // read (stats, mallinfo) are published in relaxed atomics by the owner on its slow paths, so they
 // may lag the owner's thread cache by one batch.
 //
@@ -171,12 +180,7 @@ class ThreadHeap {
 
   // Pushes the blocks this heap freed for another heap and still holds.
   void flush_remote_batch() {
-    if (batch_count_ == 0) return;
-    batch_owner_->remote_free_chain(batch_head_, batch_tail_);
-    add(remote_pushed_, batch_count_);
-    batch_owner_ = nullptr;
-    batch_head_ = batch_tail_ = nullptr;
-    batch_count_ = 0;
+    while (batch_count_ != 0) push_remote_batch(/*may_allocate=*/true);
   }
 
   // Takes back every block other threads freed to this heap.
@@ -299,10 +303,14 @@ class ThreadHeap {
   SegmentHeader* huge_blocks_ = nullptr;
   // Blocks freed for batch_owner_, not yet pushed (see the top comment).
   static constexpr unsigned kRemoteBatch = 64;
+  static constexpr unsigned kCarrierMin = 8;
+  void push_remote_batch(bool may_allocate);
+  // A node of this heap's queue that is a carrier: frees what it lists.
+  std::size_t drain_carrier(void** carrier);
+  void drain_one(void* p);
   ThreadHeap* batch_owner_ = nullptr;
-  void* batch_head_ = nullptr;
-  void* batch_tail_ = nullptr;
   unsigned batch_count_ = 0;
+  void* batch_[kRemoteBatch];
 };
 
 }  // namespace hpcalloc

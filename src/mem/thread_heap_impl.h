@@ -8,7 +8,7 @@ namespace hpcalloc {
 
 template <HeapConfig Config>
 ThreadHeap<Config>::~ThreadHeap() {
-  flush_remote_batch();  // other heaps own those blocks
+  while (batch_count_ != 0) push_remote_batch(/*may_allocate=*/false);  // not from a dying heap
   small_.release_all();
   while (medium_segments_ != nullptr) {
     SegmentHeader* s = medium_segments_;
@@ -26,7 +26,8 @@ ThreadHeap<Config>::~ThreadHeap() {
 template <HeapConfig Config>
 void* ThreadHeap<Config>::malloc_large(std::size_t size) {
   // Inline test first: usually there is nothing to push or take.
-  if (batch_count_ != 0 || !remote_.empty_relaxed()) drain_remote();
+  if (batch_count_ != 0) flush_remote_batch();
+  if (!remote_.empty_relaxed()) drain_remote();
   add(requested_, size);
   if (size <= MediumCacheT::kMaxBytes) {
     const unsigned c = MediumCacheT::class_of(size);
@@ -110,14 +111,13 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
   // Another heap's block: its owner validates it when it drains. Batched:
   // the chain's link is the same first word the queue uses.
   auto* owner = static_cast<ThreadHeap*>(segment->owner);
-  if (owner != batch_owner_ || batch_count_ == kRemoteBatch) {
-    flush_remote_batch();
-    batch_owner_ = owner;
-    batch_tail_ = p;
+  // Pushing may allocate a carrier, whose refill may drain carriers whose
+  // frees join the batch again: loop until it is empty or ours to extend.
+  while (batch_count_ != 0 && (owner != batch_owner_ || batch_count_ == kRemoteBatch)) {
+    push_remote_batch(/*may_allocate=*/true);
   }
-  RemoteFreeQueue<typename Config::Sync>::link(p, batch_head_);
-  batch_head_ = p;
-  ++batch_count_;
+  batch_owner_ = owner;
+  batch_[batch_count_++] = p;
 }
 
 template <HeapConfig Config>
@@ -160,24 +160,70 @@ void ThreadHeap<Config>::free_medium(void* p) {
 }
 
 template <HeapConfig Config>
+void ThreadHeap<Config>::push_remote_batch(bool may_allocate) {
+  using Queue = RemoteFreeQueue<typename Config::Sync>;
+  ThreadHeap* owner = batch_owner_;
+  const unsigned n = batch_count_;
+  void* blocks[kRemoteBatch];
+  std::memcpy(blocks, batch_, n * sizeof(void*));
+  // Empty before allocating: the carrier's allocation may add to the batch.
+  batch_owner_ = nullptr;
+  batch_count_ = 0;
+  add(remote_pushed_, n);
+  auto** carrier = may_allocate && n >= kCarrierMin
+                       ? static_cast<void**>(malloc((2 + std::size_t{n}) * sizeof(void*)))
+                       : nullptr;
+  if (carrier != nullptr) {
+    // Word 0 is the queue's link, word 1 the count, then the pointers.
+    carrier[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(n));
+    std::memcpy(carrier + 2, blocks, n * sizeof(void*));
+    owner->remote_free(carrier);
+    return;
+  }
+  for (unsigned i = 0; i + 1 < n; ++i) Queue::link(blocks[i], blocks[i + 1]);
+  owner->remote_free_chain(blocks[0], blocks[n - 1]);
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::drain_one(void* p) {
+  SegmentHeader* segment = registry_.lookup(p);
+  if (segment == nullptr || segment->owner != this || segment->magic != SegmentHeader::kMagic) {
+    report_unowned(segment, p, "free()");
+  } else if (segment->kind == SegmentKind::kSmall) {
+    small_.deallocate(segment, p);
+  } else {
+    free_owned_large(segment, p);
+  }
+}
+
+template <HeapConfig Config>
+std::size_t ThreadHeap<Config>::drain_carrier(void** carrier) {
+  const auto n = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(carrier[1]));
+  for (std::size_t i = 0; i < n; ++i) drain_one(carrier[2 + i]);
+  free(carrier);  // the sender's block: back to it (batched)
+  return n;
+}
+
+template <HeapConfig Config>
 void ThreadHeap<Config>::drain_remote() {
-  flush_remote_batch();
   void* p = remote_.take_all();
   if (p == nullptr) return;
   std::size_t drained = 0;
   while (p != nullptr) {
     // Read the link before freeing: the free reuses the block's first word.
     void* next = RemoteFreeQueue<typename Config::Sync>::next(p);
+    // Only heaps push here: a node another live heap owns is a carrier
+    // (see the top comment of thread_heap.h); anything else is one block.
     SegmentHeader* segment = registry_.lookup(p);
-    if (segment == nullptr || segment->owner != this || segment->magic != SegmentHeader::kMagic) {
-      report_unowned(segment, p, "free()");
-    } else if (segment->kind == SegmentKind::kSmall) {
-      small_.deallocate(segment, p);
+    if (segment != nullptr && segment->magic == SegmentHeader::kMagic &&
+        segment->owner != nullptr && segment->owner != this &&
+        segment->kind != SegmentKind::kCached) {
+      drained += drain_carrier(static_cast<void**>(p));
     } else {
-      free_owned_large(segment, p);
+      drain_one(p);
+      ++drained;
     }
     p = next;
-    ++drained;
   }
   add(remote_drained_, drained);
   publish_small();
@@ -311,11 +357,15 @@ void* ThreadHeap<Config>::realloc_by_copy(void* p, std::size_t old_usable, std::
 
 template <HeapConfig Config>
 void ThreadHeap<Config>::trim(bool release_cached_mappings) {
+  flush_remote_batch();
   drain_remote();
   medium_cache_.flush([this](void* p) { free_medium(p); });
   small_.flush_all();
   small_.release_spare();
   small_.decommit_retired_runs();
+  // Carriers the drain freed back to their senders: sent now, as a chain
+  // (no new carrier once the caches are flushed).
+  while (batch_count_ != 0) push_remote_batch(/*may_allocate=*/false);
   publish_small();
   if (release_cached_mappings) source_->trim();
 }
