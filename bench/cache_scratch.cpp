@@ -21,19 +21,12 @@ int main(int argc, char** argv) {
       "Berger's cache-scratch (passive false sharing): each thread frees a small object\n"
       "the main thread allocated next to the others', then allocates, writes and frees\n"
       "same-size objects.");
-  std::uint64_t object_size = 8;
-  std::uint64_t iterations = 1000;
-  std::uint64_t repetitions = 300000;
-  options.add_count("object-size", &object_size, "bytes per object");
-  options.add_count("iterations", &iterations, "allocate/write/free cycles per thread at scale 1");
-  options.add_count("repetitions", &repetitions, "times each byte is written per cycle");
-  options.parse(argc, argv);
-  if (object_size == 0 || repetitions == 0) {
-    std::fprintf(stderr, "bench_cache_scratch: object-size and repetitions must be >= 1\n");
-    return 2;
-  }
-  iterations = options.scaled(iterations);
-  const auto threads = static_cast<unsigned>(options.threads);
+  const hpcalloc::bench::FalseSharingConfig config =
+      hpcalloc::bench::parse_false_sharing(options, argc, argv);
+  const std::size_t object_size = config.object_size;
+  const std::uint64_t iterations = config.iterations;
+  const std::uint64_t repetitions = config.repetitions;
+  const unsigned threads = config.threads;
 
   // Allocated back to back by one thread: the neighbours the benchmark needs.
   std::vector<void*> initial(threads);

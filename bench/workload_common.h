@@ -336,6 +336,32 @@ class Options {
   std::set<std::string> given_;
 };
 
+// The options both false-sharing workloads (cache-scratch, cache-thrash)
+// take, parsed and checked; `iterations` is already scaled.
+struct FalseSharingConfig {
+  std::uint64_t object_size = 8;
+  std::uint64_t iterations = 1000;
+  std::uint64_t repetitions = 300000;
+  unsigned threads = 0;
+};
+
+inline FalseSharingConfig parse_false_sharing(Options& options, int argc, char** argv) {
+  FalseSharingConfig c;
+  options.add_count("object-size", &c.object_size, "bytes per object");
+  options.add_count("iterations", &c.iterations,
+                    "allocate/write/free cycles per thread at scale 1");
+  options.add_count("repetitions", &c.repetitions, "times each byte is written per cycle");
+  options.parse(argc, argv);
+  if (c.object_size == 0 || c.repetitions == 0) {
+    std::fprintf(stderr, "bench_%s: object-size and repetitions must be >= 1\n",
+                 options.workload().c_str());
+    std::exit(2);
+  }
+  c.iterations = options.scaled(c.iterations);
+  c.threads = static_cast<unsigned>(options.threads);
+  return c;
+}
+
 inline double seconds_between(std::chrono::steady_clock::time_point a,
                               std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();

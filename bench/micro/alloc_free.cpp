@@ -19,17 +19,6 @@ namespace hpcalloc::bench {
 namespace {
 
 template <MallocApi Api>
-void malloc_free(benchmark::State& state) {
-  const auto size = static_cast<std::size_t>(state.range(0));
-  for (auto _ : state) {
-    void* p = Api::malloc(size);
-    benchmark::DoNotOptimize(p);
-    Api::free(p);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-
-template <MallocApi Api>
 void malloc_free_sized(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {

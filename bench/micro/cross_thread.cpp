@@ -71,21 +71,10 @@ void remote_free(benchmark::State& state) {
   }
 }
 
-template <MallocApi Api>
-void local_pair(benchmark::State& state) {
-  const auto size = static_cast<std::size_t>(state.range(0));
-  for (auto _ : state) {
-    void* p = Api::malloc(size);
-    benchmark::DoNotOptimize(p);
-    Api::free(p);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-
 BENCHMARK_TEMPLATE(remote_free, Hpcalloc)->Arg(16)->Arg(256)->Arg(4096)->Threads(2)->UseRealTime();
 BENCHMARK_TEMPLATE(remote_free, Glibc)->Arg(16)->Arg(256)->Arg(4096)->Threads(2)->UseRealTime();
-BENCHMARK_TEMPLATE(local_pair, Hpcalloc)->Arg(16)->Arg(256)->Arg(4096)->Threads(2)->UseRealTime();
-BENCHMARK_TEMPLATE(local_pair, Glibc)->Arg(16)->Arg(256)->Arg(4096)->Threads(2)->UseRealTime();
+BENCHMARK_TEMPLATE(malloc_free, Hpcalloc)->Arg(16)->Arg(256)->Arg(4096)->Threads(2)->UseRealTime();
+BENCHMARK_TEMPLATE(malloc_free, Glibc)->Arg(16)->Arg(256)->Arg(4096)->Threads(2)->UseRealTime();
 
 }  // namespace
 }  // namespace hpcalloc::bench

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdlib>
 
+#include <benchmark/benchmark.h>
+
 #include "api/hpcalloc.h"
 
 namespace hpcalloc::bench {
@@ -40,6 +42,19 @@ struct Glibc {
 };
 
 static_assert(MallocApi<Hpcalloc> && MallocApi<Glibc>);
+
+// malloc + free of state.range(0) bytes, repeated: the same-thread fast
+// path (alloc_free.cpp on one thread, cross_thread.cpp on two as a baseline).
+template <MallocApi Api>
+void malloc_free(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void* p = Api::malloc(size);
+    benchmark::DoNotOptimize(p);
+    Api::free(p);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
 
 }  // namespace hpcalloc::bench
 

@@ -26,7 +26,9 @@ void check_classes() {
     ASSERT_LT(c, Cache::kClassCount) << n;
     EXPECT_GE(Cache::class_size(c), n) << n;
     EXPECT_LE(Cache::class_size(c), n + n / 4) << n;
-    if (c > 0) EXPECT_LT(Cache::class_size(c - 1), n) << n;
+    if (c > 0) {
+      EXPECT_LT(Cache::class_size(c - 1), n) << n;
+    }
   }
   EXPECT_EQ(Cache::class_size(Cache::kClassCount - 1), Cache::kMaxBytes);
   for (unsigned c = 1; c < Cache::kClassCount; ++c) {

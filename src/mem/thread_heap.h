@@ -179,8 +179,10 @@ class ThreadHeap {
   void remote_free_chain(void* first, void* last) { remote_.push_chain(first, last); }
 
   // Pushes the blocks this heap freed for another heap and still holds.
-  void flush_remote_batch() {
-    while (batch_count_ != 0) push_remote_batch(/*may_allocate=*/true);
+  // Without `may_allocate` every batch goes as a chain (no carrier: a heap
+  // being torn down, or one whose caches were just flushed).
+  void flush_remote_batch(bool may_allocate = true) {
+    while (batch_count_ != 0) push_remote_batch(may_allocate);
   }
 
   // Takes back every block other threads freed to this heap.

@@ -8,7 +8,7 @@ namespace hpcalloc {
 
 template <HeapConfig Config>
 ThreadHeap<Config>::~ThreadHeap() {
-  while (batch_count_ != 0) push_remote_batch(/*may_allocate=*/false);  // not from a dying heap
+  flush_remote_batch(/*may_allocate=*/false);  // not from a dying heap
   small_.release_all();
   while (medium_segments_ != nullptr) {
     SegmentHeader* s = medium_segments_;
@@ -25,8 +25,9 @@ ThreadHeap<Config>::~ThreadHeap() {
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::malloc_large(std::size_t size) {
-  // Inline test first: usually there is nothing to push or take.
-  if (batch_count_ != 0) flush_remote_batch();
+  // Push what this heap holds for others, take back its own (both usually
+  // nothing: two inline tests).
+  flush_remote_batch();
   if (!remote_.empty_relaxed()) drain_remote();
   add(requested_, size);
   if (size <= MediumCacheT::kMaxBytes) {
@@ -108,8 +109,8 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
     free_owned_large(segment, p);
     return;
   }
-  // Another heap's block: its owner validates it when it drains. Batched:
-  // the chain's link is the same first word the queue uses.
+  // Another heap's block: its owner validates it when it drains. Batched
+  // per owner (see the top comment of thread_heap.h).
   auto* owner = static_cast<ThreadHeap*>(segment->owner);
   // Pushing may allocate a carrier, whose refill may drain carriers whose
   // frees join the batch again: loop until it is empty or ours to extend.
@@ -365,7 +366,7 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings) {
   small_.decommit_retired_runs();
   // Carriers the drain freed back to their senders: sent now, as a chain
   // (no new carrier once the caches are flushed).
-  while (batch_count_ != 0) push_remote_batch(/*may_allocate=*/false);
+  flush_remote_batch(/*may_allocate=*/false);
   publish_small();
   if (release_cached_mappings) source_->trim();
 }
