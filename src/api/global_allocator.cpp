@@ -208,8 +208,7 @@ std::atomic<UsableSizeFn> g_next_usable_size{nullptr};
     free_foreign(p);
     return;
   }
-  if (segment->magic == SegmentHeader::kMagic && segment->owner != nullptr &&
-      segment->kind != SegmentKind::kCached) {
+  if (segment->is_live()) {
     // A thread without a heap (exiting, or it never allocated): the block
     // goes to its owner's queue like any remote free.
     static_cast<Heap*>(segment->owner)->remote_free(p);

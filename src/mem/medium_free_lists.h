@@ -264,7 +264,9 @@ class MediumFreeLists {
 
   // usable_size() checking only p's own header (tag, state, size), for the
   // owner's free of a block it is about to cache (mem/medium_cache.h): the
-  // neighbours are checked when the block reaches the lists.
+  // neighbours are checked when the block reaches the lists. The owner's
+  // twin of usable_size_of_live_block_shared(): it may read a header that a
+  // merge absorbed (a double free), so it loads it unpoisoned, whole.
   std::size_t usable_size_own_header(const void* p, const char* operation) const {
     const Chunk* c = is_aligned(p, medium::kChunkAlignment) ? Chunk::from_user(p) : nullptr;
     const Chunk header = c != nullptr ? load_unpoisoned(c) : Chunk{};

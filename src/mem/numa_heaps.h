@@ -159,7 +159,7 @@ class NumaHeaps {
   // mapping): -1 for a pointer hpcalloc does not hold and under `off`.
   int node_of(const void* p) {
     SegmentHeader* header = registry_.lookup(p);
-    if (header == nullptr || !header->is_valid() || header->kind == SegmentKind::kCached) {
+    if (header == nullptr || !header->is_live()) {
       return -1;
     }
     const unsigned node = Source::node_of(header);

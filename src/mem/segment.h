@@ -43,6 +43,10 @@ struct SegmentHeader {
   std::uint64_t reserved_tail;  // keeps the header a multiple of 16 bytes
 
   bool is_valid() const { return magic == kMagic; }
+  // Handed out to a heap (not in a source's cache, not a stale header).
+  bool is_live() const {
+    return magic == kMagic && owner != nullptr && kind != SegmentKind::kCached;
+  }
 };
 
 static_assert(sizeof(SegmentHeader) % 16 == 0);

@@ -242,10 +242,7 @@ class ThreadHeap {
   // The segment of a live block of any heap, or nullptr after a report.
   SegmentHeader* live_segment(const void* p, const char* operation) {
     SegmentHeader* segment = registry_.lookup(p);
-    if (__builtin_expect(segment == nullptr || segment->owner == nullptr ||
-                             segment->magic != SegmentHeader::kMagic ||
-                             segment->kind == SegmentKind::kCached,
-                         0)) {
+    if (__builtin_expect(segment == nullptr || !segment->is_live(), 0)) {
       report_unowned(segment, p, operation);
       return nullptr;
     }

@@ -99,9 +99,7 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
 
 template <HeapConfig Config>
 void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
-  if (__builtin_expect(segment->magic != SegmentHeader::kMagic || segment->owner == nullptr ||
-                           segment->kind == SegmentKind::kCached,
-                       0)) {
+  if (__builtin_expect(!segment->is_live(), 0)) {
     report_unowned(segment, p, "free()");
     return;
   }
@@ -216,9 +214,7 @@ void ThreadHeap<Config>::drain_remote() {
     // Only heaps push here: a node another live heap owns is a carrier
     // (see the top comment of thread_heap.h); anything else is one block.
     SegmentHeader* segment = registry_.lookup(p);
-    if (segment != nullptr && segment->magic == SegmentHeader::kMagic &&
-        segment->owner != nullptr && segment->owner != this &&
-        segment->kind != SegmentKind::kCached) {
+    if (segment != nullptr && segment->is_live() && segment->owner != this) {
       drained += drain_carrier(static_cast<void**>(p));
     } else {
       drain_one(p);
