@@ -330,6 +330,10 @@ Heap* rebind_checked(PrivateAllocator& a, Heap* heap, unsigned to, Action action
   }
   std::size_t failed = 0;
   Heap* next = a.numa->rebind(heap, migrate, &failed);
+  if (next == nullptr) {
+    fail("rebind: no heap for the new node (ENOMEM)");
+    return heap;
+  }
   if (failed != 0) fail("rebind: a migration failed on SimPal");
   if (moves) {
     const Placement settled{to, 0, false, was.version + 2};

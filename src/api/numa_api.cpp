@@ -24,10 +24,7 @@ int hpc_numa_rebind(int flags) {
   if (heap == nullptr) return static_cast<int>(node);  // the next allocation attaches one there
   std::size_t failed_moves = 0;
   Heap* next = g->numa.rebind(heap, (flags & HPC_NUMA_MIGRATE) != 0, &failed_moves);
-  if (next == heap && &heap->source() != &g->numa.thread_source(node)) {
-    errno = ENOMEM;
-    return -1;
-  }
+  if (next == nullptr) return -1;  // ENOMEM: the thread keeps its heap
   if (next != heap) set_calling_threads_heap(next);
   return static_cast<int>(node);
 }

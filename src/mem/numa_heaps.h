@@ -118,8 +118,8 @@ class NumaHeaps {
 
   // The heap the calling thread should use after moving to its current node
   // (see the top comment): `heap` itself when it already serves that node or
-  // when it migrated; another one otherwise, `heap` then being pooled. Keeps
-  // `heap` (nullptr never returned) when no new heap can be had (ENOMEM).
+  // when it migrated; another one otherwise, `heap` then being pooled.
+  // nullptr + ENOMEM when no new heap can be had: the caller keeps `heap`.
   // *failed_moves: mappings that could not be migrated.
   Heap* rebind(Heap* heap, bool migrate, std::size_t* failed_moves) {
     *failed_moves = 0;
@@ -129,8 +129,8 @@ class NumaHeaps {
       *failed_moves = heap->migrate_to(target);
       return heap;
     }
-    Heap* fresh = pool_.acquire(target);
-    if (fresh == nullptr) return heap;
+    Heap* fresh = pool_.acquire(target);  // sets ENOMEM when it fails
+    if (fresh == nullptr) return nullptr;
     pool_.release(heap);
     return fresh;
   }
