@@ -15,12 +15,14 @@ namespace hpcalloc {
 enum class HeapError {
   kDoubleFree,      // the block is already free
   kInvalidPointer,  // not the start of a block hpcalloc handed out
+  kCorruptedMetadata,  // the allocator's own bookkeeping was overwritten
 };
 
 inline const char* heap_error_text(HeapError error) {
   switch (error) {
     case HeapError::kDoubleFree: return "double free of ";
     case HeapError::kInvalidPointer: return "pointer not allocated by hpcalloc: ";
+    case HeapError::kCorruptedMetadata: return "corrupted heap metadata at ";
   }
   return "heap error at ";
 }

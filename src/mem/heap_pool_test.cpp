@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "mem/test_configs.h"
@@ -94,12 +95,13 @@ TEST(HeapPool, RemoteFreesAreBatchedPerOwner) {
   freer->free(of_c);
   a->drain_remote();
   EXPECT_EQ(a->stats().remote_drained, 10u);
-  // A full batch (64) is pushed at once (in a carrier: a block of the
-  // freeing heap listing them), and the freeing heap's own slow path (a
-  // medium allocation) pushes what is left.
+  // A full batch is pushed when one more block arrives (in a carrier: a
+  // block of the freeing heap listing them), and the freeing heap's own slow
+  // path (a medium allocation) pushes what is left.
+  constexpr unsigned kBatch = std::remove_pointer_t<decltype(a)>::kRemoteBatch;
   for (int i = 10; i < 200; ++i) freer->free(of_a[i]);
   a->drain_remote();
-  EXPECT_EQ(a->stats().remote_drained, 10u + 64u * 2);
+  EXPECT_EQ(a->stats().remote_drained, 10u + (189u / kBatch) * kBatch);
   freer->free(freer->malloc(5000));
   a->drain_remote();
   EXPECT_EQ(a->stats().remote_drained, 200u);

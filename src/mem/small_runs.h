@@ -138,12 +138,13 @@ class SmallRuns {
   }
 
   // Frees `block`, which lies in `segment` (a small segment this heap owns).
-  // Reports a pointer that is not the start of a slot of a live run.
-  [[gnu::always_inline]] void deallocate(SegmentHeader* segment, void* block) {
+  // Reports a pointer that is not the start of a slot of a live run, and a
+  // block already free (false after a report).
+  [[gnu::always_inline]] bool deallocate(SegmentHeader* segment, void* block) {
     Run* run = validated_run(segment, block, "free()");
-    if (run == nullptr) return;
+    if (run == nullptr) return false;
     if (__builtin_expect(key_of(block) == cache_key_ || kChecked, 0)) {
-      if (!check_allocated(*run, block, "free()")) return;
+      if (!check_allocated(*run, block, "free()")) return false;
     }
     Cache& cache = caches_[run->size_class];
     set_next(block, cache.head);
@@ -151,6 +152,7 @@ class SmallRuns {
     cache.head = block;
     poison_free_slot(block, run->slot_size);
     if (__builtin_expect(++cache.count > cache.limit, 0)) flush(run->size_class, cache.limit / 2);
+    return true;
   }
 
   // Usable size of a live block, or 0 (after a report) for an invalid one.

@@ -8,24 +8,15 @@
 // (down to half), a medium block by merging with its free neighbour, a huge
 // block by mremap (moving pages, never copying).
 // One thread uses a heap at a time. Other threads give its blocks back
-// through its RemoteFreeQueue (remote_free()); the owner drains the queue on
-// its slow paths (a cache refill, a medium or huge allocation, a trim) and
-// when it is pooled or adopted. A heap sends the blocks it frees for another
-// heap in batches: consecutive frees to the same owner are collected (as
-// pointers: the freeing thread writes nothing into the blocks) and pushed
-// when the owner changes, when kRemoteBatch blocks are waiting, or on this
-// heap's own medium/huge allocations and trim (so a thread holds back at
-// most kRemoteBatch freed blocks, and none once it exits). A batch of
-// kCarrierMin or more travels in a "carrier": a block of the sending heap
-// holding the pointers, pushed as one node; the owner recognises it by its
-// owner (every other node in its queue is its own block), frees the blocks
-// it lists, then frees the carrier back to its sender. So the owner reads
-// the pointers from one contiguous block instead of following a link
-// through every block, lines the freeing thread's core last wrote. Smaller
-// batches (and any batch when no carrier can be had) travel as a chain
-// linked through the blocks, pushed with one CAS. Figures other threads may
-// read (stats, mallinfo) are published in relaxed atomics by the owner on its slow paths, so they
-// may lag the owner's thread cache by one batch.
+// through its RemoteFrees (mem/remote_frees.h, which states the protocol):
+// a heap batches the blocks it frees for another heap per owner and sends
+// each batch in a carrier, one of its own small blocks listing the
+// pointers; the owner drains its queue on its slow paths (a cache refill, a
+// medium or huge allocation, a trim) and when it is pooled or adopted,
+// freeing what each carrier lists and handing the carrier straight back to
+// its sender. Figures other threads may read (stats, mallinfo) are
+// published in relaxed atomics by the owner on its slow paths, so they may
+// lag the owner's thread cache by one batch.
 //
 // ASan builds (base/sanitizer.h): small and medium memory is poisoned by
 // SmallRuns and MediumFreeLists while free, and leaves the heap addressable.
@@ -45,11 +36,11 @@
 #include "base/bits.h"
 #include "base/check.h"
 #include "base/sanitizer.h"
-#include "ds/remote_free_queue.h"
 #include "mem/config.h"
 #include "mem/medium_cache.h"
 #include "mem/medium_free_lists.h"
 #include "mem/memory_source.h"
+#include "mem/remote_frees.h"
 #include "mem/segment.h"
 #include "mem/size_classes.h"
 #include "mem/small_runs.h"
@@ -103,6 +94,10 @@ class ThreadHeap {
   static_assert(MediumCacheT::kMaxBytes <= kMediumMax, "cached classes are medium sizes");
   // See the top comment: whether a cached huge block may stay poisoned.
   static constexpr bool kPoisonCachedHuge = std::is_same_v<typename Config::Pal, DefaultPal>;
+  // Blocks a batch of remote frees holds: 64, or fewer when a carrier of 64
+  // would not be a small block (tiny test configs).
+  static constexpr unsigned kRemoteBatch =
+      kSmallMax / sizeof(void*) - 3 < 64 ? kSmallMax / sizeof(void*) - 3 : 64;
 
   ThreadHeap(Registry& registry, Source& source, Reporter& reporter)
       : registry_(registry),
@@ -172,17 +167,15 @@ class ThreadHeap {
     free_other(segment, p);
   }
 
-  // Another thread gives back one of this heap's blocks (lock-free; any
-  // thread, any time, also while the heap is pooled).
-  void remote_free(void* p) { remote_.push(p); }
-  // ... or a chain of them, linked with RemoteFreeQueue::link (newest first).
-  void remote_free_chain(void* first, void* last) { remote_.push_chain(first, last); }
+  // A thread without a heap gives back one of this heap's blocks
+  // (lock-free; any thread, any time, also while the heap is pooled).
+  void remote_free(void* p) { remote_.push_block(p); }
 
   // Pushes the blocks this heap freed for another heap and still holds.
-  // Without `may_allocate` every batch goes as a chain (no carrier: a heap
-  // being torn down, or one whose caches were just flushed).
+  // Without `may_allocate` they travel without a carrier (a heap being torn
+  // down must not put its own blocks in flight).
   void flush_remote_batch(bool may_allocate = true) {
-    while (batch_count_ != 0) push_remote_batch(may_allocate);
+    if (!remote_.batch_empty()) push_remote_batch(may_allocate);
   }
 
   // Takes back every block other threads freed to this heap.
@@ -236,7 +229,8 @@ class ThreadHeap {
     published_medium_segments_.store(medium_segment_count_, std::memory_order_relaxed);
   }
   [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
-  void free_owned_large(SegmentHeader* segment, void* p);
+  // false after a report.
+  bool free_owned_large(SegmentHeader* segment, void* p);
   void free_medium(void* p);  // to the free lists
 
   // The segment of a live block of any heap, or nullptr after a report.
@@ -279,8 +273,8 @@ class ThreadHeap {
     if (s->next != nullptr) s->next->prev = s->prev;
   }
 
-  // Written by other threads: on its own cache line.
-  alignas(64) RemoteFreeQueue<typename Config::Sync> remote_;
+  // Remote frees in and out; its queue is on a cache line of its own.
+  RemoteFrees<typename Config::Sync, kRemoteBatch> remote_;
   alignas(64) Registry& registry_;
   Source* source_;  // changes only in migrate_to()
   Reporter& reporter_;
@@ -300,16 +294,14 @@ class ThreadHeap {
   SegmentHeader* medium_segments_ = nullptr;
   std::size_t medium_segment_count_ = 0;
   SegmentHeader* huge_blocks_ = nullptr;
-  // Blocks freed for batch_owner_, not yet pushed (see the top comment).
-  static constexpr unsigned kRemoteBatch = 64;
-  static constexpr unsigned kCarrierMin = 8;
   void push_remote_batch(bool may_allocate);
-  // A node of this heap's queue that is a carrier: frees what it lists.
-  std::size_t drain_carrier(void** carrier);
-  void drain_one(void* p);
-  ThreadHeap* batch_owner_ = nullptr;
-  unsigned batch_count_ = 0;
-  void* batch_[kRemoteBatch];
+  // Frees a block of this heap that another thread gave back; false after
+  // a report.
+  bool drain_one(void* p);
+  // RemoteFrees' two views of this heap: the sending side may allocate a
+  // carrier, the draining side can only free (see remote_frees.h).
+  struct CarrierSource;
+  struct DrainReceiver;
 };
 
 }  // namespace hpcalloc

@@ -108,47 +108,48 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
     return;
   }
   // Another heap's block: its owner validates it when it drains. Batched
-  // per owner (see the top comment of thread_heap.h).
+  // per owner (remote_frees.h); a push empties the batch, which then takes
+  // any block.
   auto* owner = static_cast<ThreadHeap*>(segment->owner);
-  // Pushing may allocate a carrier, whose refill may drain carriers whose
-  // frees join the batch again: loop until it is empty or ours to extend.
-  while (batch_count_ != 0 && (owner != batch_owner_ || batch_count_ == kRemoteBatch)) {
+  if (__builtin_expect(!remote_.try_add(&owner->remote_, p), 0)) {
     push_remote_batch(/*may_allocate=*/true);
+    const bool added = remote_.try_add(&owner->remote_, p);
+    HPCALLOC_ASSERT(added);
+    (void)added;
   }
-  batch_owner_ = owner;
-  batch_[batch_count_++] = p;
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
+bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
   switch (segment->kind) {
     case SegmentKind::kMedium: {
       // Its own header is checked before caching it (reports a bad p); the
       // free lists check its neighbours too when it reaches them.
       const std::size_t usable = medium_.usable_size_own_header(p, "free()");
-      if (usable == 0) return;
+      if (usable == 0) return false;
       if (medium_cache_.carries_key(p) && medium_cache_.contains(p, usable)) {
         reporter_.report(HeapError::kDoubleFree, "free()", p);
-        return;
+        return false;
       }
-      if (medium_cache_.push(p, usable)) return;
+      if (medium_cache_.push(p, usable)) return true;
       free_medium(p);
-      return;
+      return true;
     }
     case SegmentKind::kHuge:
       if (p != segment->huge_block) {
         reporter_.report(HeapError::kInvalidPointer, "free()", p);
-        return;
+        return false;
       }
       list_remove(huge_blocks_, segment);
       sub(huge_in_use_, segment->huge_size);
       sub(huge_blocks_count_, 1);
       if constexpr (kPoisonCachedHuge) poison_memory(segment->huge_block, segment->huge_size);
       source_->release_segment(segment);
-      return;
-    case SegmentKind::kSmall: small_.deallocate(segment, p); return;
-    case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return;
+      return true;
+    case SegmentKind::kSmall: return small_.deallocate(segment, p);
+    case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return false;
   }
+  return false;
 }
 
 template <HeapConfig Config>
@@ -158,70 +159,58 @@ void ThreadHeap<Config>::free_medium(void* p) {
   publish_medium();
 }
 
+// The sending side's view of the heap: carriers are small blocks of its own.
+template <HeapConfig Config>
+struct ThreadHeap<Config>::CarrierSource {
+  ThreadHeap& heap;
+  bool may_allocate;
+
+  typename decltype(remote_)::Word* allocate_carrier(unsigned words) {
+    if (!may_allocate) return nullptr;
+    // Small runs directly: malloc_large would flush this very batch.
+    void* carrier = heap.small_.allocate(Classes::class_of(words * sizeof(void*)));
+    return static_cast<typename decltype(remote_)::Word*>(carrier);
+  }
+  void report_double_free(void* block) {
+    heap.reporter_.report(HeapError::kDoubleFree, "free()", block);
+  }
+};
+
+// The draining side's view: it can only free.
+template <HeapConfig Config>
+struct ThreadHeap<Config>::DrainReceiver {
+  ThreadHeap& heap;
+
+  bool free_block(void* block) { return heap.drain_one(block); }
+  // One of the heap's own carriers, back from the heap it went to.
+  void free_carrier(void* carrier) { heap.drain_one(carrier); }
+  void report_bad_carrier(void* carrier) {
+    heap.reporter_.report(HeapError::kCorruptedMetadata, "free()", carrier);
+  }
+};
+
 template <HeapConfig Config>
 void ThreadHeap<Config>::push_remote_batch(bool may_allocate) {
-  using Queue = RemoteFreeQueue<typename Config::Sync>;
-  ThreadHeap* owner = batch_owner_;
-  const unsigned n = batch_count_;
-  void* blocks[kRemoteBatch];
-  std::memcpy(blocks, batch_, n * sizeof(void*));
-  // Empty before allocating: the carrier's allocation may add to the batch.
-  batch_owner_ = nullptr;
-  batch_count_ = 0;
-  add(remote_pushed_, n);
-  auto** carrier = may_allocate && n >= kCarrierMin
-                       ? static_cast<void**>(malloc((2 + std::size_t{n}) * sizeof(void*)))
-                       : nullptr;
-  if (carrier != nullptr) {
-    // Word 0 is the queue's link, word 1 the count, then the pointers.
-    carrier[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(n));
-    std::memcpy(carrier + 2, blocks, n * sizeof(void*));
-    owner->remote_free(carrier);
-    return;
-  }
-  for (unsigned i = 0; i + 1 < n; ++i) Queue::link(blocks[i], blocks[i + 1]);
-  owner->remote_free_chain(blocks[0], blocks[n - 1]);
+  CarrierSource host{*this, may_allocate};
+  add(remote_pushed_, remote_.push(host));
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::drain_one(void* p) {
+bool ThreadHeap<Config>::drain_one(void* p) {
   SegmentHeader* segment = registry_.lookup(p);
   if (segment == nullptr || segment->owner != this || segment->magic != SegmentHeader::kMagic) {
     report_unowned(segment, p, "free()");
-  } else if (segment->kind == SegmentKind::kSmall) {
-    small_.deallocate(segment, p);
-  } else {
-    free_owned_large(segment, p);
+    return false;
   }
-}
-
-template <HeapConfig Config>
-std::size_t ThreadHeap<Config>::drain_carrier(void** carrier) {
-  const auto n = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(carrier[1]));
-  for (std::size_t i = 0; i < n; ++i) drain_one(carrier[2 + i]);
-  free(carrier);  // the sender's block: back to it (batched)
-  return n;
+  if (segment->kind == SegmentKind::kSmall) return small_.deallocate(segment, p);
+  return free_owned_large(segment, p);
 }
 
 template <HeapConfig Config>
 void ThreadHeap<Config>::drain_remote() {
-  void* p = remote_.take_all();
-  if (p == nullptr) return;
-  std::size_t drained = 0;
-  while (p != nullptr) {
-    // Read the link before freeing: the free reuses the block's first word.
-    void* next = RemoteFreeQueue<typename Config::Sync>::next(p);
-    // Only heaps push here: a node another live heap owns is a carrier
-    // (see the top comment of thread_heap.h); anything else is one block.
-    SegmentHeader* segment = registry_.lookup(p);
-    if (segment != nullptr && segment->is_live() && segment->owner != this) {
-      drained += drain_carrier(static_cast<void**>(p));
-    } else {
-      drain_one(p);
-      ++drained;
-    }
-    p = next;
-  }
+  DrainReceiver receiver{*this};
+  const std::size_t drained = remote_.drain(receiver);
+  if (drained == 0) return;
   add(remote_drained_, drained);
   publish_small();
 }
@@ -360,9 +349,6 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings) {
   small_.flush_all();
   small_.release_spare();
   small_.decommit_retired_runs();
-  // Carriers the drain freed back to their senders: sent now, as a chain
-  // (no new carrier once the caches are flushed).
-  flush_remote_batch(/*may_allocate=*/false);
   publish_small();
   if (release_cached_mappings) source_->trim();
 }

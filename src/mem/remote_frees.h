@@ -1,0 +1,286 @@
+// RemoteFrees: how a heap gives blocks back to the heaps that own them, and
+// takes back the blocks other heaps give it. One object per heap, templated
+// over the synchronisation policy so the Relacy models and the TSan stress
+// run this very code (model/scenarios/remote_frees_scenario.h).
+//
+// The contract.
+// - Sending (owner thread of the sending heap only). A free of another
+//   heap's block is added to the outgoing batch: consecutive frees to the
+//   same owner are collected as pointers (nothing is written into the freed
+//   blocks). The batch is pushed when a free for another owner arrives, when
+//   it holds kBatchCapacity blocks, and when the sender flushes (its slow
+//   paths, trim, thread exit).
+// - A pushed batch travels in a carrier: a small block of the *sender*
+//   (Host::allocate_carrier) holding [link, check|count, sender, p1..pn].
+//   The carrier is pushed onto the owner's queue as one node, tagged
+//   kCarrier in the low bits of the word that points to it. Only when no
+//   carrier can be had (out of memory) do the blocks travel alone, each a
+//   node tagged kBlock whose link is written into its first word; such a
+//   batch is first checked for duplicates, which are reported as double
+//   frees by the sender (a duplicate in a chain would overwrite its own link
+//   and lose the frees between its two places).
+// - Draining (owner thread of the receiving heap only, or whoever holds a
+//   pooled heap). The owner takes its whole queue with one exchange and
+//   walks it by tag: a kCarrier's blocks are freed one by one
+//   (Receiver::free_block, which validates each like any free and reports
+//   a double free), then the carrier goes straight back to its sender's
+//   queue tagged kReturnedCarrier (consecutive carriers of one sender as one
+//   chain: one CAS); a kReturnedCarrier is one of our own carriers coming
+//   home and is freed locally (Receiver::free_carrier); a kBlock is freed
+//   like a carrier's block. A kBlock that turns out not to be live ends the
+//   walk of that chain: its link was written by a free structure, not a
+//   sender, and is never followed.
+// - The drain never allocates and never touches the outgoing batch: the
+//   Receiver interface it is given can only free, and returning a carrier
+//   is a push, not a free. So a drain run from inside a carrier allocation
+//   (a cache refill drains first) cannot re-enter the batch, and a drain
+//   cannot re-enter itself (checked builds assert it).
+// - Every node in a queue is 16-byte aligned, so a word pointing to one has
+//   four free low bits; a tag is part of the word, not of the node's
+//   contents, so no user data can forge one. A carrier also carries a check
+//   word tying it to its address and sender; a carrier that fails the check
+//   (a stray write into it) is reported and dropped, never followed.
+//
+// Policy is a policy only so the models can build broken twins (memory
+// orders, untagged carriers, chains without the duplicate check, a drain
+// that frees carriers through the batch).
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/check.h"
+#include "ds/remote_free_queue.h"
+#include "sync/sync_policy.h"
+
+namespace hpcalloc {
+
+struct RemoteFreesPolicy : RemoteFreeQueueOrders {
+  static constexpr bool kTagCarriers = true;
+  static constexpr bool kCheckChainDuplicates = true;
+  // false: the drain frees a carrier back through the batch like any other
+  // block of another heap (the allocator's old protocol, which could
+  // allocate a carrier while draining).
+  static constexpr bool kReturnCarriersDirectly = true;
+};
+
+enum class RemoteNode : std::uintptr_t {
+  kBlock = 0,            // one freed block; its first word links to the next node
+  kCarrier = 1,          // a sender's block listing freed blocks
+  kReturnedCarrier = 2,  // one of this heap's carriers, back from its owner
+};
+
+template <SyncPolicy Sync, unsigned kBatchCapacityParam, class Policy = RemoteFreesPolicy>
+class RemoteFrees {
+ public:
+  static constexpr unsigned kBatchCapacity = kBatchCapacityParam;
+  // A carrier: the queue's link, the check word (count in its low byte), the
+  // sender, then the pointers.
+  static constexpr unsigned kCarrierHeaderWords = 3;
+  static constexpr unsigned kMaxCarrierWords = kCarrierHeaderWords + kBatchCapacity;
+  static_assert(kBatchCapacity >= 1 && kBatchCapacity < 256, "the count fits the check's low byte");
+  using Word = typename Sync::template Var<void*>;
+  using Queue = RemoteFreeQueue<Sync, Policy>;
+
+  RemoteFrees() = default;
+  RemoteFrees(const RemoteFrees&) = delete;
+  RemoteFrees& operator=(const RemoteFrees&) = delete;
+
+  // ---- Sending (the sender's owner only) ---------------------------------
+
+  // Adds `block`, a block owned by the heap whose RemoteFrees is `to`.
+  // false: the batch is for another owner or full; push() it first.
+  bool try_add(RemoteFrees* to, void* block) {
+    const unsigned n = batch_count_.load();
+    if (n != 0 && (batch_to_.load() != to || n == kBatchCapacity)) return false;
+    batch_to_.store(to);
+    batch_[n].store(block);
+    batch_count_.store(n + 1);
+    return true;
+  }
+
+  bool batch_empty() const { return batch_count_.load() == 0; }
+
+  // Sends the batch (see the top comment). Host provides
+  //   Word* allocate_carrier(unsigned words)  a block of this heap with room
+  //                                           for `words` words, or nullptr;
+  //                                           may drain this heap;
+  //   void report_double_free(void* block)    a duplicate in a chain.
+  // errno is left as it was: a free must not change it. Returns the number
+  // of blocks sent.
+  template <class Host>
+  unsigned push(Host& host) {
+    const unsigned n = batch_count_.load();
+    if (n == 0) return 0;
+    const int saved_errno = errno;
+    Word* carrier = host.allocate_carrier(kCarrierHeaderWords + n);
+    errno = saved_errno;
+    // The allocation may have drained this heap, which never touches the
+    // batch: it is still ours, whole.
+    HPCALLOC_ASSERT(batch_count_.load() == n);
+    RemoteFrees* to = batch_to_.load();
+    batch_count_.store(0);
+    if (carrier != nullptr) {
+      carrier[1].store(as_word(check_of(carrier, this) | n));
+      carrier[2].store(this);
+      for (unsigned i = 0; i < n; ++i) carrier[kCarrierHeaderWords + i].store(batch_[i].load());
+      constexpr RemoteNode kTag = Policy::kTagCarriers ? RemoteNode::kCarrier : RemoteNode::kBlock;
+      to->queue_.push_chain(tagged(carrier, kTag), carrier);
+      return n;
+    }
+    push_chain_without_carrier(host, to, n);
+    return n;
+  }
+
+  // ---- Receiving ------------------------------------------------------------
+
+  // Pushes one block on its own (a thread without a heap of its own).
+  void push_block(void* block) { queue_.push(tagged(block, RemoteNode::kBlock)); }
+
+  // A hint only: may be stale as soon as it returns.
+  bool empty_relaxed() const { return queue_.empty_relaxed(); }
+
+  // Takes every node pushed so far and frees what they carry. Receiver
+  // provides (none of which may allocate or drain):
+  //   bool free_block(void* block)      frees a block of this heap given back
+  //                                     by another thread; false (reported)
+  //                                     when it is not a live block;
+  //   void free_carrier(void* carrier)  frees one of this heap's carriers;
+  //   void report_bad_carrier(void* carrier).
+  // Returns the number of blocks freed (carriers not counted).
+  template <class Receiver>
+  std::size_t drain(Receiver& receiver) {
+    void* node = queue_.take_all();
+    if (node == nullptr) return 0;
+    HPCALLOC_ASSERT(!draining_);
+    draining_ = true;
+    std::size_t freed = 0;
+    ReturnChain returns;
+    while (node != nullptr) {
+      void* const at = untagged(node);
+      const RemoteNode kind = tag_of(node);
+      // Read the link first: freeing reuses the node's first word.
+      void* const next = Queue::next(at);
+      if (kind == RemoteNode::kCarrier) {
+        freed += drain_carrier(receiver, static_cast<Word*>(at), returns);
+      } else if (kind == RemoteNode::kReturnedCarrier) {
+        receiver.free_carrier(at);
+      } else if (receiver.free_block(at)) {
+        ++freed;
+      } else {
+        break;  // not live: `next` came from a free structure, not a sender
+      }
+      node = next;
+    }
+    returns.push();
+    draining_ = false;
+    return freed;
+  }
+
+  // Whether a drain is running (the models check nothing allocates then).
+  bool draining() const { return draining_; }
+
+ private:
+  static constexpr std::uintptr_t kTagMask = 0xf;
+  static constexpr std::uintptr_t kCountMask = 0xff;
+
+  static void* tagged(void* node, RemoteNode tag) {
+    return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(node) |
+                                   static_cast<std::uintptr_t>(tag));
+  }
+  static void* untagged(void* word) {
+    return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(word) & ~kTagMask);
+  }
+  static RemoteNode tag_of(void* word) {
+    return static_cast<RemoteNode>(reinterpret_cast<std::uintptr_t>(word) & kTagMask);
+  }
+  static void* as_word(std::uintptr_t v) { return reinterpret_cast<void*>(v); }
+  // Ties a carrier to its address and sender (count bits clear).
+  static std::uintptr_t check_of(const void* carrier, const void* sender) {
+    const std::uintptr_t mixed = (reinterpret_cast<std::uintptr_t>(carrier) ^
+                                  (reinterpret_cast<std::uintptr_t>(sender) << 1)) *
+                                 0x9e3779b97f4a7c15ull;
+    return (mixed ^ 0x5a17ca4e00000000ull) & ~kCountMask;
+  }
+
+  // Carriers on their way back to one sender, linked newest last.
+  struct ReturnChain {
+    RemoteFrees* sender = nullptr;
+    Word* first = nullptr;
+    Word* last = nullptr;
+
+    void add(RemoteFrees* to, Word* carrier) {
+      if (sender != to) {
+        push();
+        sender = to;
+        first = carrier;
+      } else {
+        Queue::link(last, tagged(carrier, RemoteNode::kReturnedCarrier));
+      }
+      last = carrier;
+    }
+    void push() {
+      if (sender == nullptr) return;
+      sender->queue_.push_chain(tagged(first, RemoteNode::kReturnedCarrier), last);
+      sender = nullptr;
+    }
+  };
+
+  template <class Receiver>
+  std::size_t drain_carrier(Receiver& receiver, Word* carrier, ReturnChain& returns) {
+    const auto check = reinterpret_cast<std::uintptr_t>(carrier[1].load());
+    auto* sender = static_cast<RemoteFrees*>(carrier[2].load());
+    const unsigned n = static_cast<unsigned>(check & kCountMask);
+    if ((check & ~kCountMask) != check_of(carrier, sender) || n == 0 || n > kBatchCapacity) {
+      receiver.report_bad_carrier(carrier);
+      return 0;
+    }
+    std::size_t freed = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      freed += receiver.free_block(carrier[kCarrierHeaderWords + i].load()) ? 1 : 0;
+    }
+    if constexpr (Policy::kReturnCarriersDirectly) {
+      returns.add(sender, carrier);
+    } else {
+      receiver.free_through_batch(carrier);  // BROKEN: may allocate a carrier
+    }
+    return freed;
+  }
+
+  // Out of memory: the blocks go one by one, linked through their first
+  // words, duplicates reported and dropped (each would overwrite its own
+  // link). O(n^2) on a path that only runs when no carrier can be had.
+  template <class Host>
+  void push_chain_without_carrier(Host& host, RemoteFrees* to, unsigned n) {
+    void* first = nullptr;  // the chain, tagged words, newest first
+    void* last = nullptr;
+    for (unsigned i = 0; i < n; ++i) {
+      void* block = batch_[i].load();
+      bool duplicate = false;
+      if constexpr (Policy::kCheckChainDuplicates) {
+        for (unsigned j = 0; j < i && !duplicate; ++j) duplicate = batch_[j].load() == block;
+      }
+      if (duplicate) {
+        host.report_double_free(block);
+        continue;
+      }
+      Queue::link(block, first);
+      first = tagged(block, RemoteNode::kBlock);
+      if (last == nullptr) last = block;
+    }
+    // Only the last link is rewritten by the push: the rest stand.
+    if (first != nullptr) to->queue_.push_chain(first, last);
+  }
+
+  // Written by other threads: on its own cache line.
+  alignas(64) Queue queue_;
+  // The outgoing batch and the drain flag: the owner's only (Sync::Var so
+  // the models see a heap changing hands unsynchronised).
+  alignas(64) typename Sync::template Var<RemoteFrees*> batch_to_{nullptr};
+  typename Sync::template Var<unsigned> batch_count_{0};
+  bool draining_ = false;
+  Word batch_[kBatchCapacity];
+};
+
+}  // namespace hpcalloc
