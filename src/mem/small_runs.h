@@ -335,10 +335,17 @@ class SmallRuns {
     Segment* s = reinterpret_cast<Segment*>(segment);
     Run* run = &s->runs[run_index(s, block)];
     if (__builtin_expect(!is_slot_start(*run, offset_in_segment(s, block)), 0)) {
-      reporter_.report(HeapError::kInvalidPointer, operation, block);
+      report_not_a_slot(*run, block, operation);
       return nullptr;
     }
     return run;
+  }
+  // A retired run has no live block: a pointer into one is memory that is
+  // already free (most often a block freed twice after its run emptied).
+  [[gnu::cold, gnu::noinline]] void report_not_a_slot(const Run& run, const void* block,
+                                                      const char* operation) {
+    reporter_.report(run.slot_size == 0 ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
+                     operation, block);
   }
 
   // The block must be marked allocated and not be cached (slow: a walk of
