@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-#include "mem/heap_pool.h"
+#include "mem/thread_heap_pool.h"
 #include "mem/memory_source.h"
 #include "mem/test_configs.h"
 #include "mem/thread_heap.h"
@@ -48,7 +48,7 @@ using reference::Memory;
 using reference::ReferenceModel;
 using Config = testing_configs::TinyConfig<SimPal>;
 using Heap = ThreadHeap<Config>;
-using Pool = HeapPool<Config>;
+using Pool = ThreadHeapPool<Config>;
 using Source = MemorySource<Config>;
 using Registry = SegmentRegistry<Config>;
 
@@ -89,7 +89,7 @@ struct PoolSut {
       : pal(SimPalOptions{.arena_size = std::size_t{256} << 20}),
         registry(std::make_unique<Registry>(pal)),
         source(pal, *registry, 0, SourceLimits{}),
-        pool(pal, *registry, reporter) {
+        pool(pal, {*registry, reporter}) {
     start(0);
     start(1);
   }

@@ -247,7 +247,7 @@ struct PrivateAllocator {
     SourceLimits limits;
     limits.numa_policy = policy;
     registry = std::make_unique<Registry>(pal);
-    pool = std::make_unique<Pool>(pal, *registry, reporter);
+    pool = std::make_unique<Pool>(pal, typename Pool::Context{*registry, reporter});
     numa = std::make_unique<Numa>(pal, *registry, *pool, limits);
   }
   ~PrivateAllocator() {

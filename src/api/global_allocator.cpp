@@ -211,7 +211,10 @@ std::atomic<UsableSizeFn> g_next_usable_size{nullptr};
   if (segment->is_live()) {
     // A thread without a heap (exiting, or it never allocated): the block
     // goes to its owner's queue like any remote free.
-    static_cast<Heap*>(segment->owner)->remote_free(p);
+    // A pooled owner is drained by the pool at once (heap_pool.h).
+    if (Heap* pooled = static_cast<Heap*>(segment->owner)->remote_free(p)) {
+      g->pool.drain_pooled(pooled);
+    }
     g->heapless_remote_pushed.fetch_add(1, std::memory_order_relaxed);
     return;
   }

@@ -13,7 +13,7 @@
 #include <new>
 
 #include "api/production_config.h"
-#include "mem/heap_pool.h"
+#include "mem/thread_heap_pool.h"
 #include "mem/memory_source.h"
 #include "mem/numa_heaps.h"
 #include "mem/thread_heap.h"
@@ -25,7 +25,7 @@ using Config = ProductionConfig;
 using Heap = ThreadHeap<Config>;
 using Source = MemorySource<Config>;
 using Registry = SegmentRegistry<Config>;
-using Pool = HeapPool<Config>;
+using Pool = ThreadHeapPool<Config>;
 using Numa = NumaHeaps<Config>;
 using Lock = SpinLock<StdSync>;
 
@@ -41,7 +41,7 @@ struct Globals {
       : settings(s),
         reporter(s.abort_on_error),
         registry(pal),
-        pool(pal, registry, reporter),
+        pool(pal, {registry, reporter}),
         numa(pal, registry, pool, s.limits) {}
 
   Settings settings;

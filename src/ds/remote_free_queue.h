@@ -76,6 +76,8 @@ class RemoteFreeQueue {
 
   // A hint only: may be stale as soon as it returns.
   bool empty_relaxed() const { return head_.load(std::memory_order_relaxed) == nullptr; }
+  // The same read with an order the caller needs (a seq_cst handshake).
+  bool empty(std::memory_order mo) const { return head_.load(mo) == nullptr; }
 
  private:
   static Link* link_of(void* block) { return static_cast<Link*>(block); }

@@ -1,17 +1,35 @@
 // HeapPool: where thread heaps live. Heaps are never unmapped: a heap whose
 // thread exits is trimmed (caches flushed, remote frees drained) and pooled;
 // it keeps receiving remote frees for the blocks its thread handed out, and
-// the next new thread adopts it (draining them) instead of creating a heap.
-// So the number of heaps is bounded by the peak number of threads, and an
-// owner pointer stored in a segment header stays valid forever.
+// the next new thread adopts it instead of creating a heap. So the number of
+// heaps is bounded by the peak number of threads, and an owner pointer
+// stored in a segment header stays valid forever.
+//
+// Who drains a pooled heap. Its thread is gone, so the pool's lock stands in
+// for the owner: whoever holds the lock may drain a pooled heap. A heap
+// that sends frees to a pooled heap drains it (drain_pooled, through the
+// stand-in hook every heap gets from its pool), so those frees never wait
+// for another thread to start or exit, and thread exit and start do
+// constant work under the lock (no walk of the pooled heaps). The heap's
+// RemoteFrees says when a push went to an unattended queue, with the
+// seq_cst handshake that guarantees a push racing the pooling is seen by
+// one side (remote_frees.h).
 //
 // Heaps are carved from slabs reserved from the Pal. Every heap is on the
 // all-heaps list (for statistics); pooled heaps are also on the pooled list.
 // After fork() the child abandons the heaps that were attached to threads
 // (they may have been mid-operation in threads that do not exist in the
 // child): they are never pooled or adopted again, and frees of their blocks
-// just queue up. The pool's lists are under one SpinLock, taken only at
-// thread start and exit, for statistics, and around fork.
+// just queue up.
+//
+// The pool is generic over the heap so the Relacy model runs this very code
+// with a model heap (model/heap_pool_model.cpp). A Heap provides:
+//   Heap::Source, Heap::Context, Heap(const Context&, Source&),
+//   Source& source(), void drain_remote(), void trim(bool release_cached),
+//   void set_stand_in(void (*)(void* pool, Heap*), void* pool),
+//   bool set_unattended() (true: frees arrived meanwhile; drain them),
+//   void set_attended().
+// Protocol is a policy only so the model can build a broken twin.
 #pragma once
 
 #include <cerrno>
@@ -19,10 +37,8 @@
 #include <new>
 
 #include "base/bits.h"
-#include "mem/config.h"
-#include "mem/memory_source.h"
-#include "mem/thread_heap.h"
 #include "sync/spin_lock.h"
+#include "sync/sync_policy.h"
 
 namespace hpcalloc {
 
@@ -33,17 +49,20 @@ struct PoolCounts {
   std::size_t abandoned = 0;  // attached at a fork, in the child
 };
 
-template <HeapConfig Config>
+struct HeapPoolProtocol {
+  // false: release() pools the heap first and trims it after, so an adopter
+  // can take a heap whose queue its old thread is still draining (BROKEN).
+  static constexpr bool kTrimBeforePooling = true;
+  using LockOrders = SpinLockOrders;
+};
+
+template <class Heap, SyncPolicy Sync, class SlabPal, class Protocol = HeapPoolProtocol>
 class HeapPool {
  public:
-  using Heap = ThreadHeap<Config>;
-  using Pal = typename Config::Pal;
-  using Source = MemorySource<Config>;
-  using Registry = SegmentRegistry<Config>;
-  using Reporter = typename Config::Reporter;
+  using Source = typename Heap::Source;
+  using Context = typename Heap::Context;
 
-  HeapPool(Pal& pal, Registry& registry, Reporter& reporter)
-      : pal_(pal), registry_(registry), reporter_(reporter) {}
+  HeapPool(SlabPal& pal, const Context& context) : pal_(pal), context_(context) {}
   HeapPool(const HeapPool&) = delete;
   HeapPool& operator=(const HeapPool&) = delete;
 
@@ -53,11 +72,12 @@ class HeapPool {
     Record* record = nullptr;
     {
       LockGuard guard(lock_);
-      for (Record** link = &pooled_; *link != nullptr; link = &(*link)->next_pooled) {
-        if (&(*link)->heap()->source() == &source) {
-          record = *link;
-          *link = record->next_pooled;
-          counts_.pooled--;
+      for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load()) {
+        if (&r->heap()->source() == &source) {
+          record = r;
+          unlist_pooled(r);
+          counts_add(&PoolCounts::pooled, -1);
+          record->heap()->set_attended();
           break;
         }
       }
@@ -66,32 +86,43 @@ class HeapPool {
         errno = ENOMEM;
         return nullptr;
       }
-      record->state = State::kAttached;
-      counts_.attached++;
+      record->state.store(State::kAttached);
+      counts_add(&PoolCounts::attached, 1);
     }
+    // Ours now: what was freed into it while pooled comes back.
     record->heap()->drain_remote();
     return record->heap();
   }
 
-  // Thread exit: gives the heap back for adoption.
+  // Thread exit: gives the heap back for adoption. Constant work under the
+  // lock, plus draining the frees that raced with the pooling itself.
   void release(Heap* heap) {
     Record* record = Record::of(heap);
-    if (record->state != State::kAttached) return;  // abandoned at a fork
-    heap->trim(/*release_cached_mappings=*/false);
+    if (record->state.load() != State::kAttached) return;  // abandoned at a fork
+    if constexpr (Protocol::kTrimBeforePooling) heap->trim(/*release_cached_mappings=*/false);
+    {
+      LockGuard guard(lock_);
+      record->state.store(State::kPooled);
+      list_pooled(record);
+      counts_add(&PoolCounts::attached, -1);
+      counts_add(&PoolCounts::pooled, 1);
+      // A free pushed after the trim but before the sender could see the
+      // heap unattended: ours to drain, as the lock's holder.
+      if (heap->set_unattended()) heap->drain_remote();
+    }
+    if constexpr (!Protocol::kTrimBeforePooling) heap->trim(false);  // BROKEN
+  }
+
+  // The stand-in owner: drains `heap` if it is pooled (a heap that sent it
+  // frees calls this through its stand-in hook).
+  void drain_pooled(Heap* heap) {
     LockGuard guard(lock_);
-    // Blocks other threads freed into pooled heaps would otherwise wait for
-    // an adopter: thread exits (and starts) take them back.
-    for (Record* r = pooled_; r != nullptr; r = r->next_pooled) r->heap()->drain_remote();
-    record->state = State::kPooled;
-    record->next_pooled = pooled_;
-    pooled_ = record;
-    counts_.attached--;
-    counts_.pooled++;
+    if (Record::of(heap)->state.load() == State::kPooled) heap->drain_remote();
   }
 
   PoolCounts counts() const {
     LockGuard guard(lock_);
-    return counts_;
+    return counts_.load();
   }
 
   // Calls fn(const Heap&, bool attached) for every heap (under the lock:
@@ -99,8 +130,8 @@ class HeapPool {
   template <class Fn>
   void for_each(Fn fn) const {
     LockGuard guard(lock_);
-    for (const Record* r = all_; r != nullptr; r = r->next_all) {
-      fn(*r->heap(), r->state == State::kAttached);
+    for (const Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
+      fn(*r->heap(), r->state.load() == State::kAttached);
     }
   }
 
@@ -108,7 +139,7 @@ class HeapPool {
   // caller may do their owner's work under the lock.
   void trim_pooled() {
     LockGuard guard(lock_);
-    for (Record* r = pooled_; r != nullptr; r = r->next_pooled) r->heap()->trim(false);
+    for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load()) r->heap()->trim(false);
   }
 
   // fork(): prepare takes the lock, the parent releases it, the child
@@ -120,31 +151,40 @@ class HeapPool {
   // handler that interrupted this thread inside it): the lists may be
   // half-updated, so no heap is trusted: every one is abandoned.
   void reset_in_child_after_fork() {
-    new (&lock_) SpinLock<typename Config::Sync>();
-    pooled_ = nullptr;
-    for (Record* r = all_; r != nullptr; r = r->next_all) r->state = State::kAbandoned;
-    counts_.attached = counts_.pooled = 0;
-    counts_.abandoned = counts_.created;
+    new (&lock_) Lock();
+    pooled_.store(nullptr);
+    for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
+      r->state.store(State::kAbandoned);
+    }
+    PoolCounts c = counts_.load();
+    c.attached = c.pooled = 0;
+    c.abandoned = c.created;
+    counts_.store(c);
   }
   void abandon_attached_in_child() {
-    for (Record* r = all_; r != nullptr; r = r->next_all) {
-      if (r->state == State::kAttached) {
-        r->state = State::kAbandoned;
-        counts_.attached--;
-        counts_.abandoned++;
+    for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
+      if (r->state.load() == State::kAttached) {
+        r->state.store(State::kAbandoned);
+        counts_add(&PoolCounts::attached, -1);
+        counts_add(&PoolCounts::abandoned, 1);
       }
     }
   }
 
  private:
+  using Lock = SpinLock<Sync, typename Protocol::LockOrders>;
+  template <class T>
+  using Var = typename Sync::template Var<T>;
   enum class State : unsigned char { kAttached, kPooled, kAbandoned };
 
-  // A heap and its pool bookkeeping, cache-line aligned.
+  // A heap and its pool bookkeeping, cache-line aligned. Every field but
+  // the heap is the lock holder's (Var: the model checks that).
   struct alignas(64) Record {
     alignas(64) unsigned char storage[sizeof(Heap)];
-    Record* next_all;
-    Record* next_pooled;
-    State state;
+    Var<Record*> next_all{nullptr};
+    Var<Record*> next_pooled{nullptr};
+    Var<Record*> prev_pooled{nullptr};
+    Var<State> state{State::kAttached};
 
     Heap* heap() { return std::launder(reinterpret_cast<Heap*>(storage)); }
     const Heap* heap() const { return std::launder(reinterpret_cast<const Heap*>(storage)); }
@@ -153,7 +193,32 @@ class HeapPool {
                                        offsetof(Record, storage));
     }
   };
-  static_assert(offsetof(Record, storage) == 0);
+
+  // Under the lock. Doubly linked so adoption unlinks in O(1).
+  void list_pooled(Record* r) {
+    Record* head = pooled_.load();
+    r->prev_pooled.store(nullptr);
+    r->next_pooled.store(head);
+    if (head != nullptr) head->prev_pooled.store(r);
+    pooled_.store(r);
+  }
+  void unlist_pooled(Record* r) {
+    Record* prev = r->prev_pooled.load();
+    Record* next = r->next_pooled.load();
+    if (prev != nullptr) {
+      prev->next_pooled.store(next);
+    } else {
+      pooled_.store(next);
+    }
+    if (next != nullptr) next->prev_pooled.store(prev);
+  }
+  void counts_add(std::size_t PoolCounts::*field, long delta) {
+    PoolCounts c = counts_.load();
+    c.*field += static_cast<std::size_t>(delta);
+    counts_.store(c);
+  }
+
+  static void stand_in(void* pool, Heap* heap) { static_cast<HeapPool*>(pool)->drain_pooled(heap); }
 
   // Under the lock.
   Record* new_record(Source& source) {
@@ -167,25 +232,24 @@ class HeapPool {
     }
     Record* record = new (slab_next_) Record;
     slab_next_ += sizeof(Record);
-    new (record->storage) Heap(registry_, source, reporter_);
-    record->next_pooled = nullptr;
-    record->next_all = all_;
-    all_ = record;
-    counts_.created++;
+    Heap* heap = new (record->storage) Heap(context_, source);
+    heap->set_stand_in(&stand_in, this);
+    record->next_all.store(all_.load());
+    all_.store(record);
+    counts_add(&PoolCounts::created, 1);
     return record;
   }
 
   static constexpr std::size_t kRecordsPerSlab = 16;
 
-  Pal& pal_;
-  Registry& registry_;
-  Reporter& reporter_;
-  mutable SpinLock<typename Config::Sync> lock_;
-  Record* all_ = nullptr;
-  Record* pooled_ = nullptr;
+  SlabPal& pal_;
+  const Context context_;
+  mutable Lock lock_;
+  Var<Record*> all_{nullptr};
+  Var<Record*> pooled_{nullptr};
   unsigned char* slab_next_ = nullptr;
   unsigned char* slab_end_ = nullptr;
-  PoolCounts counts_;
+  Var<PoolCounts> counts_{};
 };
 
 }  // namespace hpcalloc

@@ -2,7 +2,7 @@
 // their thread exits, remote frees reach their owner (also while it is
 // pooled), and after fork the attached heaps are abandoned. Sequential tests
 // on SimPal plus one real-thread test on the real platform.
-#include "mem/heap_pool.h"
+#include "mem/thread_heap_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -25,12 +25,13 @@ struct PoolFixture {
   using Pal = typename Config::Pal;
   using Registry = SegmentRegistry<Config>;
   using Source = MemorySource<Config>;
-  using Pool = HeapPool<Config>;
+  using Pool = ThreadHeapPool<Config>;
   Pal pal;
   typename Config::Reporter reporter;
   std::unique_ptr<Registry> registry = std::make_unique<Registry>(pal);
   std::unique_ptr<Source> source = std::make_unique<Source>(pal, *registry, 0, SourceLimits{});
-  std::unique_ptr<Pool> pool = std::make_unique<Pool>(pal, *registry, reporter);
+  std::unique_ptr<Pool> pool =
+      std::make_unique<Pool>(pal, typename Pool::Context{*registry, reporter});
 };
 
 using SimConfig = testing_configs::TinyConfig<SimPal>;
@@ -76,6 +77,58 @@ TEST(HeapPool, RemoteFreesReachTheOwnerEvenWhilePooled) {
   adopter->publish_stats();
   EXPECT_EQ(adopter->stats().in_use(), 0u);
   EXPECT_EQ(adopter->stats().huge_blocks, 0u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+// Frees sent to a pooled heap are drained by the pool at once, on the
+// sender's push: nothing waits for a thread to start or exit.
+TEST(HeapPool, FreesIntoAPooledHeapAreDrainedByTheirSender) {
+  PoolFixture<SimConfig> f;
+  auto* owner = f.pool->acquire(*f.source);
+  auto* freer = f.pool->acquire(*f.source);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) blocks.push_back(owner->malloc(i % 2 == 0 ? 48 : 3000));
+  f.pool->release(owner);
+  for (void* p : blocks) freer->free(p);
+  freer->flush_remote_batch();
+  EXPECT_EQ(owner->stats().remote_drained, blocks.size()) << "no start or exit needed";
+  EXPECT_EQ(owner->stats().in_use(), 0u);
+  EXPECT_EQ(f.pool->counts().pooled, 1u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+// Thread exit does constant work under the lock: it does not walk or drain
+// the other pooled heaps (whatever waits in their queues stays there until
+// their stand-in or adopter drains it), however many there are.
+TEST(HeapPool, ThreadExitDoesNotDrainOtherPooledHeaps) {
+  PoolFixture<SimConfig> f;
+  constexpr int kPooled = 50;
+  std::vector<ThreadHeap<SimConfig>*> pooled;
+  std::vector<void*> blocks;
+  for (int i = 0; i < kPooled; ++i) pooled.push_back(f.pool->acquire(*f.source));
+  for (auto* heap : pooled) blocks.push_back(heap->malloc(64));
+  for (auto* heap : pooled) f.pool->release(heap);
+  // A thread without a heap frees one block of each pooled heap; this test
+  // plays the stand-in itself, later.
+  std::vector<ThreadHeap<SimConfig>*> told;
+  for (void* p : blocks) {
+    auto* owner = static_cast<ThreadHeap<SimConfig>*>(f.registry->lookup(p)->owner);
+    told.push_back(owner->remote_free(p));
+  }
+  EXPECT_EQ(told, pooled) << "each push reports its pooled owner";
+  // Threads start and exit: each adopts (and drains) at most one heap; no
+  // exit drains the rest.
+  auto* a = f.pool->acquire(*f.source);
+  f.pool->release(a);
+  auto* b = f.pool->acquire(*f.source);
+  f.pool->release(b);
+  std::size_t drained = 0;
+  for (auto* heap : pooled) drained += heap->stats().remote_drained;
+  EXPECT_LE(drained, 2u);
+  for (auto* heap : pooled) f.pool->drain_pooled(heap);
+  drained = 0;
+  for (auto* heap : pooled) drained += heap->stats().remote_drained;
+  EXPECT_EQ(drained, static_cast<std::size_t>(kPooled));
   EXPECT_TRUE(f.reporter.reports.empty());
 }
 

@@ -32,7 +32,7 @@
 #include <new>
 
 #include "mem/config.h"
-#include "mem/heap_pool.h"
+#include "mem/thread_heap_pool.h"
 #include "mem/memory_source.h"
 #include "mem/thread_heap.h"
 #include "sync/spin_lock.h"
@@ -55,7 +55,7 @@ class NumaHeaps {
  public:
   using Heap = ThreadHeap<Config>;
   using Source = MemorySource<Config>;
-  using Pool = HeapPool<Config>;
+  using Pool = ThreadHeapPool<Config>;
   using Pal = typename Config::Pal;
   using Registry = SegmentRegistry<Config>;
   using Lock = SpinLock<typename Config::Sync>;

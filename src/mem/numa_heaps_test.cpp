@@ -43,7 +43,7 @@ struct NumaFixture {
     limits.numa_policy = policy;
     limits.placement_warning = &warning;
     registry = std::make_unique<Registry>(pal);
-    pool = std::make_unique<Pool>(pal, *registry, reporter);
+    pool = std::make_unique<Pool>(pal, typename Pool::Context{*registry, reporter});
     numa = std::make_unique<Numa>(pal, *registry, *pool, limits);
   }
   ~NumaFixture() {

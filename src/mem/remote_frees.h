@@ -41,6 +41,17 @@
 //   word tying it to its address and sender; a carrier that fails the check
 //   (a stray write into it) is reported and dropped, never followed.
 //
+// - Unattended queues. A heap whose thread exited is pooled: nobody drains
+//   it as its owner. The pool marks it unattended (set_unattended) and a
+//   push to an unattended queue says so to its sender (Pushed), which then
+//   has the pool drain it; so frees into a pooled heap never wait for some
+//   thread to start or exit. The flag and the queue form a Dekker
+//   handshake: the sender pushes then reads the flag, the pool sets the
+//   flag then reads the queue (both seq_cst), so a push racing the pooling
+//   is seen by at least one of them. Carriers coming home to a pooled heap
+//   are not reported: they are its own blocks, taken back when it is next
+//   drained or adopted.
+//
 // Policy is a policy only so the models can build broken twins (memory
 // orders, untagged carriers, chains without the duplicate check, a drain
 // that frees carriers through the batch).
@@ -57,6 +68,13 @@
 namespace hpcalloc {
 
 struct RemoteFreesPolicy : RemoteFreeQueueOrders {
+  // A push and a pooling race (see "Unattended queues" above): the push's
+  // CAS and the sender's read of the flag, and the pool's store of the flag
+  // and its read of the queue, are seq_cst, so in their single total order
+  // one side sees the other. On x86 the CAS is a locked instruction and the
+  // loads plain, so this costs nothing over release.
+  static constexpr std::memory_order kPush = std::memory_order_seq_cst;
+  static constexpr std::memory_order kHandshake = std::memory_order_seq_cst;
   static constexpr bool kTagCarriers = true;
   static constexpr bool kCheckChainDuplicates = true;
   // false: the drain frees a carrier back through the batch like any other
@@ -83,7 +101,16 @@ class RemoteFrees {
   using Word = typename Sync::template Var<void*>;
   using Queue = RemoteFreeQueue<Sync, Policy>;
 
-  RemoteFrees() = default;
+  // What push() and push_block() did: blocks sent, and the owner whose
+  // queue they went to if it is unattended (nullptr otherwise): the caller
+  // has it drained by its stand-in owner.
+  struct Pushed {
+    unsigned blocks = 0;
+    void* unattended_owner = nullptr;
+  };
+
+  // `owner`: the heap this object belongs to, handed back in Pushed.
+  explicit RemoteFrees(void* owner) : owner_(owner) {}
   RemoteFrees(const RemoteFrees&) = delete;
   RemoteFrees& operator=(const RemoteFrees&) = delete;
 
@@ -107,12 +134,11 @@ class RemoteFrees {
   //                                           for `words` words, or nullptr;
   //                                           may drain this heap;
   //   void report_double_free(void* block)    a duplicate in a chain.
-  // errno is left as it was: a free must not change it. Returns the number
-  // of blocks sent.
+  // errno is left as it was: a free must not change it.
   template <class Host>
-  unsigned push(Host& host) {
+  Pushed push(Host& host) {
     const unsigned n = batch_count_.load();
-    if (n == 0) return 0;
+    if (n == 0) return {};
     const int saved_errno = errno;
     Word* carrier = host.allocate_carrier(kCarrierHeaderWords + n);
     errno = saved_errno;
@@ -127,16 +153,31 @@ class RemoteFrees {
       for (unsigned i = 0; i < n; ++i) carrier[kCarrierHeaderWords + i].store(batch_[i].load());
       constexpr RemoteNode kTag = Policy::kTagCarriers ? RemoteNode::kCarrier : RemoteNode::kBlock;
       to->queue_.push_chain(tagged(carrier, kTag), carrier);
-      return n;
+    } else {
+      push_chain_without_carrier(host, to, n);
     }
-    push_chain_without_carrier(host, to, n);
-    return n;
+    return {n, to->unattended() ? to->owner_ : nullptr};
   }
 
   // ---- Receiving ------------------------------------------------------------
 
   // Pushes one block on its own (a thread without a heap of its own).
-  void push_block(void* block) { queue_.push(tagged(block, RemoteNode::kBlock)); }
+  Pushed push_block(void* block) {
+    queue_.push(tagged(block, RemoteNode::kBlock));
+    return {1, unattended() ? owner_ : nullptr};
+  }
+
+  // The pool's side of the handshake (see the top comment). Under the
+  // pool's lock. set_unattended() returns whether frees are already
+  // waiting: the caller drains them.
+  bool set_unattended() {
+    unattended_.store(1, Policy::kHandshake);
+    return !queue_.empty(Policy::kHandshake);
+  }
+  // Relaxed: the new owner drains right after, and a sender that still
+  // sees the old flag only has the pool drain a heap that is not pooled
+  // (a no-op under the lock).
+  void set_attended() { unattended_.store(0, std::memory_order_relaxed); }
 
   // A hint only: may be stale as soon as it returns.
   bool empty_relaxed() const { return queue_.empty_relaxed(); }
@@ -196,6 +237,8 @@ class RemoteFrees {
     return static_cast<RemoteNode>(reinterpret_cast<std::uintptr_t>(word) & kTagMask);
   }
   static void* as_word(std::uintptr_t v) { return reinterpret_cast<void*>(v); }
+  // The sender's side of the handshake, right after its push.
+  bool unattended() const { return unattended_.load(Policy::kHandshake) != 0; }
   // Ties a carrier to its address and sender (count bits clear).
   static std::uintptr_t check_of(const void* carrier, const void* sender) {
     const std::uintptr_t mixed = (reinterpret_cast<std::uintptr_t>(carrier) ^
@@ -275,6 +318,8 @@ class RemoteFrees {
 
   // Written by other threads: on its own cache line.
   alignas(64) Queue queue_;
+  typename Sync::template Atomic<unsigned> unattended_{0};
+  void* const owner_;
   // The outgoing batch and the drain flag: the owner's only (Sync::Var so
   // the models see a heap changing hands unsynchronised).
   alignas(64) typename Sync::template Var<RemoteFrees*> batch_to_{nullptr};

@@ -24,7 +24,7 @@ using Word = Frees::Word;
 
 // One end: its blocks, which it can tell live from free, and its carriers.
 struct FakeHeap {
-  Frees frees;
+  Frees frees{this};
   alignas(16) unsigned char blocks[64][32];
   std::map<void*, bool> live;  // block -> handed out
   std::set<void*> carriers_out;
@@ -90,7 +90,7 @@ TEST(RemoteFrees, EveryBatchSizeArrivesWholeAndTheCarrierComesHome) {
     FakeHeap sender;
     for (unsigned i = 0; i < n; ++i) sender.send(owner, owner.block(i));
     EXPECT_EQ(owner.drain(), 0u) << "held until pushed";
-    EXPECT_EQ(sender.frees.push(sender), n);
+    EXPECT_EQ(sender.frees.push(sender).blocks, n);
     EXPECT_TRUE(sender.frees.batch_empty());
     EXPECT_EQ(owner.drain(), n);
     EXPECT_EQ(owner.freed_order.size(), n);
@@ -166,7 +166,7 @@ TEST(RemoteFrees, OutOfMemoryBlocksTravelAloneWithDuplicatesReportedBySender) {
   // p, q, p, r, q
   for (unsigned i : {0u, 1u, 0u, 2u, 1u}) sender.send(owner, owner.block(i));
   errno = 0;
-  EXPECT_EQ(sender.frees.push(sender), 5u);
+  EXPECT_EQ(sender.frees.push(sender).blocks, 5u);
   EXPECT_EQ(errno, 0) << "a free does not change errno";
   EXPECT_EQ(sender.reports, (std::vector<void*>{owner.block(0), owner.block(1)}));
   EXPECT_EQ(owner.drain(), 3u);

@@ -340,11 +340,14 @@ class SmallRuns {
     }
     return run;
   }
-  // A retired run has no live block: a pointer into one is memory that is
-  // already free (most often a block freed twice after its run emptied).
+  // A run retired after use (it keeps its slots' offset; a run never
+  // started has none) has no live block: a pointer to one of its slots is
+  // memory already free, most often a block freed twice after its run
+  // emptied.
   [[gnu::cold, gnu::noinline]] void report_not_a_slot(const Run& run, const void* block,
                                                       const char* operation) {
-    reporter_.report(run.slot_size == 0 ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
+    const bool retired_after_use = run.slot_size == 0 && run.slots_offset != 0;
+    reporter_.report(retired_after_use ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
                      operation, block);
   }
 

@@ -99,8 +99,17 @@ class ThreadHeap {
   static constexpr unsigned kRemoteBatch =
       kSmallMax / sizeof(void*) - 3 < 64 ? kSmallMax / sizeof(void*) - 3 : 64;
 
+  // What every heap of a pool is built with besides its source.
+  struct Context {
+    Registry& registry;
+    Reporter& reporter;
+  };
+
+  ThreadHeap(const Context& context, Source& source)
+      : ThreadHeap(context.registry, source, context.reporter) {}
   ThreadHeap(Registry& registry, Source& source, Reporter& reporter)
-      : registry_(registry),
+      : remote_(this),
+        registry_(registry),
         source_(&source),
         reporter_(reporter),
         small_(source, reporter, this),
@@ -169,7 +178,11 @@ class ThreadHeap {
 
   // A thread without a heap gives back one of this heap's blocks
   // (lock-free; any thread, any time, also while the heap is pooled).
-  void remote_free(void* p) { remote_.push_block(p); }
+  // Returns the pushed block's owner if it is pooled (the caller has it
+  // drained), else nullptr.
+  ThreadHeap* remote_free(void* p) {
+    return static_cast<ThreadHeap*>(remote_.push_block(p).unattended_owner);
+  }
 
   // Pushes the blocks this heap freed for another heap and still holds.
   // Without `may_allocate` they travel without a carrier (a heap being torn
@@ -180,6 +193,22 @@ class ThreadHeap {
 
   // Takes back every block other threads freed to this heap.
   void drain_remote();
+
+  // Its pool's side (heap_pool.h): who drains this heap while it is pooled
+  // (the stand-in, called when this heap sends frees to a pooled heap), and
+  // the handshake that marks it pooled (true: frees already wait) or owned.
+  void set_stand_in(void (*stand_in)(void* pool, ThreadHeap* heap), void* pool) {
+    stand_in_ = stand_in;
+    stand_in_pool_ = pool;
+  }
+  bool set_unattended() { return remote_.set_unattended(); }
+  void set_attended() { remote_.set_attended(); }
+  // Has the stand-in drain `owner` if a push found it pooled.
+  void after_push(const typename RemoteFrees<typename Config::Sync, kRemoteBatch>::Pushed& pushed) {
+    if (__builtin_expect(pushed.unattended_owner != nullptr, 0) && stand_in_ != nullptr) {
+      stand_in_(stand_in_pool_, static_cast<ThreadHeap*>(pushed.unattended_owner));
+    }
+  }
 
   // Usable bytes of a live block (0 for nullptr; 0 after a report).
   std::size_t usable_size(const void* p);
@@ -294,6 +323,8 @@ class ThreadHeap {
   SegmentHeader* medium_segments_ = nullptr;
   std::size_t medium_segment_count_ = 0;
   SegmentHeader* huge_blocks_ = nullptr;
+  void (*stand_in_)(void* pool, ThreadHeap* heap) = nullptr;
+  void* stand_in_pool_ = nullptr;
   void push_remote_batch(bool may_allocate);
   // Frees a block of this heap that another thread gave back; false after
   // a report.

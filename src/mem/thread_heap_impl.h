@@ -192,7 +192,9 @@ struct ThreadHeap<Config>::DrainReceiver {
 template <HeapConfig Config>
 void ThreadHeap<Config>::push_remote_batch(bool may_allocate) {
   CarrierSource host{*this, may_allocate};
-  add(remote_pushed_, remote_.push(host));
+  const auto pushed = remote_.push(host);
+  add(remote_pushed_, pushed.blocks);
+  after_push(pushed);
 }
 
 template <HeapConfig Config>
