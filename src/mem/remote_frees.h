@@ -35,6 +35,14 @@
 //   is a push, not a free. So a drain run from inside a carrier allocation
 //   (a cache refill drains first) cannot re-enter the batch, and a drain
 //   cannot re-enter itself (checked builds assert it).
+// - What the out-of-memory mode cannot promise: a lone block's link lives in
+//   the block, so a block freed twice in two lone pushes (two batches sent
+//   without carriers before the owner drained, or after it drained) has
+//   its link, or the owner's free structure in it, overwritten: the walk
+//   stops at it (its frees queued behind are lost, never handed out), and
+//   a free structure may be corrupted. Only a double free while carriers
+//   cannot be allocated can reach this; carriers, the normal mode, write
+//   nothing into freed blocks.
 // - Every node in a queue is 16-byte aligned, so a word pointing to one has
 //   four free low bits; a tag is part of the word, not of the node's
 //   contents, so no user data can forge one. A carrier also carries a check

@@ -1,0 +1,81 @@
+// ThreadSanitizer stress of mem/remote_frees.h: the senders/owner scenario of
+// the Relacy model (model/scenarios/remote_frees_scenario.h, the same body)
+// on real threads with StdSync: four senders free 64 blocks each of the
+// owner in batches of 8 carried in carriers, one of them freeing a block
+// twice inside a batch (p, q, p), while the owner drains and the carriers
+// come home; then the same without carriers (out of memory: the sender
+// reports the duplicate). TSan checks payloads, carrier words and links for
+// races; the scenario checks every block arrives exactly once, the
+// duplicate is reported exactly once and every carrier comes home. Any TSan
+// report (halt_on_error=1 in ctest) or failed check fails the test.
+//
+//   remote_frees_stress                 the production protocol
+//   remote_frees_stress --broken NAME   a broken twin (untagged_carriers,
+//                                       unchecked_chains, drain_allocates,
+//                                       relaxed_push), which must fail
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "model/scenarios/remote_frees_scenario.h"
+#include "model/scenarios/std_thread_runner.h"
+#include "sync/std_sync.h"
+
+namespace {
+
+using namespace hpcalloc;
+
+struct CountingChecker {
+  static inline std::atomic<unsigned> failures{0};
+  static void check(bool ok, const char* what) {
+    if (!ok && failures.fetch_add(1, std::memory_order_relaxed) == 0) {
+      std::fprintf(stderr, "FAIL: %s\n", what);
+    }
+  }
+};
+
+template <class Policy, bool kCarriers>
+using Stress = scenarios::RemoteFreesScenario<StdSync, CountingChecker, 4, 64, 200, Policy,
+                                              kCarriers, /*kDuplicate=*/true,
+                                              /*kCapacity=*/8>;
+
+template <class Policy, bool kCarriers = true>
+int run(unsigned iterations) {
+  for (unsigned i = 0; i < iterations; ++i) {
+    auto scenario = std::make_unique<Stress<Policy, kCarriers>>();
+    scenarios::run_with_std_threads(*scenario);
+    if (CountingChecker::failures.load(std::memory_order_relaxed) != 0) {
+      std::fprintf(stderr, "FAIL after %u iterations\n", i + 1);
+      return 1;
+    }
+  }
+  std::printf("remote_frees_stress: %u iterations of %u blocks (%s), no failure\n", iterations,
+              Stress<Policy, kCarriers>::kBlocks, kCarriers ? "carriers" : "alone");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  constexpr unsigned kIterations = 300;
+  if (argc == 3 && std::strcmp(argv[1], "--broken") == 0) {
+    using namespace scenarios;
+    const char* twin = argv[2];
+    if (std::strcmp(twin, "untagged_carriers") == 0) return run<UntaggedCarriers>(kIterations);
+    if (std::strcmp(twin, "unchecked_chains") == 0) return run<UncheckedChains, false>(kIterations);
+    if (std::strcmp(twin, "drain_allocates") == 0) {
+      return run<DrainFreesCarriersThroughBatch>(kIterations);
+    }
+    if (std::strcmp(twin, "relaxed_push") == 0) return run<RelaxedCarrierPush>(kIterations);
+  }
+  if (argc != 1) {
+    std::fprintf(stderr,
+                 "usage: %s [--broken "
+                 "untagged_carriers|unchecked_chains|drain_allocates|relaxed_push]\n",
+                 argv[0]);
+    return 2;
+  }
+  if (const int failed = run<RemoteFreesPolicy>(kIterations); failed != 0) return failed;
+  return run<RemoteFreesPolicy, false>(kIterations);
+}
