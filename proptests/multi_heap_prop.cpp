@@ -364,10 +364,9 @@ RC_GTEST_PROP(MultiHeapProp, RemoteFreesExitAndAdoptionAgainstReferenceModel, ()
   RC_ASSERT(pushed == drained);
   RC_ASSERT(sut.pool.counts().created == sut.heaps.size());
   sut.judge({});
-  // The pool never destroys heaps (they live as long as the process); this
-  // private pool is about to go, so tear its heaps down by hand: each gives
-  // its segments back to the source, which must then have nothing mapped.
-  for (Heap* heap : sut.heaps) heap->~Heap();
+  // This private pool's end: each heap gives its segments back to the
+  // source, which must then have nothing mapped.
+  sut.pool.destroy_heaps();
   sut.source.trim();
   RC_ASSERT(sut.source.stats().mapped_bytes == 0u);
 }

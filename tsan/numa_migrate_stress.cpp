@@ -251,7 +251,8 @@ struct PrivateAllocator {
     numa = std::make_unique<Numa>(pal, *registry, *pool, limits);
   }
   ~PrivateAllocator() {
-    numa.reset();  // its sources unmap their caches
+    pool->destroy_heaps();  // their segments go back to the sources,
+    numa.reset();           // which unmap their caches
     pool.reset();
     registry.reset();
   }

@@ -53,6 +53,9 @@ struct HeapPoolProtocol {
   // false: release() pools the heap first and trims it after, so an adopter
   // can take a heap whose queue its old thread is still draining (BROKEN).
   static constexpr bool kTrimBeforePooling = true;
+  // false: the stand-in drains a pooled heap without the lock, racing with
+  // an adopter (BROKEN).
+  static constexpr bool kStandInLocks = true;
   using LockOrders = SpinLockOrders;
 };
 
@@ -65,6 +68,19 @@ class HeapPool {
   HeapPool(SlabPal& pal, const Context& context) : pal_(pal), context_(context) {}
   HeapPool(const HeapPool&) = delete;
   HeapPool& operator=(const HeapPool&) = delete;
+  // The end of a private pool (tests, the model): every heap is destroyed,
+  // live blocks or not. The process-wide pool is never destroyed.
+  ~HeapPool() { destroy_heaps(); }
+  void destroy_heaps() {
+    for (Record* r = all_.load(); r != nullptr;) {
+      Record* next = r->next_all.load();
+      r->heap()->~Heap();
+      r->~Record();
+      r = next;
+    }
+    all_.store(nullptr);
+    pooled_.store(nullptr);
+  }
 
   // A heap for a new thread: a pooled heap of `source` if there is one (its
   // remote frees drained), else a new one. nullptr + ENOMEM without memory.
@@ -76,7 +92,7 @@ class HeapPool {
         if (&r->heap()->source() == &source) {
           record = r;
           unlist_pooled(r);
-          counts_add(&PoolCounts::pooled, -1);
+          counts_add(pooled_count_, -1);
           record->heap()->set_attended();
           break;
         }
@@ -87,7 +103,7 @@ class HeapPool {
         return nullptr;
       }
       record->state.store(State::kAttached);
-      counts_add(&PoolCounts::attached, 1);
+      counts_add(attached_, 1);
     }
     // Ours now: what was freed into it while pooled comes back.
     record->heap()->drain_remote();
@@ -104,8 +120,8 @@ class HeapPool {
       LockGuard guard(lock_);
       record->state.store(State::kPooled);
       list_pooled(record);
-      counts_add(&PoolCounts::attached, -1);
-      counts_add(&PoolCounts::pooled, 1);
+      counts_add(attached_, -1);
+      counts_add(pooled_count_, 1);
       // A free pushed after the trim but before the sender could see the
       // heap unattended: ours to drain, as the lock's holder.
       if (heap->set_unattended()) heap->drain_remote();
@@ -116,13 +132,22 @@ class HeapPool {
   // The stand-in owner: drains `heap` if it is pooled (a heap that sent it
   // frees calls this through its stand-in hook).
   void drain_pooled(Heap* heap) {
+    if constexpr (!Protocol::kStandInLocks) {
+      heap->drain_remote();  // BROKEN: the heap may be adopted meanwhile
+      return;
+    }
     LockGuard guard(lock_);
     if (Record::of(heap)->state.load() == State::kPooled) heap->drain_remote();
   }
 
   PoolCounts counts() const {
     LockGuard guard(lock_);
-    return counts_.load();
+    PoolCounts c;
+    c.created = created_.load();
+    c.attached = attached_.load();
+    c.pooled = pooled_count_.load();
+    c.abandoned = abandoned_.load();
+    return c;
   }
 
   // Calls fn(const Heap&, bool attached) for every heap (under the lock:
@@ -156,17 +181,16 @@ class HeapPool {
     for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
       r->state.store(State::kAbandoned);
     }
-    PoolCounts c = counts_.load();
-    c.attached = c.pooled = 0;
-    c.abandoned = c.created;
-    counts_.store(c);
+    attached_.store(0);
+    pooled_count_.store(0);
+    abandoned_.store(created_.load());
   }
   void abandon_attached_in_child() {
     for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
       if (r->state.load() == State::kAttached) {
         r->state.store(State::kAbandoned);
-        counts_add(&PoolCounts::attached, -1);
-        counts_add(&PoolCounts::abandoned, 1);
+        counts_add(attached_, -1);
+        counts_add(abandoned_, 1);
       }
     }
   }
@@ -175,7 +199,12 @@ class HeapPool {
   using Lock = SpinLock<Sync, typename Protocol::LockOrders>;
   template <class T>
   using Var = typename Sync::template Var<T>;
-  enum class State : unsigned char { kAttached, kPooled, kAbandoned };
+  // A record's state (a plain integer: the model checker prints its values).
+  struct State {
+    static constexpr unsigned kAttached = 0;
+    static constexpr unsigned kPooled = 1;
+    static constexpr unsigned kAbandoned = 2;
+  };
 
   // A heap and its pool bookkeeping, cache-line aligned. Every field but
   // the heap is the lock holder's (Var: the model checks that).
@@ -184,7 +213,7 @@ class HeapPool {
     Var<Record*> next_all{nullptr};
     Var<Record*> next_pooled{nullptr};
     Var<Record*> prev_pooled{nullptr};
-    Var<State> state{State::kAttached};
+    Var<unsigned> state{State::kAttached};
 
     Heap* heap() { return std::launder(reinterpret_cast<Heap*>(storage)); }
     const Heap* heap() const { return std::launder(reinterpret_cast<const Heap*>(storage)); }
@@ -212,10 +241,8 @@ class HeapPool {
     }
     if (next != nullptr) next->prev_pooled.store(prev);
   }
-  void counts_add(std::size_t PoolCounts::*field, long delta) {
-    PoolCounts c = counts_.load();
-    c.*field += static_cast<std::size_t>(delta);
-    counts_.store(c);
+  static void counts_add(Var<std::size_t>& count, long delta) {
+    count.store(count.load() + static_cast<std::size_t>(delta));
   }
 
   static void stand_in(void* pool, Heap* heap) { static_cast<HeapPool*>(pool)->drain_pooled(heap); }
@@ -236,7 +263,7 @@ class HeapPool {
     heap->set_stand_in(&stand_in, this);
     record->next_all.store(all_.load());
     all_.store(record);
-    counts_add(&PoolCounts::created, 1);
+    counts_add(created_, 1);
     return record;
   }
 
@@ -249,7 +276,11 @@ class HeapPool {
   Var<Record*> pooled_{nullptr};
   unsigned char* slab_next_ = nullptr;
   unsigned char* slab_end_ = nullptr;
-  Var<PoolCounts> counts_{};
+  // PoolCounts, one Var each.
+  Var<std::size_t> created_{0};
+  Var<std::size_t> attached_{0};
+  Var<std::size_t> pooled_count_{0};
+  Var<std::size_t> abandoned_{0};
 };
 
 }  // namespace hpcalloc

@@ -47,7 +47,8 @@ struct NumaFixture {
     numa = std::make_unique<Numa>(pal, *registry, *pool, limits);
   }
   ~NumaFixture() {
-    numa.reset();  // its sources unmap their caches
+    pool->destroy_heaps();  // their segments go back to the sources,
+    numa.reset();           // which unmap their caches
     pool.reset();
     registry.reset();
   }
