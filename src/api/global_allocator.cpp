@@ -212,14 +212,14 @@ std::atomic<UsableSizeFn> g_next_usable_size{nullptr};
     // A thread without a heap (exiting, or it never allocated): the block
     // goes to its owner's queue like any remote free.
     // A pooled owner is drained by the pool at once (heap_pool.h).
-    if (Heap* pooled = static_cast<Heap*>(segment->owner)->remote_free(p)) {
+    if (Heap* pooled = static_cast<Heap*>(segment->owner())->remote_free(p)) {
       g->pool.drain_pooled(pooled);
     }
     g->heapless_remote_pushed.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   g->reporter.report(
-      segment->magic == SegmentHeader::kMagic ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
+      segment->magic() == SegmentHeader::kMagic ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
       "free()", p);
 }
 

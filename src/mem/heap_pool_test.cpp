@@ -112,7 +112,7 @@ TEST(HeapPool, ThreadExitDoesNotDrainOtherPooledHeaps) {
   // plays the stand-in itself, later.
   std::vector<ThreadHeap<SimConfig>*> told;
   for (void* p : blocks) {
-    auto* owner = static_cast<ThreadHeap<SimConfig>*>(f.registry->lookup(p)->owner);
+    auto* owner = static_cast<ThreadHeap<SimConfig>*>(f.registry->lookup(p)->owner());
     told.push_back(owner->remote_free(p));
   }
   EXPECT_EQ(told, pooled) << "each push reports its pooled owner";

@@ -129,9 +129,7 @@ class MemorySource {
   SegmentHeader* acquire_segment(SegmentKind kind, void* owner) {
     SegmentHeader* header = acquire_mapping(kSegmentSize, kSegmentSize, kSegmentSize);
     if (header == nullptr) return nullptr;
-    header->kind = kind;
-    header->owner = owner;
-    header->small_owner = kind == SegmentKind::kSmall ? owner : nullptr;
+    header->set_owner(kind, owner);
     header->huge_block = nullptr;
     header->huge_size = 0;
     header->align_shift = 0;
@@ -152,9 +150,7 @@ class MemorySource {
     }
     SegmentHeader* header = acquire_mapping(map_size, alignment, offset);
     if (header == nullptr) return nullptr;
-    header->kind = SegmentKind::kHuge;
-    header->owner = owner;
-    header->small_owner = nullptr;
+    header->set_owner(SegmentKind::kHuge, owner);
     header->huge_block = reinterpret_cast<char*>(header) + offset;
     header->huge_size = usable;
     header->align_shift = static_cast<std::uint8_t>(log2_floor(alignment));
@@ -177,7 +173,7 @@ class MemorySource {
   // The node a live mapping's pages were placed on (see hand_over); any
   // thread may ask while the owner migrates.
   static unsigned node_of(SegmentHeader* header) {
-    return std::atomic_ref<std::uint8_t>(header->node).load(std::memory_order_relaxed);
+    return header->node();
   }
 
   // Resizes a huge block to hold `new_bytes`, in place or by moving its

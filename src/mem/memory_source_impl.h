@@ -32,8 +32,8 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
         }
       }
       SegmentHeader* header = reinterpret_cast<SegmentHeader*>(entry.base);
-      header->magic = SegmentHeader::kMagic;
-      header->node = static_cast<std::uint8_t>(node_);
+      header->set_magic();
+      header->set_node(node_);
       header->fresh = entry.zeroed;
       header->mapping_size = entry.size;
       header->next = header->prev = nullptr;
@@ -49,8 +49,8 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
   }
   bind(base, map_size);
   SegmentHeader* header = reinterpret_cast<SegmentHeader*>(base);
-  header->magic = SegmentHeader::kMagic;
-  header->node = static_cast<std::uint8_t>(node_);
+  header->set_magic();
+  header->set_node(node_);
   header->fresh = true;
   header->mapping_size = map_size;
   header->next = header->prev = nullptr;
@@ -130,9 +130,7 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
       node_of(header) == node_) {
     bool zeroed = limits_.decommit_cached && pal_.decommit(base, size);
     if (!zeroed) {
-      header->kind = SegmentKind::kCached;
-      header->owner = nullptr;
-      header->small_owner = nullptr;
+      header->set_owner(SegmentKind::kCached, nullptr);
     }
     CacheEntry evicted[Config::kMappingCacheEntries];
     unsigned evicted_count = 0;
@@ -273,10 +271,8 @@ bool MemorySource<Config>::hand_over(SegmentHeader* header, MemorySource& to) {
   const bool moved = pal_.migrate(header, size, static_cast<int>(to.node_), to.limits_.numa_policy);
   const int error = errno;
   if (moved) {
-    // Relaxed: node_of() readers on other threads only need some value;
-    // the owner (this thread) is the only writer.
-    std::atomic_ref<std::uint8_t>(header->node)
-        .store(static_cast<std::uint8_t>(to.node_), std::memory_order_relaxed);
+    // node_of() readers on other threads see this relaxed store (segment.h).
+    header->set_node(to.node_);
   }
   {
     LockGuard guard(lock_);

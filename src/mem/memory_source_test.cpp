@@ -47,8 +47,8 @@ TEST_F(SourceTest, SegmentsAreAlignedRegisteredAndFresh) {
   ASSERT_NE(s, nullptr);
   EXPECT_TRUE(is_aligned(s, kSegment));
   EXPECT_TRUE(s->is_valid());
-  EXPECT_EQ(s->kind, SegmentKind::kSmall);
-  EXPECT_EQ(s->owner, &owner);
+  EXPECT_EQ(s->kind(), SegmentKind::kSmall);
+  EXPECT_EQ(s->owner(), &owner);
   EXPECT_TRUE(s->fresh);
   EXPECT_EQ(s->mapping_size, kSegment);
   auto* bytes = reinterpret_cast<char*>(s);
@@ -66,11 +66,11 @@ TEST_F(SourceTest, ReleasedSegmentsAreCachedAndReused) {
   source->release_segment(s);
   EXPECT_EQ(source->stats().cached_mappings, 1u);
   EXPECT_EQ(registry->lookup(s), s);  // still registered, as cached
-  EXPECT_EQ(s->kind, SegmentKind::kCached);
+  EXPECT_EQ(s->kind(), SegmentKind::kCached);
   SegmentHeader* again = source->acquire_segment(SegmentKind::kMedium, &owner);
   EXPECT_EQ(again, s);
   EXPECT_FALSE(again->fresh);  // dirty: calloc must clear it
-  EXPECT_EQ(again->kind, SegmentKind::kMedium);
+  EXPECT_EQ(again->kind(), SegmentKind::kMedium);
   const SourceStats stats = source->stats();
   EXPECT_EQ(stats.cache_hits, 1u);
   EXPECT_EQ(stats.os_reserves, 1u);
@@ -186,7 +186,7 @@ TEST_F(SourceTest, ResizeGrowsInPlaceThenByMovingAndShrinks) {
 TEST_F(SourceTest, NumaBindingPlacesPagesOnTheSourcesNode) {
   rebuild(SourceLimits{.numa_policy = NumaPolicy::kBind}, SimPalOptions{.node_count = 3}, 2);
   SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
-  EXPECT_EQ(s->node, 2);
+  EXPECT_EQ(s->node(), 2);
   EXPECT_EQ(pal->page_info(s).node, 2);
   EXPECT_EQ(pal->committed_bytes_on_node(2), kSegment);
   EXPECT_EQ(pal->committed_bytes_on_node(0),
@@ -258,7 +258,7 @@ TEST_F(SourceTest, DecommitFailureStillCachesAsDirty) {
   SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
   pal->fail_always(PalCall::kDecommit, true);
   source->release_segment(s);
-  EXPECT_EQ(s->kind, SegmentKind::kCached);
+  EXPECT_EQ(s->kind(), SegmentKind::kCached);
   SegmentHeader* t = source->acquire_segment(SegmentKind::kSmall, &owner);
   EXPECT_EQ(t, s);
   EXPECT_FALSE(t->fresh);

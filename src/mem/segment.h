@@ -10,6 +10,7 @@
 // into it is not a live block.
 #pragma once
 
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -26,14 +27,23 @@ enum class SegmentKind : std::uint8_t {
 struct SegmentHeader {
   static constexpr std::uint64_t kMagic = 0x68706361'6c6c6f63;  // "hpcalloc"
 
-  std::uint64_t magic;
-  SegmentKind kind;
-  std::uint8_t node;         // NUMA node of the memory source it came from
+  // Read by any thread that frees, sizes or asks the node of a pointer,
+  // while the owner or its source may rewrite them (a segment going into or
+  // out of a source's cache, a migration): relaxed atomics, through the
+  // accessors below. Relaxed is enough. A thread freeing a live block
+  // learned of it through the program's own synchronisation with the thread
+  // that allocated it, which wrote these fields before handing the block
+  // out (and a header new from the OS is published by the registry's release
+  // store). A thread racing a rewrite holds a stale pointer: a misuse
+  // path, which needs some value, never a data race.
+  std::uint64_t magic_word;
+  SegmentKind kind_word;
+  std::uint8_t node_word;    // NUMA node of the memory source it came from
   bool fresh;                // every byte after the header is still zero (new from the OS)
   std::uint8_t align_shift;  // kHuge: log2 of the alignment the block was asked for
   std::uint8_t reserved[4];
-  void* owner;               // the heap allocating from it; fixed while live
-  void* small_owner;         // owner when kind == kSmall, else nullptr: lets the free
+  void* owner_word;          // the heap allocating from it; fixed while live
+  void* small_owner_word;    // owner when kind == kSmall, else nullptr: lets the free
                              // fast path test owner and kind with one compare
   std::size_t mapping_size;  // bytes mapped from this header (multiple of the segment size)
   void* huge_block;          // kHuge: the pointer handed out
@@ -42,10 +52,36 @@ struct SegmentHeader {
   SegmentHeader* prev;
   std::uint64_t reserved_tail;  // keeps the header a multiple of 16 bytes
 
-  bool is_valid() const { return magic == kMagic; }
+  std::uint64_t magic() const { return load(magic_word); }
+  SegmentKind kind() const { return load(kind_word); }
+  unsigned node() const { return load(node_word); }
+  void* owner() const { return load(owner_word); }
+  void* small_owner() const { return load(small_owner_word); }
+
+  void set_magic() { store(magic_word, kMagic); }
+  void set_node(unsigned node) { store(node_word, static_cast<std::uint8_t>(node)); }
+  // Hands the segment to `owner` as `kind` (nullptr and kCached: back in a
+  // source's cache).
+  void set_owner(SegmentKind kind, void* owner) {
+    store(kind_word, kind);
+    store(owner_word, owner);
+    store(small_owner_word, kind == SegmentKind::kSmall ? owner : nullptr);
+  }
+
+  bool is_valid() const { return magic() == kMagic; }
   // Handed out to a heap (not in a source's cache, not a stale header).
   bool is_live() const {
-    return magic == kMagic && owner != nullptr && kind != SegmentKind::kCached;
+    return magic() == kMagic && owner() != nullptr && kind() != SegmentKind::kCached;
+  }
+
+ private:
+  template <class T>
+  static T load(const T& field) {
+    return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_relaxed);
+  }
+  template <class T>
+  static void store(T& field, T value) {
+    std::atomic_ref<T>(field).store(value, std::memory_order_relaxed);
   }
 };
 

@@ -275,7 +275,7 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
        h = h->next) {
     const Segment* s = reinterpret_cast<const Segment*>(h);
     ++segments;
-    if (h->kind != SegmentKind::kSmall || h->owner != owner_) return false;
+    if (h->kind() != SegmentKind::kSmall || h->owner() != owner_) return false;
     if (s->free_runs == kAllRuns) ++empties;
     for (unsigned r = 0; r < kRunsPerSegment; ++r) {
       const Run& run = s->runs[r];

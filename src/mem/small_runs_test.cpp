@@ -31,10 +31,8 @@ class AlignedAllocProvider {
     std::memset(p, 0xa5, kSegmentSize);  // dirty, as a reused segment would be
     auto* h = static_cast<SegmentHeader*>(p);
     *h = SegmentHeader{};
-    h->magic = SegmentHeader::kMagic;
-    h->kind = kind;
-    h->owner = owner;
-    h->small_owner = kind == SegmentKind::kSmall ? owner : nullptr;
+    h->set_magic();
+    h->set_owner(kind, owner);
     h->mapping_size = kSegmentSize;
     live.insert(h);
     ++acquired;

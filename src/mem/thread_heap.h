@@ -164,12 +164,12 @@ class ThreadHeap {
   // The common case of free_in_segment(): a small block of this heap that
   // fits in its cache. false: nothing done, call free_in_segment().
   [[gnu::always_inline]] bool try_free_fast(SegmentHeader* segment, void* p) {
-    return segment->small_owner == this && small_.try_deallocate_fast(segment, p);
+    return segment->small_owner() == this && small_.try_deallocate_fast(segment, p);
   }
 
   // free() once the caller has looked up the segment (non-null).
   [[gnu::always_inline]] void free_in_segment(SegmentHeader* segment, void* p) {
-    if (__builtin_expect(segment->owner == this && segment->kind == SegmentKind::kSmall, 1)) {
+    if (__builtin_expect(segment->owner() == this && segment->kind() == SegmentKind::kSmall, 1)) {
       small_.deallocate(segment, p);
       return;
     }
@@ -273,8 +273,8 @@ class ThreadHeap {
   }
   [[gnu::cold, gnu::noinline]] void report_unowned(SegmentHeader* segment, const void* p,
                                                    const char* operation) {
-    const bool was_ours = segment != nullptr && segment->magic == SegmentHeader::kMagic &&
-                          segment->kind == SegmentKind::kCached;
+    const bool was_ours = segment != nullptr && segment->magic() == SegmentHeader::kMagic &&
+                          segment->kind() == SegmentKind::kCached;
     reporter_.report(was_ours ? HeapError::kDoubleFree : HeapError::kInvalidPointer, operation, p);
   }
 

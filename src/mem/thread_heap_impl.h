@@ -103,14 +103,14 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
     report_unowned(segment, p, "free()");
     return;
   }
-  if (segment->owner == this) {
+  if (segment->owner() == this) {
     free_owned_large(segment, p);
     return;
   }
   // Another heap's block: its owner validates it when it drains. Batched
   // per owner (remote_frees.h); a push empties the batch, which then takes
   // any block.
-  auto* owner = static_cast<ThreadHeap*>(segment->owner);
+  auto* owner = static_cast<ThreadHeap*>(segment->owner());
   if (__builtin_expect(!remote_.try_add(&owner->remote_, p), 0)) {
     push_remote_batch(/*may_allocate=*/true);
     const bool added = remote_.try_add(&owner->remote_, p);
@@ -121,7 +121,7 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
 
 template <HeapConfig Config>
 bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
-  switch (segment->kind) {
+  switch (segment->kind()) {
     case SegmentKind::kMedium: {
       // Its own header is checked before caching it (reports a bad p); the
       // free lists check its neighbours too when it reaches them.
@@ -200,11 +200,11 @@ void ThreadHeap<Config>::push_remote_batch(bool may_allocate) {
 template <HeapConfig Config>
 bool ThreadHeap<Config>::drain_one(void* p) {
   SegmentHeader* segment = registry_.lookup(p);
-  if (segment == nullptr || segment->owner != this || segment->magic != SegmentHeader::kMagic) {
+  if (segment == nullptr || segment->owner() != this || segment->magic() != SegmentHeader::kMagic) {
     report_unowned(segment, p, "free()");
     return false;
   }
-  if (segment->kind == SegmentKind::kSmall) return small_.deallocate(segment, p);
+  if (segment->kind() == SegmentKind::kSmall) return small_.deallocate(segment, p);
   return free_owned_large(segment, p);
 }
 
@@ -267,10 +267,10 @@ std::size_t ThreadHeap<Config>::usable_size(const void* p) {
 
 template <HeapConfig Config>
 std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const void* p) {
-  switch (segment->kind) {
+  switch (segment->kind()) {
     case SegmentKind::kSmall: return small_.usable_size(segment, p);
     case SegmentKind::kMedium:
-      if (segment->owner == this) return medium_.usable_size(p);
+      if (segment->owner() == this) return medium_.usable_size(p);
       // Another heap's chunk: read only what its owner never writes while
       // the block is live (its own size, tag and state), never its
       // neighbours, which the owner may be splitting or merging.
@@ -301,8 +301,8 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
   }
   // Another heap's block is never resized in place: its lists are its
   // owner's. Copy, then give the old block back through the owner's queue.
-  if (segment->owner != this) return realloc_by_copy(p, old_usable, size);
-  switch (segment->kind) {
+  if (segment->owner() != this) return realloc_by_copy(p, old_usable, size);
+  switch (segment->kind()) {
     case SegmentKind::kSmall:
       // Stay while the block is at most twice what is needed.
       if (size <= old_usable && size * 2 >= old_usable) return p;
