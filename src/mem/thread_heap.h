@@ -169,7 +169,7 @@ class ThreadHeap {
 
   // free() once the caller has looked up the segment (non-null).
   [[gnu::always_inline]] void free_in_segment(SegmentHeader* segment, void* p) {
-    if (__builtin_expect(segment->owner() == this && segment->kind() == SegmentKind::kSmall, 1)) {
+    if (__builtin_expect(segment->small_owner() == this, 1)) {
       small_.deallocate(segment, p);
       return;
     }
@@ -258,8 +258,8 @@ class ThreadHeap {
     published_medium_segments_.store(medium_segment_count_, std::memory_order_relaxed);
   }
   [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
-  // false after a report.
-  bool free_owned_large(SegmentHeader* segment, void* p);
+  // false after a report. `kind`: the segment's, already loaded.
+  bool free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p);
   void free_medium(void* p);  // to the free lists
 
   // The segment of a live block of any heap, or nullptr after a report.

@@ -99,18 +99,20 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
 
 template <HeapConfig Config>
 void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
-  if (__builtin_expect(!segment->is_live(), 0)) {
-    report_unowned(segment, p, "free()");
+  // Each header field loaded once (relaxed atomics: segment.h). A segment
+  // this heap owns is live and valid (only its owner changes that).
+  auto* const owner = static_cast<ThreadHeap*>(segment->owner());
+  if (owner == this) {
+    free_owned_large(segment, segment->kind(), p);
     return;
   }
-  if (segment->owner() == this) {
-    free_owned_large(segment, p);
+  if (__builtin_expect(owner == nullptr || !segment->is_live(), 0)) {
+    report_unowned(segment, p, "free()");
     return;
   }
   // Another heap's block: its owner validates it when it drains. Batched
   // per owner (remote_frees.h); a push empties the batch, which then takes
   // any block.
-  auto* owner = static_cast<ThreadHeap*>(segment->owner());
   if (__builtin_expect(!remote_.try_add(&owner->remote_, p), 0)) {
     push_remote_batch(/*may_allocate=*/true);
     const bool added = remote_.try_add(&owner->remote_, p);
@@ -120,8 +122,8 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
 }
 
 template <HeapConfig Config>
-bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, void* p) {
-  switch (segment->kind()) {
+bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p) {
+  switch (kind) {
     case SegmentKind::kMedium: {
       // Its own header is checked before caching it (reports a bad p); the
       // free lists check its neighbours too when it reaches them.
@@ -204,8 +206,9 @@ bool ThreadHeap<Config>::drain_one(void* p) {
     report_unowned(segment, p, "free()");
     return false;
   }
-  if (segment->kind() == SegmentKind::kSmall) return small_.deallocate(segment, p);
-  return free_owned_large(segment, p);
+  const SegmentKind kind = segment->kind();
+  if (kind == SegmentKind::kSmall) return small_.deallocate(segment, p);
+  return free_owned_large(segment, kind, p);
 }
 
 template <HeapConfig Config>
