@@ -106,7 +106,9 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
     free_owned_large(segment, segment->kind(), p);
     return;
   }
-  if (__builtin_expect(owner == nullptr || !segment->is_live(), 0)) {
+  if (__builtin_expect(owner == nullptr || segment->kind() == SegmentKind::kCached ||
+                           !segment->is_valid(),
+                       0)) {
     report_unowned(segment, p, "free()");
     return;
   }
@@ -202,13 +204,16 @@ void ThreadHeap<Config>::push_remote_batch(bool may_allocate) {
 template <HeapConfig Config>
 bool ThreadHeap<Config>::drain_one(void* p) {
   SegmentHeader* segment = registry_.lookup(p);
-  if (segment == nullptr || segment->owner() != this || segment->magic() != SegmentHeader::kMagic) {
+  // The common case first, with one header load: a small block of ours (a
+  // header naming this heap is ours, so valid).
+  if (__builtin_expect(segment != nullptr && segment->small_owner() == this, 1)) {
+    return small_.deallocate(segment, p);
+  }
+  if (segment == nullptr || segment->owner() != this || !segment->is_valid()) {
     report_unowned(segment, p, "free()");
     return false;
   }
-  const SegmentKind kind = segment->kind();
-  if (kind == SegmentKind::kSmall) return small_.deallocate(segment, p);
-  return free_owned_large(segment, kind, p);
+  return free_owned_large(segment, segment->kind(), p);
 }
 
 template <HeapConfig Config>
