@@ -6,8 +6,10 @@
 //
 // Invariants: the list is null-terminated at both ends (head's prev and
 // tail's next are null); an element that is on no list has both links null
-// (remove() and pop_*() reset them), which checked builds use to catch
-// double insertion.
+// (remove() and pop_*() reset them), which is_linked() relies on and checked
+// builds use to catch double insertion. Whoever hands out an element's
+// memory (a memory source handing out a segment header) starts it with null
+// links.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +41,36 @@ class IntrusiveList {
   // The element after (before) `element`, nullptr at the end: for iteration.
   static T* next(const T* element) { return (element->*kNode).next; }
   static T* prev(const T* element) { return (element->*kNode).prev; }
+
+  // Whether `element` is on this list, in O(1): an unlinked element has null
+  // links, and so does the sole element of a list, which is its head.
+  bool is_linked(const T* element) const {
+    const IntrusiveListNode<T>& node = element->*kNode;
+    return node.prev != nullptr || node.next != nullptr || head_ == element;
+  }
+
+  // Front-to-back iteration (`for (T* e : list)`) that reads an element's
+  // successor before the loop body sees the element, so the body may remove
+  // the element it is given (release it, move it to another list). It must
+  // not remove any other element of this list.
+  class Iterator {
+   public:
+    explicit Iterator(T* element) : current_(element), next_(successor(element)) {}
+    T* operator*() const { return current_; }
+    Iterator& operator++() {
+      current_ = next_;
+      next_ = successor(current_);
+      return *this;
+    }
+    bool operator==(const Iterator& other) const { return current_ == other.current_; }
+
+   private:
+    static T* successor(const T* element) { return element != nullptr ? next(element) : nullptr; }
+    T* current_;
+    T* next_;
+  };
+  Iterator begin() const { return Iterator(head_); }
+  Iterator end() const { return Iterator(nullptr); }
 
   void push_front(T* element) {
     IntrusiveListNode<T>& node = element->*kNode;
@@ -97,6 +129,14 @@ class IntrusiveList {
     T* element = tail_;
     if (element != nullptr) remove(element);
     return element;
+  }
+
+  // Empties the list without touching its elements, whose links are left
+  // stale: for an owner giving back the memory the elements live in.
+  void forget_all() {
+    head_ = nullptr;
+    tail_ = nullptr;
+    size_ = 0;
   }
 
   // Test and assertion helper: O(n).

@@ -108,6 +108,78 @@ TEST(IntrusiveList, ElementOnTwoListsThroughTwoNodes) {
   EXPECT_EQ(by_other.front(), &r[2]);
 }
 
+TEST(IntrusiveList, IsLinkedTellsSoleHeadMiddleAndUnlinkedApart) {
+  Span r[3];
+  SpanList list;
+  EXPECT_FALSE(list.is_linked(&r[0]));
+  list.push_back(&r[0]);  // sole element: null links, but the head
+  EXPECT_TRUE(list.is_linked(&r[0]));
+  EXPECT_FALSE(list.is_linked(&r[1]));
+  list.push_back(&r[1]);
+  list.push_back(&r[2]);
+  for (const Span& x : r) EXPECT_TRUE(list.is_linked(&x));
+  list.remove(&r[1]);
+  EXPECT_FALSE(list.is_linked(&r[1]));
+  EXPECT_TRUE(list.is_linked(&r[0]));
+  EXPECT_TRUE(list.is_linked(&r[2]));
+  list.pop_front();
+  list.pop_front();
+  EXPECT_FALSE(list.is_linked(&r[0]));
+  EXPECT_FALSE(list.is_linked(&r[2]));
+}
+
+TEST(IntrusiveList, RangeForVisitsEveryElementInOrder) {
+  Span r[4];
+  for (int i = 0; i < 4; ++i) r[i].id = i;
+  SpanList list;
+  std::vector<int> seen;
+  for (Span* x : list) seen.push_back(x->id);
+  EXPECT_TRUE(seen.empty());
+  for (Span& x : r) list.push_back(&x);
+  for (Span* x : list) seen.push_back(x->id);
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 2, 3}));
+}
+
+// What a heap does when it releases the empty segments of a list it walks.
+TEST(IntrusiveList, RangeForToleratesRemovingTheCurrentElement) {
+  constexpr int kCount = 8;
+  for (unsigned mask = 0; mask < (1u << kCount); mask += 7) {
+    Span r[kCount];
+    SpanList list;
+    SpanList moved;  // through the same links: they are rewritten mid-walk
+    for (int i = 0; i < kCount; ++i) {
+      r[i].id = i;
+      list.push_back(&r[i]);
+    }
+    std::vector<int> seen;
+    std::vector<int> kept;
+    for (Span* x : list) {
+      seen.push_back(x->id);
+      if ((mask >> x->id) & 1) {
+        list.remove(x);
+        moved.push_back(x);
+      } else {
+        kept.push_back(x->id);
+      }
+    }
+    EXPECT_EQ(seen, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7})) << mask;
+    EXPECT_EQ(ids(list), kept) << mask;
+    EXPECT_EQ(list.size() + moved.size(), std::size_t{kCount}) << mask;
+  }
+}
+
+TEST(IntrusiveList, ForgetAllEmptiesWithoutTouchingElements) {
+  Span r[3];
+  SpanList list;
+  for (Span& x : r) list.push_back(&x);
+  list.forget_all();
+  EXPECT_TRUE(list.empty());
+  EXPECT_EQ(list.size(), 0u);
+  EXPECT_EQ(list.back(), nullptr);
+  EXPECT_EQ(r[1].link.prev, &r[0]);  // stale, as documented
+  EXPECT_EQ(r[1].link.next, &r[2]);
+}
+
 // Checked builds catch linking an element that is already on the list.
 TEST(IntrusiveListDeathTest, DoubleInsertionIsCaughtInCheckedBuilds) {
   if (!kChecked) GTEST_SKIP() << "HPCALLOC_ASSERT is compiled out";
@@ -165,6 +237,7 @@ TEST(IntrusiveList, MatchesStdListOnRandomOperations) {
     }
     ASSERT_EQ(list.size(), ref.size());
     ASSERT_EQ(ids(list), std::vector<int>(ref.begin(), ref.end()));
+    for (int k = 0; k < kElements; ++k) ASSERT_EQ(list.is_linked(&r[k]), linked[k]) << k;
   }
 }
 
