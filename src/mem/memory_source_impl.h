@@ -36,7 +36,7 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
       header->set_node(node_);
       header->fresh = entry.zeroed;
       header->mapping_size = entry.size;
-      header->next = header->prev = nullptr;
+      header->link = {};
       return header;
     }
     unmap(entry.base, entry.size);
@@ -53,7 +53,7 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
   header->set_node(node_);
   header->fresh = true;
   header->mapping_size = map_size;
-  header->next = header->prev = nullptr;
+  header->link = {};
   // Publishes the header written above (the registry stores with release).
   if (!registry_.assign(base, map_size, header)) {
     if (pal_.release(base, map_size)) {

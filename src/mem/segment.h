@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ds/intrusive_list.h"
+
 namespace hpcalloc {
 
 enum class SegmentKind : std::uint8_t {
@@ -48,8 +50,9 @@ struct SegmentHeader {
   std::size_t mapping_size;  // bytes mapped from this header (multiple of the segment size)
   void* huge_block;          // kHuge: the pointer handed out
   std::size_t huge_size;     // kHuge: usable bytes at huge_block
-  SegmentHeader* next;       // owner's or source's list links
-  SegmentHeader* prev;
+  // On one of its owner's lists (its small, medium or huge segments); null
+  // links while on none, as the source hands it out (ds/intrusive_list.h).
+  IntrusiveListNode<SegmentHeader> link;
   std::uint64_t reserved_tail;  // keeps the header a multiple of 16 bytes
 
   std::uint64_t magic() const { return load(magic_word); }

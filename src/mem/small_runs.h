@@ -12,7 +12,10 @@
 // its run's bitmap}; blocks in a cache are marked allocated in the bitmap, so
 // a run whose bitmap is all free has no block anywhere else and can be
 // retired; a segment whose runs are all retired goes back to the provider
-// (one empty segment is kept to avoid thrashing at a boundary).
+// (one empty segment is kept to avoid thrashing at a boundary). A live run
+// is on its class's list of runs with free slots exactly when its free count
+// is not zero, and a segment is on the list of segments with retired runs
+// exactly when it has one.
 //
 // Double frees: a block in a cache carries the heap's cache key in its second
 // word (as glibc's tcache does); free() of a block showing the key searches
@@ -40,6 +43,7 @@
 #include "base/bits.h"
 #include "base/check.h"
 #include "base/sanitizer.h"
+#include "ds/intrusive_list.h"
 #include "mem/config.h"
 #include "mem/segment.h"
 #include "mem/size_classes.h"
@@ -170,11 +174,7 @@ class SmallRuns {
   // Calls fn(SegmentHeader*) for every segment (owner only).
   template <class Fn>
   void for_each_segment(Fn fn) {
-    for (Segment* s = all_segments_; s != nullptr;) {
-      Segment* next = reinterpret_cast<Segment*>(s->header.next);
-      fn(&s->header);
-      s = next;
-    }
+    for (SegmentHeader* header : all_segments_) fn(header);
   }
 
   // Segments come from and go back to `provider` from now on (the owner
@@ -184,19 +184,19 @@ class SmallRuns {
   // Gives every segment back to the provider, live blocks or not (tear-down
   // of a private heap).
   void release_all() {
-    while (all_segments_ != nullptr) {
-      Segment* s = all_segments_;
-      all_segments_ = reinterpret_cast<Segment*>(s->header.next);
-      unpoison_memory(s, kSegmentSize);
-      provider_->release_segment(&s->header);
-    }
+    // The other lists link runs and segments inside the memory given back:
+    // they are forgotten, not unlinked.
     for (unsigned c = 0; c < kClassCount; ++c) {
       caches_[c].head = nullptr;
       caches_[c].count = 0;
-      available_[c] = nullptr;
+      available_[c].forget_all();
     }
-    with_free_runs_ = nullptr;
-    segment_count_ = empty_segments_ = bytes_in_runs_ = out_of_bitmaps_bytes_ = 0;
+    with_free_runs_.forget_all();
+    while (SegmentHeader* header = all_segments_.pop_front()) {
+      unpoison_memory(header, kSegmentSize);
+      provider_->release_segment(header);
+    }
+    empty_segments_ = bytes_in_runs_ = out_of_bitmaps_bytes_ = 0;
   }
 
   // Gives the pages of every retired run back to the OS (trim, thread exit):
@@ -206,13 +206,11 @@ class SmallRuns {
 
   // Releases the spare empty segment, if any (trim).
   void release_spare() {
-    for (Segment* s = with_free_runs_; s != nullptr;) {
-      Segment* next = s->next_with_free_runs;
+    for (Segment* s : with_free_runs_) {
       if (s->free_runs == kAllRuns) {
         --empty_segments_;
-        release_segment(s);
+        release_segment(s);  // unlinks s: the walk allows it
       }
-      s = next;
     }
   }
 
@@ -220,7 +218,7 @@ class SmallRuns {
   // lets the owning heap drain its remote frees into the caches first.
   void set_refill_hook(void (*hook)(void* owner)) { refill_hook_ = hook; }
 
-  std::size_t segment_count() const { return segment_count_; }
+  std::size_t segment_count() const { return all_segments_.size(); }
   // Bytes of blocks taken out of the bitmaps: handed out or in a cache.
   std::size_t out_of_bitmaps_bytes() const { return out_of_bitmaps_bytes_; }
   // Bytes of blocks in the caches.
@@ -259,23 +257,20 @@ class SmallRuns {
       kRunsPerSegment == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << kRunsPerSegment) - 1;
 
   struct Run {
-    Run* next;  // in its class's list of runs with free slots
-    Run* prev;
-    SlotDivisor divisor;         // by slot_size
-    std::uint32_t slot_size;     // 0: the run is retired (not in use)
-    std::uint32_t slots_offset;  // of slot 0, from the segment start
-    std::uint32_t slots_bytes;   // slot_count * slot_size; 0 when retired
+    IntrusiveListNode<Run> link;  // in its class's list of runs with free slots
+    SlotDivisor divisor;          // by slot_size
+    std::uint32_t slot_size;      // 0: the run is retired (not in use)
+    std::uint32_t slots_offset;   // of slot 0, from the segment start
+    std::uint32_t slots_bytes;    // slot_count * slot_size; 0 when retired
     std::uint32_t slot_count;
     std::uint32_t free_count;  // set bits in free_bits
     std::uint8_t size_class;
-    bool listed;
     std::uint64_t free_bits[kBitmapWords];  // 1 = free slot
   };
 
   struct Segment {
-    SegmentHeader header;
-    Segment* next_with_free_runs;
-    Segment* prev_with_free_runs;
+    SegmentHeader header;  // its link: on the list of all segments
+    IntrusiveListNode<Segment> with_free_runs_link;
     std::uint64_t free_runs;    // 1 = retired run
     std::uint64_t decommitted;  // 1 = retired run whose pages went back to the OS
     Run runs[kRunsPerSegment];
@@ -380,39 +375,6 @@ class SmallRuns {
   void retire_run(Segment* s, Run* run);
   void release_segment(Segment* s);
 
-  void list_run(unsigned size_class, Run* run) {
-    run->prev = nullptr;
-    run->next = available_[size_class];
-    if (run->next != nullptr) run->next->prev = run;
-    available_[size_class] = run;
-    run->listed = true;
-  }
-  void unlist_run(Run* run) {
-    if (run->prev != nullptr) {
-      run->prev->next = run->next;
-    } else {
-      available_[run->size_class] = run->next;
-    }
-    if (run->next != nullptr) run->next->prev = run->prev;
-    run->listed = false;
-  }
-  void list_segment(Segment* s) {
-    s->prev_with_free_runs = nullptr;
-    s->next_with_free_runs = with_free_runs_;
-    if (with_free_runs_ != nullptr) with_free_runs_->prev_with_free_runs = s;
-    with_free_runs_ = s;
-  }
-  void unlist_segment(Segment* s) {
-    if (s->prev_with_free_runs != nullptr) {
-      s->prev_with_free_runs->next_with_free_runs = s->next_with_free_runs;
-    } else {
-      with_free_runs_ = s->next_with_free_runs;
-    }
-    if (s->next_with_free_runs != nullptr) {
-      s->next_with_free_runs->prev_with_free_runs = s->prev_with_free_runs;
-    }
-  }
-
   Provider* provider_;  // changes only when the owner moves to another node
   Reporter& reporter_;
   void* owner_;
@@ -420,10 +382,9 @@ class SmallRuns {
   void (*refill_hook_)(void* owner) = nullptr;
   std::size_t out_of_bitmaps_bytes_ = 0;
   Cache caches_[kClassCount];
-  Run* available_[kClassCount] = {};
-  Segment* with_free_runs_ = nullptr;
-  Segment* all_segments_ = nullptr;  // through header.next/prev
-  std::size_t segment_count_ = 0;
+  IntrusiveList<Run, &Run::link> available_[kClassCount];  // runs with free slots, per class
+  IntrusiveList<Segment, &Segment::with_free_runs_link> with_free_runs_;  // with a retired run
+  IntrusiveList<SegmentHeader, &SegmentHeader::link> all_segments_;
   std::size_t empty_segments_ = 0;
   std::size_t bytes_in_runs_ = 0;
 };

@@ -22,7 +22,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
       return block;
     }
   }
-  Run* run = available_[size_class];
+  Run* run = available_[size_class].front();
   if (run == nullptr) {
     run = start_run(size_class);
     if (run == nullptr) {
@@ -41,7 +41,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   void* head = nullptr;
   void** link = &head;  // where the next block is linked
   unsigned taken = 0;
-  for (std::size_t w = 0; taken < want; ++w) {
+  for (std::size_t w = 0;; ++w) {  // want > 0: the first word is always read
     HPCALLOC_ASSERT(w < kBitmapWords);
     std::uint64_t word = run->free_bits[w];
     char* base = slots + w * 64 * slot_size;
@@ -54,6 +54,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
       ++taken;
     }
     run->free_bits[w] = word;
+    if (taken == want) break;
   }
   *link = nullptr;
   void* first = head;
@@ -62,7 +63,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   caches_[size_class].count = taken - 1;
   run->free_count -= taken;
   out_of_bitmaps_bytes_ += std::size_t{taken} * run->slot_size;
-  if (run->free_count == 0) unlist_run(run);
+  if (run->free_count == 0) available_[size_class].remove(run);
   unpoison_memory(first, run->slot_size);
   return first;
 }
@@ -126,20 +127,21 @@ bool SmallRuns<Config, Provider>::mark_free(Segment* s, Run& run, void* block) {
 template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::settle_run(Segment* s, Run* run, std::uint32_t marked) {
   if (marked == 0) return;
+  const bool listed = run->free_count != 0;  // see the invariants
   run->free_count += marked;
   out_of_bitmaps_bytes_ -= std::size_t{marked} * run->slot_size;
   if (run->free_count == run->slot_count) {
-    if (run->listed) unlist_run(run);
+    if (listed) available_[run->size_class].remove(run);
     retire_run(s, run);
-  } else if (!run->listed) {
-    list_run(run->size_class, run);
+  } else if (!listed) {
+    available_[run->size_class].push_front(run);
   }
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
 typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_run(
     unsigned size_class) {
-  Segment* s = with_free_runs_;
+  Segment* s = with_free_runs_.front();
   if (s == nullptr) {
     SegmentHeader* header = provider_->acquire_segment(SegmentKind::kSmall, owner_);
     if (header == nullptr) return nullptr;
@@ -150,13 +152,9 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     std::memset(reinterpret_cast<char*>(s) + sizeof(SegmentHeader), 0,
                 sizeof(Segment) - sizeof(SegmentHeader));
     s->free_runs = kAllRuns;
-    header->prev = nullptr;
-    header->next = all_segments_ != nullptr ? &all_segments_->header : nullptr;
-    if (all_segments_ != nullptr) all_segments_->header.prev = header;
-    all_segments_ = s;
-    ++segment_count_;
+    all_segments_.push_front(header);
     ++empty_segments_;
-    list_segment(s);
+    with_free_runs_.push_front(s);
   }
   const unsigned index = lowest_set_bit(s->free_runs);
   if ((s->decommitted >> index) & 1) {
@@ -168,7 +166,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
   }
   if (s->free_runs == kAllRuns) --empty_segments_;
   s->free_runs &= s->free_runs - 1;
-  if (s->free_runs == 0) unlist_segment(s);
+  if (s->free_runs == 0) with_free_runs_.remove(s);
 
   Run* run = &s->runs[index];
   const std::size_t size = Classes::class_size(size_class);
@@ -193,7 +191,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     unpoison_memory(slots, end - begin);
     for (std::uint32_t i = 0; i < run->slot_count; ++i) poison_free_slot(slots + i * size, size);
   }
-  list_run(size_class, run);
+  available_[size_class].push_front(run);
   return run;
 }
 
@@ -209,7 +207,7 @@ void SmallRuns<Config, Provider>::run_pages(Segment* s, unsigned index, char** b
 
 template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::decommit_retired_runs() {
-  for (Segment* s = with_free_runs_; s != nullptr; s = s->next_with_free_runs) {
+  for (Segment* s : with_free_runs_) {
     std::uint64_t pending = s->free_runs & ~s->decommitted;
     while (pending != 0) {
       const unsigned index = lowest_set_bit(pending);
@@ -236,7 +234,7 @@ void SmallRuns<Config, Provider>::retire_run(Segment* s, Run* run) {
   run->slot_count = 0;
   run->free_count = 0;
   const unsigned index = static_cast<unsigned>(run - s->runs);
-  if (s->free_runs == 0) list_segment(s);
+  if (s->free_runs == 0) with_free_runs_.push_front(s);
   s->free_runs |= std::uint64_t{1} << index;
   if (s->free_runs == kAllRuns) {
     // Keep one empty segment so a workload at a segment boundary does not
@@ -252,18 +250,11 @@ void SmallRuns<Config, Provider>::retire_run(Segment* s, Run* run) {
 template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::release_segment(Segment* s) {
   HPCALLOC_ASSERT(s->free_runs == kAllRuns);
-  unlist_segment(s);
-  SegmentHeader* header = &s->header;
-  if (header->prev != nullptr) {
-    header->prev->next = header->next;
-  } else {
-    all_segments_ = reinterpret_cast<Segment*>(header->next);
-  }
-  if (header->next != nullptr) header->next->prev = header->prev;
-  --segment_count_;
+  with_free_runs_.remove(s);
+  all_segments_.remove(&s->header);
   // Free slots are poisoned; the segment leaves the heap addressable.
   unpoison_memory(s, kSegmentSize);
-  provider_->release_segment(header);
+  provider_->release_segment(&s->header);
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
@@ -271,12 +262,12 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
   std::size_t bytes = 0;
   std::size_t empties = 0;
   std::size_t segments = 0;
-  for (const SegmentHeader* h = all_segments_ ? &all_segments_->header : nullptr; h != nullptr;
-       h = h->next) {
+  for (const SegmentHeader* h : all_segments_) {
     const Segment* s = reinterpret_cast<const Segment*>(h);
     ++segments;
     if (h->kind() != SegmentKind::kSmall || h->owner() != owner_) return false;
     if (s->free_runs == kAllRuns) ++empties;
+    if (with_free_runs_.is_linked(s) != (s->free_runs != 0)) return false;
     for (unsigned r = 0; r < kRunsPerSegment; ++r) {
       const Run& run = s->runs[r];
       const bool retired = (s->free_runs >> r) & 1;
@@ -285,7 +276,7 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
       std::size_t free_bits = 0;
       for (std::size_t w = 0; w < kBitmapWords; ++w) free_bits += std::popcount(run.free_bits[w]);
       if (free_bits != run.free_count) return false;
-      if (run.listed != (run.free_count > 0)) return false;
+      if (available_[run.size_class].is_linked(&run) != (run.free_count > 0)) return false;
       if (run.free_count == run.slot_count) return false;  // should have been retired
       bytes += std::size_t{run.slot_count} * run.slot_size;
     }
@@ -297,11 +288,11 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
       ++n;
     }
     if (n != caches_[c].count || n > caches_[c].limit) return false;
-    for (const Run* run = available_[c]; run != nullptr; run = run->next) {
-      if (!run->listed || run->size_class != c || run->free_count == 0) return false;
+    for (const Run* run : available_[c]) {
+      if (run->size_class != c || run->free_count == 0) return false;
     }
   }
-  return bytes == bytes_in_runs_ && segments == segment_count_ && empties == empty_segments_;
+  return bytes == bytes_in_runs_ && segments == all_segments_.size() && empties == empty_segments_;
 }
 
 }  // namespace hpcalloc

@@ -36,6 +36,7 @@
 #include "base/bits.h"
 #include "base/check.h"
 #include "base/sanitizer.h"
+#include "ds/intrusive_list.h"
 #include "mem/config.h"
 #include "mem/medium_cache.h"
 #include "mem/medium_free_lists.h"
@@ -255,7 +256,7 @@ class ThreadHeap {
     medium_in_use_.store(
         m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes - cached,
         std::memory_order_relaxed);
-    published_medium_segments_.store(medium_segment_count_, std::memory_order_relaxed);
+    published_medium_segments_.store(medium_segments_.size(), std::memory_order_relaxed);
   }
   [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
   // false after a report. `kind`: the segment's, already loaded.
@@ -287,21 +288,6 @@ class ThreadHeap {
   std::size_t usable_size_in(SegmentHeader* segment, const void* p);
   void* realloc_by_copy(void* p, std::size_t old_usable, std::size_t size);
 
-  static void list_push(SegmentHeader*& head, SegmentHeader* s) {
-    s->prev = nullptr;
-    s->next = head;
-    if (head != nullptr) head->prev = s;
-    head = s;
-  }
-  static void list_remove(SegmentHeader*& head, SegmentHeader* s) {
-    if (s->prev != nullptr) {
-      s->prev->next = s->next;
-    } else {
-      head = s->next;
-    }
-    if (s->next != nullptr) s->next->prev = s->prev;
-  }
-
   // Remote frees in and out; its queue is on a cache line of its own.
   RemoteFrees<typename Config::Sync, kRemoteBatch> remote_;
   alignas(64) Registry& registry_;
@@ -320,9 +306,9 @@ class ThreadHeap {
   SmallRuns<Config, Source> small_;
   Medium medium_;
   MediumCache<kSmallMax> medium_cache_;
-  SegmentHeader* medium_segments_ = nullptr;
-  std::size_t medium_segment_count_ = 0;
-  SegmentHeader* huge_blocks_ = nullptr;
+  using SegmentList = IntrusiveList<SegmentHeader, &SegmentHeader::link>;
+  SegmentList medium_segments_;
+  SegmentList huge_blocks_;  // the header of each live huge block
   void (*stand_in_)(void* pool, ThreadHeap* heap) = nullptr;
   void* stand_in_pool_ = nullptr;
   void push_remote_batch(bool may_allocate);

@@ -10,17 +10,11 @@ template <HeapConfig Config>
 ThreadHeap<Config>::~ThreadHeap() {
   flush_remote_batch(/*may_allocate=*/false);  // not from a dying heap
   small_.release_all();
-  while (medium_segments_ != nullptr) {
-    SegmentHeader* s = medium_segments_;
-    list_remove(medium_segments_, s);
+  while (SegmentHeader* s = medium_segments_.pop_front()) {
     unpoison_memory(s, s->mapping_size);  // its free chunks are poisoned
     source_->release_segment(s);
   }
-  while (huge_blocks_ != nullptr) {
-    SegmentHeader* s = huge_blocks_;
-    list_remove(huge_blocks_, s);
-    source_->release_segment(s);
-  }
+  while (SegmentHeader* s = huge_blocks_.pop_front()) source_->release_segment(s);
 }
 
 template <HeapConfig Config>
@@ -60,8 +54,7 @@ template <HeapConfig Config>
 bool ThreadHeap<Config>::add_medium_segment() {
   SegmentHeader* s = source_->acquire_segment(SegmentKind::kMedium, this);
   if (s == nullptr) return false;
-  list_push(medium_segments_, s);
-  ++medium_segment_count_;
+  medium_segments_.push_front(s);
   medium_.add_region(reinterpret_cast<char*>(s) + kMediumRegionOffset, kMediumRegionBytes);
   return true;
 }
@@ -70,13 +63,12 @@ template <HeapConfig Config>
 void ThreadHeap<Config>::release_medium_region(void* region) {
   SegmentHeader* s =
       reinterpret_cast<SegmentHeader*>(static_cast<char*>(region) - kMediumRegionOffset);
-  if (medium_segment_count_ == 1) {
+  if (medium_segments_.size() == 1) {
     // Keep the heap's last medium segment: re-format it as one free chunk.
     medium_.add_region(region, kMediumRegionBytes);
     return;
   }
-  list_remove(medium_segments_, s);
-  --medium_segment_count_;
+  medium_segments_.remove(s);
   source_->release_segment(s);
 }
 
@@ -91,7 +83,7 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
   // A cached huge block's poison may cover any of the mapping, which the
   // block can later grow into in place (realloc): unpoison all of it.
   unpoison_memory(s, s->mapping_size);
-  list_push(huge_blocks_, s);
+  huge_blocks_.push_front(s);
   add(huge_in_use_, s->huge_size);
   add(huge_blocks_count_, 1);
   return s->huge_block;
@@ -144,7 +136,7 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
         reporter_.report(HeapError::kInvalidPointer, "free()", p);
         return false;
       }
-      list_remove(huge_blocks_, segment);
+      huge_blocks_.remove(segment);
       sub(huge_in_use_, segment->huge_size);
       sub(huge_blocks_count_, 1);
       if constexpr (kPoisonCachedHuge) poison_memory(segment->huge_block, segment->huge_size);
@@ -325,11 +317,11 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
       if (size > kMediumMax) {
         // The list links live in the header, which moves with the pages:
         // unlink first, relink whatever header results.
-        list_remove(huge_blocks_, segment);
+        huge_blocks_.remove(segment);
         SegmentHeader* resized = segment;
         const std::size_t old_size = segment->huge_size;
         const bool ok = source_->resize_huge(resized, size);
-        list_push(huge_blocks_, resized);
+        huge_blocks_.push_front(resized);
         if (ok) {
           sub(huge_in_use_, old_size);
           add(huge_in_use_, resized->huge_size);
@@ -369,8 +361,8 @@ std::size_t ThreadHeap<Config>::migrate_to(Source& target) {
   std::size_t failed = 0;
   auto hand_over = [&](SegmentHeader* s) { failed += source_->hand_over(s, target) ? 0 : 1; };
   small_.for_each_segment(hand_over);
-  for (SegmentHeader* s = medium_segments_; s != nullptr; s = s->next) hand_over(s);
-  for (SegmentHeader* s = huge_blocks_; s != nullptr; s = s->next) hand_over(s);
+  for (SegmentHeader* s : medium_segments_) hand_over(s);
+  for (SegmentHeader* s : huge_blocks_) hand_over(s);
   source_ = &target;
   small_.set_provider(target);
   published_node_.store(target.node(), std::memory_order_relaxed);
