@@ -265,7 +265,10 @@ class SmallRuns {
     std::uint32_t slot_count;
     std::uint32_t free_count;  // set bits in free_bits
     std::uint8_t size_class;
-    std::uint64_t free_bits[kBitmapWords];  // 1 = free slot
+    // 1 = free slot. Plain words rather than a generic bitmap: refill()
+    // takes a batch a word at a time from a per-word block address, which a
+    // bit-index interface costs an instruction per block taken.
+    std::uint64_t free_bits[kBitmapWords];
   };
 
   struct Segment {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # hpcalloc's build tools under the preload: cmake configures a scratch
 # project that builds five of hpcalloc's own unit tests (base, sync and ds
-# layers: bit tricks, env parsing, the spin lock, bitmaps, the remote-free
-# queue) from $HPCALLOC_SOURCE_DIR, and ninja builds them with g++ in
+# layers: bit tricks, env parsing, the spin lock, the intrusive list, the
+# remote-free queue) from $HPCALLOC_SOURCE_DIR, and ninja builds them with g++ in
 # Release mode, two jobs at a time. cmake, ninja, g++, cc1plus, as and ld
 # all run preloaded.
 # Checked: every built test passes (run without the preload) and says so
@@ -14,7 +14,7 @@ preload_setup rebuild_hpcalloc
 source_dir=${HPCALLOC_SOURCE_DIR:-}
 [[ -f "$source_dir/src/base/bits.h" ]] || fail "HPCALLOC_SOURCE_DIR must name hpcalloc's repository root"
 
-tests=(base/bits_test base/env_test sync/spin_lock_test ds/bitmap_test ds/remote_free_queue_test)
+tests=(base/bits_test base/env_test sync/spin_lock_test ds/intrusive_list_test ds/remote_free_queue_test)
 mkdir "$tmp/project"
 cat >"$tmp/project/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.25)
