@@ -1,6 +1,7 @@
 // The prefixed C API at run time: malloc_trim, the statistics (hpc_stat,
 // hpc_print_stats) and blocks freed by other threads.
 #include "api/c_api_test_support.h"
+#include "mem/statistics.h"
 
 namespace {
 
@@ -33,6 +34,17 @@ TEST(CApi, StatKnowsTheDocumentedNames) {
   EXPECT_EQ(value, 42u);
   EXPECT_EQ(hpc_stat("", &value), -1);
   EXPECT_EQ(hpc_stat(nullptr, &value), -1);
+}
+
+TEST(CApi, StatKnowsEveryNameOfTheTable) {
+  for (const hpcalloc::Statistic& statistic : hpcalloc::kStatistics) {
+    if (statistic.name == nullptr) continue;
+    std::size_t value = ~std::size_t{0};
+    EXPECT_EQ(hpc_stat(statistic.name, &value), 0) << statistic.name;
+    EXPECT_NE(value, ~std::size_t{0}) << statistic.name;
+  }
+  std::size_t value = 0;
+  EXPECT_EQ(hpc_stat("small_segments", &value), -1) << "per-heap figures have no name";
 }
 
 TEST(CApi, InUseBytesFollowAllocations) {
@@ -79,6 +91,37 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
   }
   EXPECT_NE(out.find("remote frees pushed "), std::string::npos) << out;
   EXPECT_NE(out.find(", in use "), std::string::npos) << out;
+
+  // The wording, word for word, with every number as N (scripts parse it).
+  auto shape = [](const std::string& line) {
+    std::string result;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      if (line[i] >= '0' && line[i] <= '9') {
+        while (i + 1 < line.size() && line[i + 1] >= '0' && line[i + 1] <= '9') ++i;
+        result += 'N';
+      } else {
+        result += line[i];
+      }
+    }
+    return result;
+  };
+  const char* const shapes[] = {
+      "hpcalloc: stats: heaps created N, live N, pooled N, abandoned at fork N",
+      "hpcalloc: stats: bytes mapped N, in use N (small N, medium N, huge N in N blocks), cached N "
+      "in N mappings",
+      "hpcalloc: stats: requested (medium and huge) N bytes; remote frees pushed N, drained N",
+      "hpcalloc: stats: os reserves N, releases N, cache hits N, misses N, mremap in place N, "
+      "moved N, numa nodes N"};
+  for (std::size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(shape(lines[i]), shapes[i]);
+  for (std::size_t i = std::size(shapes); i < lines.size(); ++i) {
+    if (lines[i] == "hpcalloc: stats: ... and more heaps") continue;
+    const std::string s = shape(lines[i]);
+    EXPECT_TRUE(s == "hpcalloc: stats: heap N (live): in use N, segments small N medium N, huge "
+                     "blocks N, remote frees pushed N, drained N" ||
+                s == "hpcalloc: stats: heap N (pooled): in use N, segments small N medium N, "
+                     "huge blocks N, remote frees pushed N, drained N")
+        << lines[i];
+  }
 }
 
 struct Block {

@@ -51,9 +51,9 @@ struct Figures {
 };
 Figures figures();
 
-// One named counter (see print_stats for the names: heaps_live,
-// heaps_pooled, heaps_created, remote_frees_pushed, remote_frees_drained,
-// mapped_bytes, cached_bytes, in_use_bytes, ...); false for an unknown name.
+// One statistic by its hpc_stat name (heaps_live, mapped_bytes,
+// in_use_bytes, ...: every name, with what it counts, is a row of
+// kStatistics in mem/statistics.h); false for an unknown name.
 bool stat(const char* name, std::size_t* value);
 
 // Writes the statistics summary (what HPCALLOC_STATS=1 prints at exit) to

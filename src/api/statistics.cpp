@@ -1,7 +1,8 @@
 // Statistics of the process-wide allocator: the figures behind hpc_stat,
 // mallinfo2 and the exit summary (HPCALLOC_STATS), gathered from the pool's
 // heaps (published relaxed figures) and the memory sources, written with
-// write(2) only.
+// write(2) only. Which statistics exist, their names and their place in the
+// summary are kStatistics' rows (mem/statistics.h).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,25 +12,20 @@
 #include "api/global_allocator.h"
 #include "api/globals.h"
 #include "base/base.h"
+#include "mem/statistics.h"
 
 namespace hpcalloc {
 namespace internal {
 namespace {
 
-struct Snapshot {
-  PoolCounts pool;
-  HeapStats heaps;  // summed over every heap
-  SourceStats sources;
-  std::size_t heapless_remote_pushed = 0;
-};
-
-Snapshot snapshot(Globals* g) {
+ProcessStats snapshot(Globals* g) {
   // The calling thread's own figures can be exact.
   if (Heap* heap = calling_threads_heap(); heap != nullptr) heap->publish_stats();
-  Snapshot s;
+  ProcessStats s;
   s.pool = g->pool.counts();
   g->pool.for_each([&](const Heap& heap, bool) { s.heaps += heap.stats(); });
   for (unsigned i = 0; i < g->numa.source_count(); ++i) s.sources += g->numa.source_at(i).stats();
+  s.numa_nodes = g->numa.node_count();
   s.heapless_remote_pushed = g->heapless_remote_pushed.load(std::memory_order_relaxed);
   return s;
 }
@@ -65,7 +61,7 @@ Figures figures() {
   Figures f{};
   Globals* g = globals();
   if (g == nullptr) return f;
-  const Snapshot s = snapshot(g);
+  const ProcessStats s = snapshot(g);
   f.mapped = s.sources.mapped_bytes;
   f.huge_blocks = s.heaps.huge_blocks;
   f.huge_mapped = s.heaps.huge_in_use;
@@ -77,88 +73,48 @@ Figures figures() {
 
 bool stat(const char* name, std::size_t* value) {
   Globals* g = init();
-  const Snapshot s = snapshot(g);
-  struct Entry {
-    const char* name;
-    std::size_t value;
-  };
-  const Entry entries[] = {
-      {"heaps_created", s.pool.created},
-      {"heaps_live", s.pool.attached},
-      {"heaps_pooled", s.pool.pooled},
-      {"heaps_abandoned", s.pool.abandoned},
-      {"mapped_bytes", s.sources.mapped_bytes},
-      {"cached_bytes", s.sources.cached_bytes},
-      {"cached_mappings", s.sources.cached_mappings},
-      {"in_use_bytes", s.heaps.in_use()},
-      {"small_in_use_bytes", s.heaps.small_in_use},
-      {"medium_in_use_bytes", s.heaps.medium_in_use},
-      {"huge_in_use_bytes", s.heaps.huge_in_use},
-      {"huge_blocks", s.heaps.huge_blocks},
-      {"requested_bytes", s.heaps.requested},
-      {"remote_frees_pushed", s.heaps.remote_pushed + s.heapless_remote_pushed},
-      {"remote_frees_drained", s.heaps.remote_drained},
-      {"cache_hits", s.sources.cache_hits},
-      {"cache_misses", s.sources.cache_misses},
-      {"os_reserves", s.sources.os_reserves},
-      {"os_releases", s.sources.os_releases},
-      {"remaps_in_place", s.sources.remaps_in_place},
-      {"remaps_moved", s.sources.remaps_moved},
-      {"numa_nodes", g->numa.node_count()},
-      {"numa_bind_failures", s.sources.bind_failures},
-      {"numa_migrated", s.sources.migrated_in},
-      {"numa_migrate_failures", s.sources.migrate_failures},
-  };
-  for (const Entry& e : entries) {
-    if (std::string_view(e.name) == name) {
-      *value = e.value;
+  const ProcessStats s = snapshot(g);
+  for (const Statistic& statistic : kStatistics) {
+    if (statistic.name != nullptr && std::string_view(statistic.name) == name) {
+      *value = process_value(statistic, s);
       return true;
     }
   }
   return false;
 }
 
+// The summary lines in kStatistics' order, then one line per heap (the
+// first eight).
 void print_stats(int fd) {
   Globals* g = globals();
   if (g == nullptr) {
     report_line("stats: no allocation was made").write_to(fd);
     return;
   }
-  const Snapshot s = snapshot(g);
-  ReportLine line = report_line("stats: heaps ");
-  line.text("created ").dec(s.pool.created).text(", live ").dec(s.pool.attached);
-  line.text(", pooled ").dec(s.pool.pooled).text(", abandoned at fork ").dec(s.pool.abandoned);
-  line.write_to(fd);
-  line = report_line("stats: bytes mapped ");
-  line.dec(s.sources.mapped_bytes).text(", in use ").dec(s.heaps.in_use());
-  line.text(" (small ").dec(s.heaps.small_in_use).text(", medium ").dec(s.heaps.medium_in_use);
-  line.text(", huge ").dec(s.heaps.huge_in_use).text(" in ").dec(s.heaps.huge_blocks);
-  line.text(" blocks), cached ").dec(s.sources.cached_bytes).text(" in ");
-  line.dec(s.sources.cached_mappings).text(" mappings");
-  line.write_to(fd);
-  line = report_line("stats: requested (medium and huge) ");
-  line.dec(s.heaps.requested).text(" bytes; remote frees pushed ");
-  line.dec(s.heaps.remote_pushed + s.heapless_remote_pushed).text(", drained ");
-  line.dec(s.heaps.remote_drained);
-  line.write_to(fd);
-  line = report_line("stats: os reserves ");
-  line.dec(s.sources.os_reserves).text(", releases ").dec(s.sources.os_releases);
-  line.text(", cache hits ")
-      .dec(s.sources.cache_hits)
-      .text(", misses ")
-      .dec(s.sources.cache_misses);
-  line.text(", mremap in place ").dec(s.sources.remaps_in_place).text(", moved ");
-  line.dec(s.sources.remaps_moved).text(", numa nodes ").dec(g->numa.node_count());
-  line.write_to(fd);
+  const ProcessStats s = snapshot(g);
+  ReportLine line;
+  int line_number = -1;
+  for (const Statistic& statistic : kStatistics) {
+    if (statistic.summary.line < 0) continue;
+    if (statistic.summary.line != line_number) {
+      if (line_number >= 0) line.write_to(fd);
+      line = report_line("stats: ");
+      line_number = statistic.summary.line;
+    }
+    line.text(statistic.summary.label).dec(process_value(statistic, s));
+    line.text(statistic.summary.unit);
+  }
+  if (line_number >= 0) line.write_to(fd);
   unsigned index = 0;
   g->pool.for_each([&](const Heap& heap, bool attached) {
     if (index++ >= 8) return;
     const HeapStats h = heap.stats();
     ReportLine l = report_line("stats: heap ");
-    l.dec(index - 1).text(attached ? " (live)" : " (pooled)").text(": in use ").dec(h.in_use());
-    l.text(", segments small ").dec(h.small_segments).text(" medium ").dec(h.medium_segments);
-    l.text(", huge blocks ").dec(h.huge_blocks).text(", remote frees pushed ");
-    l.dec(h.remote_pushed).text(", drained ").dec(h.remote_drained);
+    l.dec(index - 1).text(attached ? " (live)" : " (pooled)");
+    for (const Statistic& statistic : kStatistics) {
+      if (statistic.heap_label != nullptr)
+        l.text(statistic.heap_label).dec(heap_value(statistic, h));
+    }
     l.write_to(fd);
   });
   if (index > 8) report_line("stats: ... and more heaps").write_to(fd);

@@ -45,36 +45,10 @@
 #include "mem/segment.h"
 #include "mem/size_classes.h"
 #include "mem/small_runs.h"
+#include "mem/statistics.h"
 #include "pal/default_pal.h"
 
 namespace hpcalloc {
-
-// A heap's published figures (bytes unless said otherwise).
-struct HeapStats {
-  std::size_t small_in_use = 0;     // small blocks handed out (as of the last refill/flush)
-  std::size_t medium_in_use = 0;    // medium chunks in use, their headers included
-  std::size_t huge_in_use = 0;      // usable bytes of live huge blocks
-  std::size_t huge_blocks = 0;      // count
-  std::size_t requested = 0;        // total bytes asked for by medium and huge requests
-  std::size_t remote_pushed = 0;    // count: blocks this heap's thread freed to other heaps
-  std::size_t remote_drained = 0;   // count: blocks other threads freed to this heap, taken back
-  std::size_t small_segments = 0;   // count: segments holding this heap's runs
-  std::size_t medium_segments = 0;  // count
-  std::size_t in_use() const { return small_in_use + medium_in_use + huge_in_use; }
-
-  HeapStats& operator+=(const HeapStats& o) {
-    small_in_use += o.small_in_use;
-    medium_in_use += o.medium_in_use;
-    huge_in_use += o.huge_in_use;
-    huge_blocks += o.huge_blocks;
-    requested += o.requested;
-    remote_pushed += o.remote_pushed;
-    remote_drained += o.remote_drained;
-    small_segments += o.small_segments;
-    medium_segments += o.medium_segments;
-    return *this;
-  }
-};
 
 template <HeapConfig Config>
 class ThreadHeap {
@@ -219,7 +193,7 @@ class ThreadHeap {
   // (malloc_trim).
   void trim(bool release_cached_mappings = true);
 
-  // Readable from any thread: the figures the owner last published.
+  // Readable from any thread: the counters the owner last published.
   HeapStats stats() const;
   // Owner only: publishes exact figures now (they otherwise lag by a batch).
   void publish_stats() {
@@ -235,6 +209,11 @@ class ThreadHeap {
 
  private:
   using Counter = typename Config::Sync::template Atomic<std::size_t>;
+  // The published heap counter `kField` (mem/statistics.h).
+  template <std::size_t HeapStats::*kField>
+  Counter& counter() {
+    return counters_[heap_counter_index(kField)];
+  }
   // Owner-only update of a published figure: a relaxed load and store, no
   // read-modify-write (readers only need some recent value).
   static void add(Counter& counter, std::size_t delta) {
@@ -244,19 +223,20 @@ class ThreadHeap {
     counter.store(counter.load(std::memory_order_relaxed) - delta, std::memory_order_relaxed);
   }
   void publish_small() {
-    small_in_use_.store(small_.out_of_bitmaps_bytes() - small_.cached_bytes(),
-                        std::memory_order_relaxed);
-    published_small_segments_.store(small_.segment_count(), std::memory_order_relaxed);
+    counter<&HeapStats::small_in_use>().store(small_.out_of_bitmaps_bytes() - small_.cached_bytes(),
+                                              std::memory_order_relaxed);
+    counter<&HeapStats::small_segments>().store(small_.segment_count(), std::memory_order_relaxed);
   }
   void publish_medium() {
     const auto m = medium_.stats();
     // Cached medium blocks count as free (with their chunk headers).
     const std::size_t cached = medium_cache_.cached_usable_bytes() +
                                medium_cache_.cached_blocks() * medium::kChunkHeaderBytes;
-    medium_in_use_.store(
+    counter<&HeapStats::medium_in_use>().store(
         m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes - cached,
         std::memory_order_relaxed);
-    published_medium_segments_.store(medium_segments_.size(), std::memory_order_relaxed);
+    counter<&HeapStats::medium_segments>().store(medium_segments_.size(),
+                                                 std::memory_order_relaxed);
   }
   [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
   // false after a report. `kind`: the segment's, already loaded.
@@ -293,15 +273,9 @@ class ThreadHeap {
   alignas(64) Registry& registry_;
   Source* source_;  // changes only in migrate_to()
   Reporter& reporter_;
-  Counter small_in_use_{0};
-  Counter medium_in_use_{0};
-  Counter huge_in_use_{0};
-  Counter huge_blocks_count_{0};
-  Counter requested_{0};
-  Counter remote_pushed_{0};
-  Counter remote_drained_{0};
-  Counter published_small_segments_{0};
-  Counter published_medium_segments_{0};
+  // One per heap counter, in kHeapCounters' order (through counter<>()):
+  // written by the owner only, read by anyone (stats()). Atomics start at 0.
+  Counter counters_[kHeapCounterCount];
   Counter published_node_{0};
   SmallRuns<Config, Source> small_;
   Medium medium_;

@@ -23,7 +23,7 @@ void* ThreadHeap<Config>::malloc_large(std::size_t size) {
   // nothing: two inline tests).
   flush_remote_batch();
   if (!remote_.empty_relaxed()) drain_remote();
-  add(requested_, size);
+  add(counter<&HeapStats::requested>(), size);
   if (size <= MediumCacheT::kMaxBytes) {
     const unsigned c = MediumCacheT::class_of(size);
     if (void* p = medium_cache_.pop(c)) return p;
@@ -84,8 +84,8 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
   // block can later grow into in place (realloc): unpoison all of it.
   unpoison_memory(s, s->mapping_size);
   huge_blocks_.push_front(s);
-  add(huge_in_use_, s->huge_size);
-  add(huge_blocks_count_, 1);
+  add(counter<&HeapStats::huge_in_use>(), s->huge_size);
+  add(counter<&HeapStats::huge_blocks>(), 1);
   return s->huge_block;
 }
 
@@ -137,8 +137,8 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
         return false;
       }
       huge_blocks_.remove(segment);
-      sub(huge_in_use_, segment->huge_size);
-      sub(huge_blocks_count_, 1);
+      sub(counter<&HeapStats::huge_in_use>(), segment->huge_size);
+      sub(counter<&HeapStats::huge_blocks>(), 1);
       if constexpr (kPoisonCachedHuge) poison_memory(segment->huge_block, segment->huge_size);
       source_->release_segment(segment);
       return true;
@@ -189,7 +189,7 @@ template <HeapConfig Config>
 void ThreadHeap<Config>::push_remote_batch(bool may_allocate) {
   CarrierSource host{*this, may_allocate};
   const auto pushed = remote_.push(host);
-  add(remote_pushed_, pushed.blocks);
+  add(counter<&HeapStats::remote_pushed>(), pushed.blocks);
   after_push(pushed);
 }
 
@@ -213,7 +213,7 @@ void ThreadHeap<Config>::drain_remote() {
   DrainReceiver receiver{*this};
   const std::size_t drained = remote_.drain(receiver);
   if (drained == 0) return;
-  add(remote_drained_, drained);
+  add(counter<&HeapStats::remote_drained>(), drained);
   publish_small();
 }
 
@@ -323,8 +323,8 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
         const bool ok = source_->resize_huge(resized, size);
         huge_blocks_.push_front(resized);
         if (ok) {
-          sub(huge_in_use_, old_size);
-          add(huge_in_use_, resized->huge_size);
+          sub(counter<&HeapStats::huge_in_use>(), old_size);
+          add(counter<&HeapStats::huge_in_use>(), resized->huge_size);
           return resized->huge_block;
         }
       }
@@ -372,15 +372,9 @@ std::size_t ThreadHeap<Config>::migrate_to(Source& target) {
 template <HeapConfig Config>
 HeapStats ThreadHeap<Config>::stats() const {
   HeapStats s;
-  s.small_in_use = small_in_use_.load(std::memory_order_relaxed);
-  s.medium_in_use = medium_in_use_.load(std::memory_order_relaxed);
-  s.huge_in_use = huge_in_use_.load(std::memory_order_relaxed);
-  s.huge_blocks = huge_blocks_count_.load(std::memory_order_relaxed);
-  s.requested = requested_.load(std::memory_order_relaxed);
-  s.remote_pushed = remote_pushed_.load(std::memory_order_relaxed);
-  s.remote_drained = remote_drained_.load(std::memory_order_relaxed);
-  s.small_segments = published_small_segments_.load(std::memory_order_relaxed);
-  s.medium_segments = published_medium_segments_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kHeapCounterCount; ++i) {
+    s.*kHeapCounters[i] = counters_[i].load(std::memory_order_relaxed);
+  }
   return s;
 }
 

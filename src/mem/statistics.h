@@ -1,0 +1,288 @@
+// The allocator's statistics, one row each in kStatistics: the name hpc_stat
+// knows it by, what it means, where its value comes from and where the exit
+// summary (HPCALLOC_STATS) shows it. Every consumer walks the table:
+// HeapStats' sum and each ThreadHeap's published counters take the rows
+// that name a HeapStats field (the heap counters), hpc_stat looks the names
+// up, and print_stats (api/statistics.cpp) writes the summary lines and each
+// heap's line from the rows in order. So a new heap counter is a HeapStats
+// field and its row (the static_asserts below catch a field without one); a
+// new figure of the pool or the memory sources is a row over PoolCounts or
+// SourceStats.
+//
+// Plain constexpr data and arithmetic: nothing here allocates.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+
+#include "mem/heap_pool.h"      // PoolCounts
+#include "mem/memory_source.h"  // SourceStats
+
+namespace hpcalloc {
+
+// One heap's counters as its owner last published them, or their sum over
+// heaps. Every field is a heap counter, described by its kStatistics row.
+struct HeapStats {
+  std::size_t small_in_use = 0;
+  std::size_t medium_in_use = 0;
+  std::size_t huge_in_use = 0;
+  std::size_t huge_blocks = 0;
+  std::size_t requested = 0;
+  std::size_t remote_pushed = 0;
+  std::size_t remote_drained = 0;
+  std::size_t small_segments = 0;
+  std::size_t medium_segments = 0;
+
+  std::size_t in_use() const { return small_in_use + medium_in_use + huge_in_use; }
+  HeapStats& operator+=(const HeapStats& other);  // every heap counter (below the table)
+};
+
+// What the process-wide values are computed from.
+struct ProcessStats {
+  PoolCounts pool;
+  HeapStats heaps;      // summed over every heap
+  SourceStats sources;  // summed over every memory source
+  std::size_t numa_nodes = 0;
+  std::size_t heapless_remote_pushed = 0;  // frees sent by threads that have no heap
+};
+
+struct Statistic {
+  // Where the exit summary shows the process-wide value: `label`, the value
+  // and `unit` are appended to summary line `line` (-1: not shown). Lines
+  // are written in table order, so a row's line is never below an earlier
+  // row's.
+  struct SummarySlot {
+    int line = -1;
+    const char* label = "";
+    const char* unit = "";
+  };
+
+  const char* name;  // hpc_stat's; nullptr: a per-heap figure only
+  const char* description;
+  // The value is the sum of the parts that are set.
+  std::size_t HeapStats::*heap = nullptr;                   // a heap counter
+  std::size_t (HeapStats::*heap_figure)() const = nullptr;  // derived from them
+  std::size_t PoolCounts::*pool = nullptr;
+  std::size_t SourceStats::*source = nullptr;
+  std::size_t ProcessStats::*process = nullptr;
+  SummarySlot summary = {};
+  // Text before the value on each heap's summary line (rows with a heap
+  // part only); nullptr: not shown there. Heap lines follow table order too.
+  const char* heap_label = nullptr;
+};
+
+// In summary order. The segment counts sit after in_use_bytes because each
+// heap's line shows them there.
+inline constexpr Statistic kStatistics[] = {
+    {.name = "heaps_created",
+     .description = "heaps ever built (count)",
+     .pool = &PoolCounts::created,
+     .summary = {0, "heaps created "}},
+    {.name = "heaps_live",
+     .description = "heaps in use by a thread (count)",
+     .pool = &PoolCounts::attached,
+     .summary = {0, ", live "}},
+    {.name = "heaps_pooled",
+     .description = "heaps of exited threads, waiting for a new one (count)",
+     .pool = &PoolCounts::pooled,
+     .summary = {0, ", pooled "}},
+    {.name = "heaps_abandoned",
+     .description = "heaps attached to threads at a fork, never reused in the child (count)",
+     .pool = &PoolCounts::abandoned,
+     .summary = {0, ", abandoned at fork "}},
+
+    {.name = "mapped_bytes",
+     .description = "bytes mapped by the memory sources, caches included",
+     .source = &SourceStats::mapped_bytes,
+     .summary = {1, "bytes mapped "}},
+    {.name = "in_use_bytes",
+     .description = "bytes of live blocks: small, medium and huge",
+     .heap_figure = &HeapStats::in_use,
+     .summary = {1, ", in use "},
+     .heap_label = ": in use "},
+    {.name = nullptr,
+     .description = "segments holding a heap's small runs (count)",
+     .heap = &HeapStats::small_segments,
+     .heap_label = ", segments small "},
+    {.name = nullptr,
+     .description = "segments holding a heap's medium chunks (count)",
+     .heap = &HeapStats::medium_segments,
+     .heap_label = " medium "},
+    {.name = "small_in_use_bytes",
+     .description = "bytes of small blocks handed out (as of each heap's last refill or flush)",
+     .heap = &HeapStats::small_in_use,
+     .summary = {1, " (small "}},
+    {.name = "medium_in_use_bytes",
+     .description = "bytes of medium chunks in use, their headers included",
+     .heap = &HeapStats::medium_in_use,
+     .summary = {1, ", medium "}},
+    {.name = "huge_in_use_bytes",
+     .description = "usable bytes of live huge blocks",
+     .heap = &HeapStats::huge_in_use,
+     .summary = {1, ", huge "}},
+    {.name = "huge_blocks",
+     .description = "live huge blocks (count)",
+     .heap = &HeapStats::huge_blocks,
+     .summary = {1, " in ", " blocks)"},
+     .heap_label = ", huge blocks "},
+    {.name = "cached_bytes",
+     .description = "bytes of mappings in the memory sources' caches",
+     .source = &SourceStats::cached_bytes,
+     .summary = {1, ", cached "}},
+    {.name = "cached_mappings",
+     .description = "mappings in the memory sources' caches (count)",
+     .source = &SourceStats::cached_mappings,
+     .summary = {1, " in ", " mappings"}},
+
+    {.name = "requested_bytes",
+     .description = "bytes asked for by medium and huge requests, ever",
+     .heap = &HeapStats::requested,
+     .summary = {2, "requested (medium and huge) ", " bytes"}},
+    {.name = "remote_frees_pushed",
+     .description = "blocks freed by a thread to another thread's heap (count)",
+     .heap = &HeapStats::remote_pushed,
+     .process = &ProcessStats::heapless_remote_pushed,
+     .summary = {2, "; remote frees pushed "},
+     .heap_label = ", remote frees pushed "},
+    {.name = "remote_frees_drained",
+     .description = "blocks freed by other threads that their owning heap took back (count)",
+     .heap = &HeapStats::remote_drained,
+     .summary = {2, ", drained "},
+     .heap_label = ", drained "},
+
+    {.name = "os_reserves",
+     .description = "mappings taken from the OS (count)",
+     .source = &SourceStats::os_reserves,
+     .summary = {3, "os reserves "}},
+    {.name = "os_releases",
+     .description = "mappings or tails given back to the OS (count)",
+     .source = &SourceStats::os_releases,
+     .summary = {3, ", releases "}},
+    {.name = "cache_hits",
+     .description = "mappings served from a memory source's cache (count)",
+     .source = &SourceStats::cache_hits,
+     .summary = {3, ", cache hits "}},
+    {.name = "cache_misses",
+     .description = "mappings the caches could not serve (count)",
+     .source = &SourceStats::cache_misses,
+     .summary = {3, ", misses "}},
+    {.name = "remaps_in_place",
+     .description = "huge blocks grown by mremap in place (count)",
+     .source = &SourceStats::remaps_in_place,
+     .summary = {3, ", mremap in place "}},
+    {.name = "remaps_moved",
+     .description = "huge blocks grown by mremap to a new address (count)",
+     .source = &SourceStats::remaps_moved,
+     .summary = {3, ", moved "}},
+    {.name = "numa_nodes",
+     .description = "NUMA nodes of the machine, as far as the allocator serves them (count)",
+     .process = &ProcessStats::numa_nodes,
+     .summary = {3, ", numa nodes "}},
+
+    {.name = "numa_bind_failures",
+     .description = "mappings whose NUMA binding failed; served unbound (count)",
+     .source = &SourceStats::bind_failures},
+    {.name = "numa_migrated",
+     .description = "mappings moved in from another node's source (count)",
+     .source = &SourceStats::migrated_in},
+    {.name = "numa_migrate_failures",
+     .description = "of those, mappings whose pages could not all move (count)",
+     .source = &SourceStats::migrate_failures},
+};
+
+// A statistic's process-wide value.
+inline std::size_t process_value(const Statistic& s, const ProcessStats& p) {
+  std::size_t value = 0;
+  if (s.heap != nullptr) value += p.heaps.*s.heap;
+  if (s.heap_figure != nullptr) value += (p.heaps.*s.heap_figure)();
+  if (s.pool != nullptr) value += p.pool.*s.pool;
+  if (s.source != nullptr) value += p.sources.*s.source;
+  if (s.process != nullptr) value += p.*s.process;
+  return value;
+}
+
+// Its value for one heap: the heap parts only (rows with a heap_label).
+inline std::size_t heap_value(const Statistic& s, const HeapStats& h) {
+  std::size_t value = 0;
+  if (s.heap != nullptr) value += h.*s.heap;
+  if (s.heap_figure != nullptr) value += (h.*s.heap_figure)();
+  return value;
+}
+
+// The heap counters, in table order: what each ThreadHeap publishes.
+inline constexpr std::size_t kHeapCounterCount = [] {
+  std::size_t n = 0;
+  for (const Statistic& s : kStatistics) n += s.heap != nullptr ? 1 : 0;
+  return n;
+}();
+inline constexpr std::array<std::size_t HeapStats::*, kHeapCounterCount> kHeapCounters = [] {
+  std::array<std::size_t HeapStats::*, kHeapCounterCount> counters{};
+  std::size_t n = 0;
+  for (const Statistic& s : kStatistics) {
+    if (s.heap != nullptr) counters[n++] = s.heap;
+  }
+  return counters;
+}();
+
+// Where a heap counter is in kHeapCounters; a field without a row does not
+// compile.
+consteval std::size_t heap_counter_index(std::size_t HeapStats::*field) {
+  for (std::size_t i = 0; i < kHeapCounterCount; ++i) {
+    if (kHeapCounters[i] == field) return i;
+  }
+  throw "not a heap counter: give it a row in kStatistics";
+}
+
+inline HeapStats& HeapStats::operator+=(const HeapStats& other) {
+  for (std::size_t HeapStats::*counter : kHeapCounters) this->*counter += other.*counter;
+  return *this;
+}
+
+namespace statistics_checks {
+
+constexpr bool heap_counters_are_distinct() {
+  for (std::size_t i = 0; i < kHeapCounterCount; ++i) {
+    for (std::size_t j = i + 1; j < kHeapCounterCount; ++j) {
+      if (kHeapCounters[i] == kHeapCounters[j]) return false;
+    }
+  }
+  return true;
+}
+
+constexpr bool names_are_distinct() {
+  for (const Statistic& a : kStatistics) {
+    for (const Statistic& b : kStatistics) {
+      if (&a != &b && a.name != nullptr && b.name != nullptr &&
+          std::string_view(a.name) == std::string_view(b.name)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+constexpr bool rows_are_reachable() {
+  int line = -1;
+  for (const Statistic& s : kStatistics) {
+    const bool of_heap = s.heap != nullptr || s.heap_figure != nullptr;
+    if (s.name == nullptr && s.heap_label == nullptr) return false;  // shown nowhere
+    if (s.heap_label != nullptr && !of_heap) return false;           // no per-heap value
+    if (s.name == nullptr && (!of_heap || s.summary.line >= 0)) return false;
+    if (s.summary.line >= 0 && s.summary.line < line) return false;  // lines in order
+    if (s.summary.line >= 0) line = s.summary.line;
+  }
+  return true;
+}
+
+}  // namespace statistics_checks
+
+static_assert(sizeof(HeapStats) == kHeapCounterCount * sizeof(std::size_t),
+              "every HeapStats field is a heap counter with a row in kStatistics");
+static_assert(statistics_checks::heap_counters_are_distinct(), "a heap counter has two rows");
+static_assert(statistics_checks::names_are_distinct(), "two statistics share an hpc_stat name");
+static_assert(statistics_checks::rows_are_reachable(),
+              "a row is shown nowhere, has a per-heap label without a heap value, or breaks the "
+              "summary's line order");
+
+}  // namespace hpcalloc
