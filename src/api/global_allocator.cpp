@@ -10,6 +10,18 @@
 // from a pthread key destructor. A free of another heap's block goes to that
 // heap's lock-free remote-free queue.
 //
+// Marked slow paths: the fork handlers must know whether a fork comes from
+// a signal handler that interrupted this thread inside its heap (the child
+// then cannot trust that heap). Every lock site says so exactly (the lock
+// names its holder, sync/spin_lock.h); besides, the paths of this file that
+// work on the thread's heap outside the malloc/free fast paths (attaching a
+// heap, thread exit, heap-less free, trim, calloc, realloc, memalign) are
+// marked with a SlowPathScope. Not marked, so a handler interrupting them
+// is not seen: the inline fast paths of malloc and free and what they call
+// inside the heap (caches, medium cache, refills, flushes, drains, medium
+// and huge blocks) between lock sites: marking those would cost the common
+// malloc/free instructions, or belongs in mem/thread_heap.h.
+//
 // Initialisation is lazy and reentrancy-safe: nothing called while building
 // the globals allocates; what may allocate (pthread_setspecific,
 // pthread_atfork, dlsym) is called only once the allocator can serve it.
@@ -66,6 +78,26 @@ std::atomic<bool> g_atfork_registered{false};
 thread_local Heap* tls_heap = nullptr;
 // Passes of our key destructor so far in this (exiting) thread.
 thread_local unsigned tls_exit_passes = 0;
+// Marked slow paths the calling thread is inside (see the top comment).
+thread_local unsigned tls_slow_path_depth = 0;
+
+// Marks its scope as a slow path for the fork handlers. The signal fences
+// are compiler barriers only: a handler that reads the depth runs on this
+// very thread, so program order is all it needs, and the fences keep the
+// compiler from moving the scope's heap accesses outside the marked stretch.
+class SlowPathScope {
+ public:
+  SlowPathScope() {
+    ++tls_slow_path_depth;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  ~SlowPathScope() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    --tls_slow_path_depth;
+  }
+  SlowPathScope(const SlowPathScope&) = delete;
+  SlowPathScope& operator=(const SlowPathScope&) = delete;
+};
 
 // After this many destructor passes no new heap is attached: pthread runs at
 // most PTHREAD_DESTRUCTOR_ITERATIONS passes, and a heap attached after the
@@ -94,6 +126,8 @@ void forget_calling_threads_heap() {
   tls_heap = nullptr;
   tls_exit_passes = 0;
 }
+
+bool calling_thread_in_slow_path() { return tls_slow_path_depth != 0; }
 
 [[gnu::noinline]] Globals* init() {
   Globals* g = globals();
@@ -134,6 +168,7 @@ Heap* attach_heap(Globals* g) {
 }
 
 void thread_exit(void* value) {
+  SlowPathScope slow_path;
   Heap* heap = static_cast<Heap*>(value);
   tls_heap = nullptr;
   ++tls_exit_passes;
@@ -144,6 +179,7 @@ void thread_exit(void* value) {
 // past their exit use the shared fallback heap under its lock.
 template <class Op>
 [[gnu::noinline]] auto with_heap_slow(Op op) -> decltype(op(*tls_heap)) {
+  SlowPathScope slow_path;
   Globals* g = init();
   if (Heap* heap = tls_heap; heap != nullptr) return op(*heap);  // attached reentrantly
   if (Heap* heap = attach_heap(g); heap != nullptr) return op(*heap);
@@ -240,10 +276,12 @@ void* malloc(std::size_t size) noexcept {
 }
 
 void* calloc(std::size_t count, std::size_t size) noexcept {
+  SlowPathScope slow_path;
   return with_heap([count, size](Heap& heap) { return heap.calloc(count, size); });
 }
 
 void* memalign(std::size_t alignment, std::size_t size) noexcept {
+  SlowPathScope slow_path;
   return with_heap([alignment, size](Heap& heap) { return heap.memalign(alignment, size); });
 }
 
@@ -254,6 +292,7 @@ namespace {
 // Everything but the common case of global::free().
 [[gnu::noinline]] void free_general(void* p) noexcept {
   if (p == nullptr) return;
+  SlowPathScope slow_path;
   Heap* heap = tls_heap;
   if (heap == nullptr) {
     // A thread that frees without having allocated (a consumer) gets a heap
@@ -302,6 +341,7 @@ void free(void* p) noexcept {
 }
 
 void* realloc(void* p, std::size_t size) noexcept {
+  SlowPathScope slow_path;
   if (p != nullptr && !is_ours(p)) {
     if (g_forward_foreign.load(std::memory_order_relaxed)) {
       if (ReallocFn next = next_symbol("realloc", g_next_realloc); next != nullptr) {
@@ -329,6 +369,7 @@ std::size_t usable_size(const void* p) noexcept {
 }
 
 bool trim(std::size_t /*pad*/) {
+  SlowPathScope slow_path;
   Globals* g = init();
   auto mapped = [g] {
     std::size_t bytes = 0;
