@@ -77,9 +77,7 @@ void fail(const char* what) {
   std::fprintf(stderr, "FAIL: %s\n", what);
 }
 
-void raw_write(const char* text) {
-  syscall(SYS_write, 2, text, std::strlen(text));
-}
+void raw_write(const char* text) { syscall(SYS_write, 2, text, std::strlen(text)); }
 
 void watchdog() {
   unsigned long last = g_progress.load(std::memory_order_relaxed);
@@ -100,7 +98,7 @@ std::size_t size_for(unsigned i) {
   switch (i % 16) {
     case 0: return 2000 + i % 5000;              // medium
     case 1: return (1u << 20) + (i % 7) * 4096;  // huge
-    default: return 16 + (i * 37) % 1000;       // small
+    default: return 16 + (i * 37) % 1000;        // small
   }
 }
 

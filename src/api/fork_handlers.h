@@ -31,9 +31,17 @@
 // resets what every other lock protects (a half-done update, or a holder
 // that does not exist in the child); the parent unlocks only what the
 // prepare took. Not detected: a handler that interrupted this thread in a
-// fast path or inside its heap's code between lock sites (see
-// global_allocator.cpp's top comment); the child then keeps a heap in the
-// middle of that operation, as the parent does when the handler returns.
+// fast path, or inside its heap's own code between two lock sites (caches,
+// medium cache, refills, flushes, drains, medium and huge blocks: see
+// global_allocator.cpp's top comment); marking those would cost every
+// malloc/free, or belongs in mem/thread_heap.h. The child then keeps a heap
+// that operation left half-done, and an allocation the child makes before
+// the handler returns may find, say, a cache count one off its list or a
+// medium chunk half split. That is the price of keeping the forking thread's
+// heap at all (abandoning it in every child, as before, strands it); such a
+// fork is outside what POSIX promises (POSIX.1-2024 no longer lists fork()
+// as async-signal-safe), and the undetected windows are a few instructions
+// of the common paths plus the heap's lock-free slow paths.
 //
 // The child's heaps. It keeps the forking thread's heap (attached, with all
 // its memory) unless the fork interrupted it as above: that thread was in
@@ -48,10 +56,12 @@
 // sound one, and walking or repairing one could follow a half-written link
 // into live data. So they are neither adopted nor drained: their memory
 // (what those threads held at the fork) stays as it was, and frees of their
-// blocks in the child queue up in their queues. That loss is bounded by the
-// parent's state; a child that forks again while no other thread of its own
-// is running abandons nothing more, so a chain of forks or a long-lived
-// worker keeps a bounded number of heaps and reuses what it inherited.
+// blocks in the child queue up in their queues, with the carriers that take
+// them there (one small block of the sender per batch). That
+// loss is bounded by what the parent's other threads held; a child that
+// forks again while no other thread of its own is running abandons nothing
+// more, so a chain of forks or a long-lived worker keeps a bounded number of
+// heaps and reuses what it inherited (preload test fork_chain).
 #pragma once
 
 #include <cstdint>
@@ -106,7 +116,8 @@ class ForkHandlers {
     }
     r.init = take([] { init_lock().lock(); }, [] { return init_lock().try_lock(); });
     if (g == nullptr) return;
-    r.fallback = take([g] { g->fallback_lock.lock(); }, [g] { return g->fallback_lock.try_lock(); });
+    r.fallback =
+        take([g] { g->fallback_lock.lock(); }, [g] { return g->fallback_lock.try_lock(); });
     for (unsigned n = 0; n < g->numa.node_count(); ++n) {
       Lock& lock = g->numa.node_lock(n);
       if (take([&lock] { lock.lock(); }, [&lock] { return lock.try_lock(); })) {

@@ -108,8 +108,8 @@ TEST(ForkHandlers, ForkWhileThisThreadHoldsThePoolsLock) {
     std::size_t now_created = 0;
     hpc_stat("heaps_abandoned", &abandoned);
     hpc_stat("heaps_created", &now_created);
-    if (abandoned != created) return 3;           // every inherited heap
-    if (now_created != created + 1) return 4;     // and a fresh one
+    if (abandoned != created) return 3;        // every inherited heap
+    if (now_created != created + 1) return 4;  // and a fresh one
     return 0;
   });
   EXPECT_TRUE(g->pool.held_by_caller_for_fork());  // not unlocked by the parent handler

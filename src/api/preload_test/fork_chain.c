@@ -57,10 +57,10 @@ static size_t stat_value(const char* name) {
 
 static size_t size_for(unsigned i) {
   switch (i % 12) {
-    case 0: return 1500 + (i * 131) % 30000;       /* medium, cached sizes */
-    case 1: return 40000 + (i * 977) % 200000;     /* medium, free lists */
-    case 2: return (3u << 20) + (i % 4) * 4096;    /* huge */
-    default: return 16 + (i * 37) % 1000;          /* small */
+    case 0: return 1500 + (i * 131) % 30000;    /* medium, cached sizes */
+    case 1: return 40000 + (i * 977) % 200000;  /* medium, free lists */
+    case 2: return (3u << 20) + (i % 4) * 4096; /* huge */
+    default: return 16 + (i * 37) % 1000;       /* small */
   }
 }
 

@@ -38,9 +38,9 @@ static atomic_bool stop;
 
 static size_t size_for(unsigned i) {
   switch (i % 16) {
-    case 0: return 1500 + i % 30000;              /* medium */
-    case 1: return (1u << 20) + (i % 5) * 4096;   /* huge */
-    default: return 16 + (i * 37) % 1000;        /* small */
+    case 0: return 1500 + i % 30000;            /* medium */
+    case 1: return (1u << 20) + (i % 5) * 4096; /* huge */
+    default: return 16 + (i * 37) % 1000;       /* small */
   }
 }
 
@@ -195,7 +195,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  printf("fork_deadlock: %d runs of %d threads forking %d times each while %d allocate: all passed\n",
-         kRuns, kForkers, kForksEach, kAllocators);
+  printf(
+      "fork_deadlock: %d runs of %d threads forking %d times each while %d allocate: all passed\n",
+      kRuns, kForkers, kForksEach, kAllocators);
   return 0;
 }

@@ -16,12 +16,12 @@
  * Exits non-zero with a line per failed check. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <numa.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
