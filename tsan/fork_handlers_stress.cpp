@@ -68,8 +68,10 @@ constexpr int kDirectRoundsEach = 200;
 constexpr int kAllocators = 2;
 constexpr int kStallSeconds = 30;
 
+// Relaxed throughout: counters and flags that publish no data (the joins
+// order everything the checks read).
 std::atomic<int> g_failures{0};
-std::atomic<unsigned long> g_progress{0};
+std::atomic<unsigned long> g_progress{0};  // rounds done, for the watchdog
 std::atomic<bool> g_done{false};
 
 void fail(const char* what) {
@@ -167,6 +169,7 @@ struct Slot {
 };
 Slot g_slots[16];
 
+// `stop` is read relaxed: a flag only, the join orders the rest.
 void allocator(int index, const std::atomic<bool>& stop) {
   for (unsigned i = 0; !stop.load(std::memory_order_relaxed); ++i) {
     void* mine = (i % 64 == 0) ? hpc_malloc_on_node(size_for(i), 0) : filled(size_for(i), 2);
