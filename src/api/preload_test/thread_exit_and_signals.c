@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <numa.h>
 #include <pthread.h>
 #include <signal.h>
@@ -150,7 +151,13 @@ static void check_fork_in_signal_handler(void) {
   unsigned long i = 0;
   while (forks_done < kForks) {
     void* p = malloc(i % 4000 + 1);
+    /* realloc and malloc_trim are slow paths the fork handlers detect (a
+     * marked path; the pool's and the sources' locks): a signal landing in
+     * one makes the child set this thread's heap aside and start afresh,
+     * elsewhere the child keeps the heap. */
+    p = realloc(p, i % 6000 + 1);
     free(p);
+    if (i % 64 == 0) malloc_trim(0);
     ++i;
   }
   timer_delete(alarm_timer);
