@@ -101,9 +101,7 @@ class ForkHandlers {
  public:
   static void prepare() {
     ForkRecord& r = Records::begin();
-    Globals* g = globals();
-    r.globals = g;
-    const bool holds_a_lock = holds_allocator_lock(g);
+    const bool holds_a_lock = holds_allocator_lock(globals());
     r.interrupted = holds_a_lock || calling_thread_in_slow_path();
     // See the top comment: a thread holding one of the locks only tries.
     auto take = [holds_a_lock](auto lock, auto try_lock) {
@@ -115,6 +113,10 @@ class ForkHandlers {
       r.fork_lock = take([] { fork_lock().lock(); }, [] { return fork_lock().try_lock(); });
     }
     r.init = take([] { init_lock().lock(); }, [] { return init_lock().try_lock(); });
+    // Read under the init lock: nobody publishes the globals meanwhile, so
+    // the child finds the very globals this record describes.
+    Globals* g = globals();
+    r.globals = g;
     if (g == nullptr) return;
     r.fallback =
         take([g] { g->fallback_lock.lock(); }, [g] { return g->fallback_lock.try_lock(); });

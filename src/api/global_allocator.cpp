@@ -24,7 +24,9 @@
 //
 // Initialisation is lazy and reentrancy-safe: nothing called while building
 // the globals allocates; what may allocate (pthread_setspecific,
-// pthread_atfork, dlsym) is called only once the allocator can serve it.
+// pthread_atfork, dlsym) is called only once the allocator can serve it
+// (pthread_atfork, on the building thread, just before the globals are
+// published: see init()).
 #include "api/global_allocator.h"
 
 #include <dlfcn.h>
@@ -73,9 +75,10 @@ std::atomic<Globals*> g_globals{nullptr};
 constinit Lock g_init_lock;
 // Set per library by CMake: see src/CMakeLists.txt.
 std::atomic<bool> g_forward_foreign{HPCALLOC_FORWARD_FOREIGN != 0};
-std::atomic<bool> g_atfork_registered{false};
 
 thread_local Heap* tls_heap = nullptr;
+// The globals this thread is building and has not published yet (see init()).
+thread_local Globals* tls_building = nullptr;
 // Passes of our key destructor so far in this (exiting) thread.
 thread_local unsigned tls_exit_passes = 0;
 // Marked slow paths the calling thread is inside (see the top comment).
@@ -110,7 +113,11 @@ void thread_exit(void* value);
 
 Globals* globals() {
   // Acquire: pairs with the release in init(), so the globals are built.
-  return g_globals.load(std::memory_order_acquire);
+  Globals* g = g_globals.load(std::memory_order_acquire);
+  // Before they are published only the thread building them sees them: it
+  // allocates from them inside pthread_atfork (see init()).
+  if (__builtin_expect(g == nullptr, 0)) return tls_building;
+  return g;
 }
 
 Lock& init_lock() { return g_init_lock; }
@@ -143,14 +150,20 @@ bool calling_thread_in_slow_path() { return tls_slow_path_depth != 0; }
     if (pthread_key_create(&g->key, thread_exit) != 0) {
       fatal("cannot create the thread-exit key (pthread_key_create)");
     }
+    // The fork handlers are registered before the globals are published:
+    // every allocator lock lives in them, so no thread can hold one while a
+    // fork would not run the handlers (a fork racing the first allocation
+    // used to copy a lock another thread held into a child that then
+    // waited for it forever). pthread_atfork may allocate: this thread is
+    // served by the globals it is building (globals() shows it them), the
+    // others wait for the init lock.
+    tls_building = g;
+    pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
+    tls_building = nullptr;
     // Release: publishes the globals built above to globals()' acquire.
     g_globals.store(g, std::memory_order_release);
   }
   g_init_lock.unlock();
-  // pthread_atfork may allocate: only now that we can serve it.
-  if (!g_atfork_registered.exchange(true, std::memory_order_acq_rel)) {
-    pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
-  }
   return g;
 }
 
