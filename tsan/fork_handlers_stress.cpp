@@ -119,6 +119,9 @@ bool holds(const void* block, std::size_t size, unsigned char value) {
 }
 
 [[noreturn]] void child(void* inherited, std::size_t inherited_size) {
+  // A child that hangs dies (SIGALRM) rather than keep ctest waiting on the
+  // output it shares.
+  alarm(kStallSeconds);
   bool ok = holds(inherited, inherited_size, 0x5a);
   hpc_free(inherited);
   for (unsigned i = 0; i < 500; ++i) {

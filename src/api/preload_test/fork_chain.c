@@ -33,9 +33,10 @@
 
 enum {
   kGenerations = 1000,
-  kCarried = 24,      /* blocks each generation leaves to the next */
-  kWarmUp = 20,       /* generations whose figures set the bounds */
-  kTestSeconds = 170, /* watchdog of the whole chain */
+  kCarried = 24,           /* blocks each generation leaves to the next */
+  kWarmUp = 20,            /* generations whose figures set the bounds */
+  kTestSeconds = 170,      /* watchdog of the whole chain */
+  kGenerationSeconds = 30, /* one generation */
 };
 static const size_t kMappedSlack = (size_t)16 << 20;
 
@@ -114,6 +115,9 @@ static void* blocker(void* arg) {
 
 /* One generation's work and report; 0 when something failed. */
 static int generation(int number, int report_fd) {
+  /* A generation that hangs dies (SIGALRM) instead of holding the pipe and
+   * the test's output open: the chain then breaks and the test fails. */
+  alarm(kGenerationSeconds);
   int ok = 1;
   for (int i = 0; i < kCarried; ++i) {
     unsigned char* p = carried[i];
