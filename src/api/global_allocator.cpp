@@ -10,9 +10,23 @@
 // from a pthread key destructor. A free of another heap's block goes to that
 // heap's lock-free remote-free queue.
 //
+// Marked slow paths: the fork handlers must know whether a fork comes from
+// a signal handler that interrupted this thread inside its heap (the child
+// then cannot trust that heap). Every lock site says so exactly (the lock
+// names its holder, sync/spin_lock.h); besides, the paths of this file that
+// work on the thread's heap outside the malloc/free fast paths (attaching a
+// heap, thread exit, heap-less free, trim, calloc, realloc, memalign) are
+// marked with a SlowPathScope. Not marked, so a handler interrupting them
+// is not seen: the inline fast paths of malloc and free and what they call
+// inside the heap (caches, medium cache, refills, flushes, drains, medium
+// and huge blocks) between lock sites: marking those would cost the common
+// malloc/free instructions, or belongs in mem/thread_heap.h.
+//
 // Initialisation is lazy and reentrancy-safe: nothing called while building
 // the globals allocates; what may allocate (pthread_setspecific,
-// pthread_atfork, dlsym) is called only once the allocator can serve it.
+// pthread_atfork, dlsym) is called only once the allocator can serve it
+// (pthread_atfork, on the building thread, just before the globals are
+// published: see init()).
 #include "api/global_allocator.h"
 
 #include <dlfcn.h>
@@ -61,11 +75,32 @@ std::atomic<Globals*> g_globals{nullptr};
 constinit Lock g_init_lock;
 // Set per library by CMake: see src/CMakeLists.txt.
 std::atomic<bool> g_forward_foreign{HPCALLOC_FORWARD_FOREIGN != 0};
-std::atomic<bool> g_atfork_registered{false};
 
 thread_local Heap* tls_heap = nullptr;
+// The globals this thread is building and has not published yet (see init()).
+thread_local Globals* tls_building = nullptr;
 // Passes of our key destructor so far in this (exiting) thread.
 thread_local unsigned tls_exit_passes = 0;
+// Marked slow paths the calling thread is inside (see the top comment).
+thread_local unsigned tls_slow_path_depth = 0;
+
+// Marks its scope as a slow path for the fork handlers. The signal fences
+// are compiler barriers only: a handler that reads the depth runs on this
+// very thread, so program order is all it needs, and the fences keep the
+// compiler from moving the scope's heap accesses outside the marked stretch.
+class SlowPathScope {
+ public:
+  SlowPathScope() {
+    ++tls_slow_path_depth;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  ~SlowPathScope() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    --tls_slow_path_depth;
+  }
+  SlowPathScope(const SlowPathScope&) = delete;
+  SlowPathScope& operator=(const SlowPathScope&) = delete;
+};
 
 // After this many destructor passes no new heap is attached: pthread runs at
 // most PTHREAD_DESTRUCTOR_ITERATIONS passes, and a heap attached after the
@@ -78,7 +113,11 @@ void thread_exit(void* value);
 
 Globals* globals() {
   // Acquire: pairs with the release in init(), so the globals are built.
-  return g_globals.load(std::memory_order_acquire);
+  Globals* g = g_globals.load(std::memory_order_acquire);
+  // Before they are published only the thread building them sees them: it
+  // allocates from them inside pthread_atfork (see init()).
+  if (__builtin_expect(g == nullptr, 0)) return tls_building;
+  return g;
 }
 
 Lock& init_lock() { return g_init_lock; }
@@ -95,6 +134,8 @@ void forget_calling_threads_heap() {
   tls_exit_passes = 0;
 }
 
+bool calling_thread_in_slow_path() { return tls_slow_path_depth != 0; }
+
 [[gnu::noinline]] Globals* init() {
   Globals* g = globals();
   if (g != nullptr) return g;
@@ -109,14 +150,20 @@ void forget_calling_threads_heap() {
     if (pthread_key_create(&g->key, thread_exit) != 0) {
       fatal("cannot create the thread-exit key (pthread_key_create)");
     }
+    // The fork handlers are registered before the globals are published:
+    // every allocator lock lives in them, so no thread can hold one while a
+    // fork would not run the handlers (a fork racing the first allocation
+    // used to copy a lock another thread held into a child that then
+    // waited for it forever). pthread_atfork may allocate: this thread is
+    // served by the globals it is building (globals() shows it them), the
+    // others wait for the init lock.
+    tls_building = g;
+    pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
+    tls_building = nullptr;
     // Release: publishes the globals built above to globals()' acquire.
     g_globals.store(g, std::memory_order_release);
   }
   g_init_lock.unlock();
-  // pthread_atfork may allocate: only now that we can serve it.
-  if (!g_atfork_registered.exchange(true, std::memory_order_acq_rel)) {
-    pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
-  }
   return g;
 }
 
@@ -134,6 +181,7 @@ Heap* attach_heap(Globals* g) {
 }
 
 void thread_exit(void* value) {
+  SlowPathScope slow_path;
   Heap* heap = static_cast<Heap*>(value);
   tls_heap = nullptr;
   ++tls_exit_passes;
@@ -144,6 +192,7 @@ void thread_exit(void* value) {
 // past their exit use the shared fallback heap under its lock.
 template <class Op>
 [[gnu::noinline]] auto with_heap_slow(Op op) -> decltype(op(*tls_heap)) {
+  SlowPathScope slow_path;
   Globals* g = init();
   if (Heap* heap = tls_heap; heap != nullptr) return op(*heap);  // attached reentrantly
   if (Heap* heap = attach_heap(g); heap != nullptr) return op(*heap);
@@ -240,10 +289,12 @@ void* malloc(std::size_t size) noexcept {
 }
 
 void* calloc(std::size_t count, std::size_t size) noexcept {
+  SlowPathScope slow_path;
   return with_heap([count, size](Heap& heap) { return heap.calloc(count, size); });
 }
 
 void* memalign(std::size_t alignment, std::size_t size) noexcept {
+  SlowPathScope slow_path;
   return with_heap([alignment, size](Heap& heap) { return heap.memalign(alignment, size); });
 }
 
@@ -254,6 +305,7 @@ namespace {
 // Everything but the common case of global::free().
 [[gnu::noinline]] void free_general(void* p) noexcept {
   if (p == nullptr) return;
+  SlowPathScope slow_path;
   Heap* heap = tls_heap;
   if (heap == nullptr) {
     // A thread that frees without having allocated (a consumer) gets a heap
@@ -302,6 +354,7 @@ void free(void* p) noexcept {
 }
 
 void* realloc(void* p, std::size_t size) noexcept {
+  SlowPathScope slow_path;
   if (p != nullptr && !is_ours(p)) {
     if (g_forward_foreign.load(std::memory_order_relaxed)) {
       if (ReallocFn next = next_symbol("realloc", g_next_realloc); next != nullptr) {
@@ -329,6 +382,7 @@ std::size_t usable_size(const void* p) noexcept {
 }
 
 bool trim(std::size_t /*pad*/) {
+  SlowPathScope slow_path;
   Globals* g = init();
   auto mapped = [g] {
     std::size_t bytes = 0;

@@ -2,7 +2,7 @@
 // instance's types, its one global object and the calls its three source
 // files share. global_allocator.cpp owns the globals, the thread-local heap
 // pointer and the entry points; fork_handlers.cpp the pthread_atfork
-// handlers; statistics.cpp the figures and the exit summary.
+// handlers (fork_handlers.h); statistics.cpp the figures and the exit summary.
 #pragma once
 
 #include <pthread.h>
@@ -73,7 +73,13 @@ Heap* calling_threads_heap();
 void set_calling_threads_heap(Heap* heap);
 // Child after fork: the calling thread forgets its heap (abandoned).
 void forget_calling_threads_heap();
+// Whether the calling thread is inside one of the slow paths that
+// global_allocator.cpp marks for the fork handlers (fork_handlers.h).
+bool calling_thread_in_slow_path();
 
+// Taken first by the fork handlers: forks are serialised (fork_handlers.h).
+Lock& fork_lock();
+// The pthread_atfork handlers (fork_handlers.cpp).
 void prepare_fork();
 void parent_after_fork();
 void child_after_fork();

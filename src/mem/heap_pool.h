@@ -17,10 +17,13 @@
 //
 // Heaps are carved from slabs reserved from the Pal. Every heap is on the
 // all-heaps list (for statistics); pooled heaps are also on the pooled list.
-// After fork() the child abandons the heaps that were attached to threads
-// (they may have been mid-operation in threads that do not exist in the
-// child): they are never pooled or adopted again, and frees of their blocks
-// just queue up.
+// After fork() the child keeps the heaps it can trust (the forking thread's
+// own, and those used only under a lock the fork handlers took: the caller
+// names them) and abandons the other attached heaps: their threads do not
+// exist in the child and may have been anywhere inside them, fast paths
+// included, when the address space was copied (api/fork_handlers.h says why
+// no check can tell). An abandoned heap is never pooled or adopted again;
+// frees of its blocks just queue up. Pooled heaps stay adoptable.
 //
 // The pool is generic over the heap so the Relacy model runs this very code
 // with a model heap (model/heap_pool_model.cpp). A Heap provides:
@@ -167,14 +170,34 @@ class HeapPool {
     for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load()) r->heap()->trim(false);
   }
 
-  // fork(): prepare takes the lock, the parent releases it, the child
-  // releases it after abandoning the heaps that were attached to threads.
+  // fork() (api/fork_handlers.h): the prepare handler takes the lock,
+  // waiting for it, or only trying when this thread already holds one of
+  // the allocator's locks (held_by_caller_for_fork: a fork from a signal
+  // handler that interrupted it); whoever took it releases it after.
   void lock_for_fork() { lock_.lock(); }
   bool try_lock_for_fork() { return lock_.try_lock(); }
+  bool held_by_caller_for_fork() const { return lock_.held_by_caller(); }
   void unlock_after_fork() { lock_.unlock(); }
-  // The child's view when the lock could not be taken (a fork from a signal
-  // handler that interrupted this thread inside it): the lists may be
-  // half-updated, so no heap is trusted: every one is abandoned.
+  // The child, when the prepare took the lock (still held): pooled heaps
+  // were idle (only touched under the lock) and stay adoptable; every
+  // attached heap but those keep(const Heap*) names is abandoned.
+  template <class Keep>
+  void abandon_attached_in_child(Keep keep) {
+    for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
+      if (r->state.load() == State::kAttached && !keep(static_cast<const Heap*>(r->heap()))) {
+        r->state.store(State::kAbandoned);
+        counts_add(attached_, -1);
+        counts_add(abandoned_, 1);
+      }
+    }
+  }
+  void abandon_attached_in_child() {
+    abandon_attached_in_child([](const Heap*) { return false; });
+  }
+  // The child, when the prepare did not take the lock (a fork from a signal
+  // handler that interrupted this thread inside the allocator: this thread
+  // or another held it): the lists may be half-updated, so no heap is
+  // trusted: every one is abandoned, and the lock starts free.
   void reset_in_child_after_fork() {
     new (&lock_) Lock();
     pooled_.store(nullptr);
@@ -184,15 +207,6 @@ class HeapPool {
     attached_.store(0);
     pooled_count_.store(0);
     abandoned_.store(created_.load());
-  }
-  void abandon_attached_in_child() {
-    for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
-      if (r->state.load() == State::kAttached) {
-        r->state.store(State::kAbandoned);
-        counts_add(attached_, -1);
-        counts_add(abandoned_, 1);
-      }
-    }
   }
 
  private:

@@ -223,6 +223,28 @@ TEST(HeapPool, ForkChildAbandonsAttachedHeapsAndKeepsPooledOnes) {
   EXPECT_EQ(f.pool->counts().pooled, 0u);
 }
 
+TEST(HeapPool, ForkChildKeepsTheAttachedHeapsItNames) {
+  PoolFixture<SimConfig> f;
+  auto* forking_thread = f.pool->acquire(*f.source);
+  auto* other_thread = f.pool->acquire(*f.source);
+  void* inherited = forking_thread->malloc(64);
+  f.pool->lock_for_fork();
+  f.pool->abandon_attached_in_child([&](const auto* heap) { return heap == forking_thread; });
+  f.pool->unlock_after_fork();
+  const PoolCounts counts = f.pool->counts();
+  EXPECT_EQ(counts.attached, 1u);
+  EXPECT_EQ(counts.abandoned, 1u);
+  // The kept heap is the forking thread's as before: it frees what it
+  // inherited and is pooled and adopted again when that thread exits.
+  forking_thread->free(inherited);
+  f.pool->release(forking_thread);
+  EXPECT_EQ(f.pool->counts().pooled, 1u);
+  EXPECT_EQ(f.pool->acquire(*f.source), forking_thread);
+  f.pool->release(other_thread);  // abandoned: ignored
+  EXPECT_EQ(f.pool->counts().pooled, 0u);
+  EXPECT_EQ(f.pool->counts().created, 2u);
+}
+
 // Real threads on the real platform: producers allocate, a consumer frees
 // (remote), threads come and go (adoption). Functional here; the race proofs
 // are the Relacy models and the TSan stress programs.

@@ -190,14 +190,16 @@ class MemorySource {
   // Unmaps every cached mapping.
   void trim();
 
-  // fork(): prepare takes the lock so no cache update is half done in the
-  // child; parent and child release it. try_lock_for_fork() is for a fork
-  // that may have interrupted this very thread inside the lock (a signal
-  // handler): if it fails, the child calls reset_in_child_after_fork().
+  // fork() (api/fork_handlers.h): the prepare handler takes the lock so no
+  // cache update is half done in the child, waiting for it, or only trying
+  // when this thread already holds one of the allocator's locks
+  // (held_by_caller_for_fork: a fork from a signal handler that interrupted
+  // it); whoever took it releases it after.
   void lock_for_fork() { lock_.lock(); }
   bool try_lock_for_fork() { return lock_.try_lock(); }
+  bool held_by_caller_for_fork() const { return lock_.held_by_caller(); }
   void unlock_after_fork() { lock_.unlock(); }
-  // The child's view when the lock could not be taken: the cache may be
+  // The child, when the prepare did not take the lock: the cache may be
   // half-updated, so forget it (its mappings leak in the child, unused) and
   // start unlocked.
   void reset_in_child_after_fork() {

@@ -189,16 +189,19 @@ class NumaHeaps {
     return true;
   }
 
-  // fork(): the handlers take every node lock (in node order, before the
-  // pool's lock: malloc_on_node takes the pool's lock inside its own); the
-  // child forgets the node heaps, which were attached and are abandoned
-  // with the others, and starts with fresh locks.
+  // fork() (api/fork_handlers.h): the handlers take every node lock (in
+  // node order, before the pool's lock: malloc_on_node takes the pool's lock
+  // inside its own). A node heap is used only under its node's lock, so in
+  // the child it is idle and kept when the prepare took that lock
+  // (keep_node_heap_in_child); otherwise, and when the pool could not be
+  // trusted, the child forgets it (forget_node_heap_in_child: abandoned with
+  // the other attached heaps; a fresh one is made on the next request).
   Lock& node_lock(unsigned node) { return node_locks_[node]; }
-  void forget_node_heaps_in_child() {
-    for (unsigned n = 0; n < kMaxNodes; ++n) {
-      node_heaps_[n] = nullptr;
-      new (&node_locks_[n]) Lock();
-    }
+  const Heap* node_heap(unsigned node) const { return node_heaps_[node]; }
+  void keep_node_heap_in_child(unsigned node) { node_locks_[node].unlock(); }
+  void forget_node_heap_in_child(unsigned node) {
+    node_heaps_[node] = nullptr;
+    new (&node_locks_[node]) Lock();
   }
 
  private:

@@ -3,6 +3,17 @@
 // fork). Lock-free structures are preferred; where a lock is needed it is this
 // one, so the model checker runs the same code as production.
 //
+// The lock word holds its holder's identity (never 0) instead of a plain 1,
+// written by the very CAS that takes the lock: so held_by_caller() answers
+// exactly, with no window between taking the lock and recording who has it.
+// The fork handlers need that answer to tell a lock this thread holds (a fork
+// from a signal handler that interrupted it inside the allocator) from a lock
+// another thread holds (wait for it). The identity is the address of a
+// thread-local byte: unique among live threads, and nonzero. Under the model
+// checker every simulated thread runs on one OS thread, so they share one
+// identity; mutual exclusion does not depend on it (only on 0 vs nonzero),
+// and the models never ask held_by_caller().
+//
 // Orders is a policy only so that model/ can instantiate a deliberately
 // broken twin (see SpinLockOrders below); production code never passes it.
 #pragma once
@@ -22,34 +33,59 @@ struct SpinLockOrders {
   static constexpr std::memory_order kRelease = std::memory_order_release;
 };
 
+namespace spin_lock_detail {
+// Its address names the calling thread (see the top comment).
+inline thread_local char holder_marker;
+}  // namespace spin_lock_detail
+
 template <SyncPolicy Sync, class Orders = SpinLockOrders>
 class SpinLock {
  public:
-  constexpr SpinLock() : locked_(0) {}
+  constexpr SpinLock() : holder_(0) {}
   SpinLock(const SpinLock&) = delete;
   SpinLock& operator=(const SpinLock&) = delete;
 
   void lock() {
-    while (locked_.exchange(1, Orders::kAcquire) != 0) {
+    const std::uintptr_t self = caller();
+    for (;;) {
+      std::uintptr_t expected = 0;
+      // Failure is relaxed: nothing is read under a lock we did not get.
+      if (holder_.compare_exchange_strong(expected, self, Orders::kAcquire,
+                                          std::memory_order_relaxed)) {
+        return;
+      }
       // Poll with plain loads so waiters do not bounce the line with RMWs;
-      // relaxed is enough because the exchange above re-acquires.
-      while (locked_.load(std::memory_order_relaxed) != 0) Sync::spin_pause();
+      // relaxed is enough because the CAS above re-acquires.
+      while (holder_.load(std::memory_order_relaxed) != 0) Sync::spin_pause();
     }
   }
 
   bool try_lock() {
-    // Relaxed pre-check avoids an RMW on a held lock; the exchange acquires.
-    return locked_.load(std::memory_order_relaxed) == 0 &&
-           locked_.exchange(1, Orders::kAcquire) == 0;
+    // Relaxed pre-check avoids an RMW on a held lock; the CAS acquires.
+    std::uintptr_t expected = 0;
+    return holder_.load(std::memory_order_relaxed) == 0 &&
+           holder_.compare_exchange_strong(expected, caller(), Orders::kAcquire,
+                                           std::memory_order_relaxed);
   }
 
-  void unlock() { locked_.store(0, Orders::kRelease); }
+  void unlock() { holder_.store(0, Orders::kRelease); }
 
   // For fork handlers and assertions only: the answer may be stale at once.
-  bool is_locked_relaxed() const { return locked_.load(std::memory_order_relaxed) != 0; }
+  bool is_locked_relaxed() const { return holder_.load(std::memory_order_relaxed) != 0; }
+
+  // Whether the calling thread holds this lock. Exact, unlike
+  // is_locked_relaxed(): relaxed suffices because only this thread ever
+  // writes its own identity, and a thread always reads its own latest write
+  // to a location (or a later one, which is not its identity: another
+  // thread's, or 0 once released).
+  bool held_by_caller() const { return holder_.load(std::memory_order_relaxed) == caller(); }
 
  private:
-  typename Sync::template Atomic<std::uint32_t> locked_;
+  static std::uintptr_t caller() {
+    return reinterpret_cast<std::uintptr_t>(&spin_lock_detail::holder_marker);
+  }
+
+  typename Sync::template Atomic<std::uintptr_t> holder_;
 };
 
 // Scoped holder; works with any lock that has lock()/unlock().

@@ -30,6 +30,23 @@ TEST(SpinLock, GuardReleasesOnScopeExit) {
   EXPECT_FALSE(lock.is_locked_relaxed());
 }
 
+TEST(SpinLock, KnowsWhetherTheCallerHoldsIt) {
+  SpinLock<StdSync> lock;
+  EXPECT_FALSE(lock.held_by_caller());
+  lock.lock();
+  EXPECT_TRUE(lock.held_by_caller());
+  bool other_thread_sees_itself_as_holder = true;
+  std::thread([&] { other_thread_sees_itself_as_holder = lock.held_by_caller(); }).join();
+  EXPECT_FALSE(other_thread_sees_itself_as_holder);
+  lock.unlock();
+  EXPECT_FALSE(lock.held_by_caller());
+  std::thread([&] {
+    EXPECT_TRUE(lock.try_lock());
+    EXPECT_TRUE(lock.held_by_caller());
+    lock.unlock();
+  }).join();
+}
+
 // Functional check on real threads; the memory-order proof is the Relacy
 // model (model/spin_lock_model.cpp) and the TSan build.
 TEST(SpinLock, CountsExactlyUnderContention) {

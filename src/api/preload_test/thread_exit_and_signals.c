@@ -7,19 +7,25 @@
  *      allocates, possibly inside malloc or free: the child allocates, frees
  *      and exits 0. glibc deadlocks here (its fork handler waits for the
  *      arena lock the interrupted free holds), so this check runs only on
- *      hpcalloc;
+ *      hpcalloc. The timer is one-shot, armed again at the end of each
+ *      handler: however long a fork and wait take (a loaded machine), the
+ *      main loop runs between two signals, and the check makes kForks forks
+ *      whatever the speed (a periodic timer shorter than one handler would
+ *      be pending again at every return, and the main loop would starve);
  *   3. libnuma, whose use allocates, works under the preload.
  * Exits non-zero with a line per failed check. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
 #include <numa.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failures;
@@ -97,11 +103,16 @@ static void check_thread_exit(void) {
   }
 }
 
+enum { kForks = 20 };
 static volatile sig_atomic_t forks_done;
 static volatile sig_atomic_t fork_failures;
+static timer_t alarm_timer;
+/* 2 ms of main loop, then one SIGALRM. */
+static const struct itimerspec kOneShot = {{0, 0}, {0, 2000000}};
 
 static void on_alarm(int signal_number) {
   (void)signal_number;
+  const int saved_errno = errno;
   pid_t pid = fork();
   if (pid == 0) {
     int ok = 1;
@@ -118,6 +129,9 @@ static void on_alarm(int signal_number) {
     ++fork_failures;
   }
   ++forks_done;
+  /* Armed again only now (timer_settime is async-signal-safe). */
+  if (forks_done < kForks) timer_settime(alarm_timer, 0, &kOneShot, NULL);
+  errno = saved_errno;
 }
 
 static void check_fork_in_signal_handler(void) {
@@ -125,16 +139,28 @@ static void check_fork_in_signal_handler(void) {
   memset(&action, 0, sizeof action);
   action.sa_handler = on_alarm;
   sigaction(SIGALRM, &action, NULL);
-  struct itimerval timer = {{0, 2000}, {0, 2000}};
-  setitimer(ITIMER_REAL, &timer, NULL);
+  struct sigevent event;
+  memset(&event, 0, sizeof event);
+  event.sigev_notify = SIGEV_SIGNAL;
+  event.sigev_signo = SIGALRM;
+  if (timer_create(CLOCK_MONOTONIC, &event, &alarm_timer) != 0) {
+    fail("timer_create");
+    return;
+  }
+  timer_settime(alarm_timer, 0, &kOneShot, NULL);
   unsigned long i = 0;
-  while (forks_done < 20) {
+  while (forks_done < kForks) {
     void* p = malloc(i % 4000 + 1);
+    /* realloc and malloc_trim are slow paths the fork handlers detect (a
+     * marked path; the pool's and the sources' locks): a signal landing in
+     * one makes the child set this thread's heap aside and start afresh,
+     * elsewhere the child keeps the heap. */
+    p = realloc(p, i % 6000 + 1);
     free(p);
+    if (i % 64 == 0) malloc_trim(0);
     ++i;
   }
-  struct itimerval off = {{0, 0}, {0, 0}};
-  setitimer(ITIMER_REAL, &off, NULL);
+  timer_delete(alarm_timer);
   if (fork_failures != 0) fail("a child forked from a signal handler failed");
 }
 
