@@ -19,7 +19,7 @@ TEST(CApi, MallocTrimReturnsZeroOrOne) {
 // The counters global_allocator.h names.
 const char* const kStatNames[] = {"heaps_live",          "heaps_pooled",         "heaps_created",
                                   "remote_frees_pushed", "remote_frees_drained", "mapped_bytes",
-                                  "cached_bytes",        "in_use_bytes"};
+                                  "cached_bytes",        "in_use_bytes",         "errors_reported"};
 
 TEST(CApi, StatKnowsTheDocumentedNames) {
   for (const char* name : kStatNames) {
@@ -79,6 +79,7 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
   }
   EXPECT_NE(out.find("remote frees pushed "), std::string::npos) << out;
   EXPECT_NE(out.find(", in use "), std::string::npos) << out;
+  EXPECT_NE(out.find(", errors reported "), std::string::npos) << out;
 }
 
 struct Block {

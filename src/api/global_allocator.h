@@ -53,7 +53,9 @@ Figures figures();
 
 // One named counter (see print_stats for the names: heaps_live,
 // heaps_pooled, heaps_created, remote_frees_pushed, remote_frees_drained,
-// mapped_bytes, cached_bytes, in_use_bytes, ...); false for an unknown name.
+// mapped_bytes, cached_bytes, in_use_bytes, errors_reported (misuse reports
+// so far: with HPCALLOC_ON_ERROR=warn the process lives on after them), ...);
+// false for an unknown name.
 bool stat(const char* name, std::size_t* value);
 
 // Writes the statistics summary (what HPCALLOC_STATS=1 prints at exit) to

@@ -108,6 +108,7 @@ bool stat(const char* name, std::size_t* value) {
       {"numa_bind_failures", s.sources.bind_failures},
       {"numa_migrated", s.sources.migrated_in},
       {"numa_migrate_failures", s.sources.migrate_failures},
+      {"errors_reported", g->reporter.reported()},
   };
   for (const Entry& e : entries) {
     if (std::string_view(e.name) == name) {
@@ -149,6 +150,8 @@ void print_stats(int fd) {
       .dec(s.sources.cache_misses);
   line.text(", mremap in place ").dec(s.sources.remaps_in_place).text(", moved ");
   line.dec(s.sources.remaps_moved).text(", numa nodes ").dec(g->numa.node_count());
+  // Non-zero only in warn mode: abort mode stops at the first report.
+  line.text(", errors reported ").dec(g->reporter.reported());
   line.write_to(fd);
   unsigned index = 0;
   g->pool.for_each([&](const Heap& heap, bool attached) {
