@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,17 +52,33 @@ struct ApiSut {
   void judge(const std::string& verdict) {
     if (!verdict.empty()) RC_FAIL(verdict);
   }
-  void hold(unsigned h, void* p) {
-    blocks[h] = p;
+  // A new block from a successful call: learn its usable size, fill it.
+  void adopt(void* p) {
     if (p == nullptr) return;
     judge(spec.usable_size(p, hpc_malloc_usable_size(p)));
     judge(spec.addressable(p));
     spec.fill(p);
   }
+  // The bytes a live block (or NULL: 0) was asked with.
+  std::size_t asked_size(const void* p) const {
+    return p == nullptr ? 0 : spec.live().at(reinterpret_cast<std::uintptr_t>(p)).size;
+  }
+  void hold(unsigned h, void* p) {
+    blocks[h] = p;
+    adopt(p);
+  }
 
   ReferenceModel spec;
   std::map<unsigned, void*> blocks;  // handle -> block (nullptr after a failure)
-  std::map<unsigned, void*> freed;   // handle -> the block its free gave back
+  struct Freed {
+    void* p = nullptr;
+    std::size_t size = 0;  // bytes it was asked with (calloc: the product)
+  };
+  std::map<unsigned, Freed> freed;  // handle -> the block its free gave back
+  // Misuse harness: hpc_stat("errors_reported") as last read, and the
+  // handles freed on its second thread.
+  std::size_t reports_seen = 0;
+  std::set<unsigned> freed_on_worker;
 };
 
 using ApiCommand = rc::state::Command<ApiModel, ApiSut>;
@@ -72,8 +89,8 @@ inline rc::Gen<std::size_t> request_size() {
       {25, rc::gen::inRange<std::size_t>(0, kSmallMax + 1)},
       {15, rc::gen::inRange<std::size_t>(kSmallMax + 1, kMediumMax + 1)},
       {5, rc::gen::inRange<std::size_t>(kMediumMax + 1, 3 * kMediumMax)},
-      {8,
-       rc::gen::element<std::size_t>(16, 17, kSmallMax, kSmallMax + 1, kMediumMax, kMediumMax + 1)},
+      {8, rc::gen::element<std::size_t>(16, 17, kSmallMax, kSmallMax + 1, 4096, 65536, kMediumMax,
+                                        kMediumMax + 1)},
       {3, rc::gen::element<std::size_t>(PTRDIFF_MAX, std::size_t{PTRDIFF_MAX} + 1, SIZE_MAX - 1,
                                         SIZE_MAX)},
   });
@@ -216,7 +233,7 @@ struct Free : ApiCommand {
   void apply(ApiModel& s) const override { s.free(h); }
   void run(const ApiModel&, ApiSut& sut) const override {
     void* p = sut.blocks.at(h);
-    sut.freed[h] = p;
+    sut.freed[h] = {p, sut.asked_size(p)};
     if (sized && p != nullptr) {
       const std::size_t size = sut.spec.live().at(reinterpret_cast<std::uintptr_t>(p)).size;
       sut.judge(sut.spec.free_sized(p, size));  // reads the block: before the free
