@@ -318,7 +318,7 @@ void run_with() {
   const std::size_t huge_before = stat("huge_blocks");
 
   const auto commands = *rc::gen::scale(
-      4.0, rc::state::gen::commands(
+      2.0, rc::state::gen::commands(
                ApiModel{},
                rc::state::gen::execOneOfWithArgs<
                    Allocate, Allocate, Allocate, Realloc, Free, Free, FreeOnWorker, UsableSize,
