@@ -32,10 +32,10 @@
 #include <string>
 #include <vector>
 
-#include "mem/heap_pool.h"
 #include "mem/memory_source.h"
 #include "mem/test_configs.h"
 #include "mem/thread_heap.h"
+#include "mem/thread_heap_pool.h"
 #include "model/reference_model.h"
 #include "pal/sim_pal.h"
 
@@ -98,7 +98,7 @@ struct PoolModel {
 // allocated it) to count the remote frees each heap must drain.
 struct PoolSut {
   using Heap = PoolHeap;
-  using Pool = HeapPool<PoolConfig>;
+  using Pool = ThreadHeapPool<PoolConfig>;
   using Source = MemorySource<PoolConfig>;
   using Registry = SegmentRegistry<PoolConfig>;
   struct Held {
@@ -110,7 +110,7 @@ struct PoolSut {
       : pal(SimPalOptions{.arena_size = std::size_t{256} << 20}),
         registry(std::make_unique<Registry>(pal)),
         source(pal, *registry, 0, SourceLimits{}),
-        pool(pal, *registry, reporter) {
+        pool(pal, {*registry, reporter}) {
     start(0);
     start(1);
   }
@@ -412,8 +412,13 @@ inline void free_everything_and_tear_down(PoolSut& sut) {
   }
   std::size_t pushed = 0;
   std::size_t drained = 0;
+  // Drains (pooled heaps have no thread, so we do it): the first round takes
+  // every block home, the second brings the carriers that held them back to
+  // their senders (remote_frees.h).
+  for (int round = 0; round < 2; ++round) {
+    for (PoolHeap* heap : sut.heaps) heap->trim(false);
+  }
   for (PoolHeap* heap : sut.heaps) {
-    heap->trim(false);
     RC_ASSERT(heap->check_consistency_for_testing());
     heap->publish_stats();
     const HeapStats stats = heap->stats();
@@ -425,10 +430,9 @@ inline void free_everything_and_tear_down(PoolSut& sut) {
   RC_ASSERT(pushed == drained);
   RC_ASSERT(sut.pool.counts().created == sut.heaps.size());
   sut.judge({});
-  // The pool never destroys heaps (they live as long as the process); this
-  // private pool is about to go, so tear its heaps down by hand: each gives
-  // its segments back to the source, which must then have nothing mapped.
-  for (PoolHeap* heap : sut.heaps) heap->~PoolHeap();
+  // This private pool's end: each heap gives its segments back to the
+  // source, which must then have nothing mapped.
+  sut.pool.destroy_heaps();
   sut.source.trim();
   RC_ASSERT(sut.source.stats().mapped_bytes == 0u);
 }
