@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <ostream>
+#include <utility>
 #include <vector>
 
 namespace hpcalloc::proptest {
@@ -59,6 +60,14 @@ struct BatchPlan {
   unsigned target = 0;             // the block misused
   unsigned split = 0;              // kRepeatNextBatch: blocks [split, n) go with the second batch
   std::size_t offset = 16;
+
+  // A plan chosen by hand (a sweep): `split` matters for kRepeatNextBatch.
+  BatchPlan(std::vector<std::size_t> block_sizes, unsigned misused, unsigned second_batch_from,
+            std::size_t interior_offset)
+      : sizes(std::move(block_sizes)),
+        target(misused),
+        split(second_batch_from),
+        offset(interior_offset) {}
 
   explicit BatchPlan(const rc::Gen<std::size_t>& block_size) {
     sizes = *rc::gen::container<std::vector<std::size_t>>(length(), block_size);

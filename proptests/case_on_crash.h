@@ -32,15 +32,17 @@ class CaseOnCrash {
   // handlers once.
   template <class Commands>
   static void running(const Commands& commands) {
+    std::ostringstream out;
+    rc::show(commands, out);
+    running_case(out.str());
+  }
+  // ... a case described in words.
+  static void running_case(const std::string& description) {
     // Relaxed: the watchdog needs some recent start, not ordering.
     started_ms().store(now_ms(), std::memory_order_relaxed);
     const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::ostringstream out;
-    out << "\n*** crashed in " << (test != nullptr ? test->name() : "?")
-        << " while running this case:\n";
-    rc::show(commands, out);
-    out << "\n";
-    text() = out.str();
+    text() = "\n*** crashed in " + std::string(test != nullptr ? test->name() : "?") +
+             " while running this case:\n" + description + "\n";
     static const bool installed = install();
     (void)installed;
   }

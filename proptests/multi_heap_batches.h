@@ -28,6 +28,53 @@ inline rc::Gen<std::size_t> pool_batch_block_size() {
   });
 }
 
+// Thread `owner` allocates the plan's blocks, thread `sender` frees them in
+// the plan's order, pushes, and the owner drains: exactly the reports the
+// model expects, and the owner takes back all it was sent.
+template <class Plan>
+void run_batch(PoolSut& sut, unsigned sender, unsigned owner, const Plan& plan) {
+  PoolHeap* from = sut.threads[sender];
+  PoolHeap* to = sut.threads[owner];
+  std::vector<char*> blocks;
+  for (std::size_t size : plan.sizes) {
+    errno = 0;
+    void* p = to->malloc(size);
+    sut.judge(sut.spec.malloc(size, p, errno, Memory::kPlenty));
+    sut.adopt(p, to);
+    blocks.push_back(static_cast<char*>(p));
+  }
+  // From here to the owner's drain reports may come at any point: only
+  // the model's verdicts stop the run, the reports are counted at the end.
+  const std::size_t pushed_before = from->stats().remote_pushed;
+  for (const auto& step : plan.steps()) {
+    if (step.push_before) from->flush_remote_batch();
+    char* p = blocks[step.block];
+    if (step.offset != 0) {
+      // Inside the block whatever its size (its extent is its usable size).
+      const std::size_t extent = sut.spec.live().at(reinterpret_cast<std::uintptr_t>(p)).extent;
+      p += step.offset < extent ? step.offset : 1;
+    }
+    sut.check(sut.spec.is_misuse(p) ? sut.spec.free_misused(p) : sut.spec.free(p));
+    from->free(p);
+  }
+  from->flush_remote_batch();
+  sut.pushed_to[to] += from->stats().remote_pushed - pushed_before;
+  to->drain_remote();
+  sut.check(sut.spec.reports(sut.take_reports()));
+  sut.check_heaps("the owner's drain");
+  sut.check_drained(to);
+  // Settle the carriers: the owner freed each one back to its sender
+  // (batched); push them and let the sender take them back, so no batch is
+  // pending after the command and the bookkeeping stays exact.
+  const std::size_t returned_before = to->stats().remote_pushed;
+  to->flush_remote_batch();
+  sut.pushed_to[from] += to->stats().remote_pushed - returned_before;
+  from->drain_remote();
+  sut.check_drained(from);
+  sut.judge(sut.spec.check_all());
+  sut.check_heaps("the batch");
+}
+
 template <BatchMisuse kMisuse, BatchShape kShape = BatchShape::kAny>
 struct BatchFree : PoolCommand {
   unsigned sender;
@@ -49,48 +96,7 @@ struct BatchFree : PoolCommand {
     RC_PRE(s.attached[sender] && s.attached[owner] && sender != owner);
   }
 
-  void run(const PoolModel&, PoolSut& sut) const override {
-    PoolHeap* from = sut.threads[sender];
-    PoolHeap* to = sut.threads[owner];
-    std::vector<char*> blocks;
-    for (std::size_t size : plan.sizes) {
-      errno = 0;
-      void* p = to->malloc(size);
-      sut.judge(sut.spec.malloc(size, p, errno, Memory::kPlenty));
-      sut.adopt(p, to);
-      blocks.push_back(static_cast<char*>(p));
-    }
-    // From here to the owner's drain reports may come at any point: only
-    // the model's verdicts stop the run, the reports are counted at the end.
-    const std::size_t pushed_before = from->stats().remote_pushed;
-    for (const auto& step : plan.steps()) {
-      if (step.push_before) from->flush_remote_batch();
-      char* p = blocks[step.block];
-      if (step.offset != 0) {
-        // Inside the block whatever its size (its extent is its usable size).
-        const std::size_t extent = sut.spec.live().at(reinterpret_cast<std::uintptr_t>(p)).extent;
-        p += step.offset < extent ? step.offset : 1;
-      }
-      sut.check(sut.spec.is_misuse(p) ? sut.spec.free_misused(p) : sut.spec.free(p));
-      from->free(p);
-    }
-    from->flush_remote_batch();
-    sut.pushed_to[to] += from->stats().remote_pushed - pushed_before;
-    to->drain_remote();
-    sut.check(sut.spec.reports(sut.take_reports()));
-    sut.check_heaps("the owner's drain");
-    sut.check_drained(to);
-    // Settle the carriers: the owner freed each one back to its sender
-    // (batched); push them and let the sender take them back, so no batch is
-    // pending after the command and the bookkeeping stays exact.
-    const std::size_t returned_before = to->stats().remote_pushed;
-    to->flush_remote_batch();
-    sut.pushed_to[from] += to->stats().remote_pushed - returned_before;
-    from->drain_remote();
-    sut.check_drained(from);
-    sut.judge(sut.spec.check_all());
-    sut.check_heaps("the batch");
-  }
+  void run(const PoolModel&, PoolSut& sut) const override { run_batch(sut, sender, owner, plan); }
 
   void show(std::ostream& os) const override {
     os << "T" << sender << ": free T" << owner << "'s ";

@@ -30,6 +30,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <ostream>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -198,6 +200,80 @@ void run_with() {
   free_everything_and_tear_down(sut);
 }
 
+// Every batch length from 1 to 70 (chains below 8, carriers from 8, a full
+// batch of 64 and a second one above), the misused block first, in the
+// middle and last, and small, medium or huge (the others small): one fresh
+// pool each, thread 1 freeing thread 0's blocks. Generated cases sample the
+// lengths; this walks all of them, and lists every one that fails. A plain
+// test (nothing to generate or shrink): run_batch's rapidcheck assertions
+// throw, and are caught here.
+// "1-7, 65, 67-70".
+std::string ranges(const std::vector<unsigned>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size();) {
+    std::size_t j = i;
+    while (j + 1 < values.size() && values[j + 1] == values[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(values[i]);
+    if (j > i) out += "-" + std::to_string(values[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+// The last line of a rapidcheck failure (its message; the lines before
+// name the assertion).
+std::string last_line(const std::string& text) {
+  const std::size_t end = text.find_last_not_of('\n');
+  if (end == std::string::npos) return text;
+  const std::size_t start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - start - 1);
+}
+
+template <BatchMisuse kMisuse>
+void sweep_every_length() {
+  constexpr std::size_t kSizes[] = {48, 1000, 20000};  // TinyConfig: small, medium, huge
+  std::string failures;
+  for (std::size_t misused_size : kSizes) {
+    std::vector<unsigned> failed_lengths;
+    std::string first;
+    for (unsigned n = 1; n <= 70; ++n) {
+      std::vector<unsigned> targets{0, n / 2, n - 1};
+      targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+      bool failed = false;
+      for (unsigned target : targets) {
+        std::vector<std::size_t> sizes(n, 48);
+        sizes[target] = misused_size;
+        const BatchPlan<kMisuse, BatchShape::kAny> plan(sizes, target, target + 1, 16);
+        std::ostringstream what;
+        what << "T1: free T0's ";
+        plan.show(what);
+        CaseOnCrash::running_case(what.str());
+        std::string why;
+        try {
+          PoolSut sut;
+          run_batch(sut, 1, 0, plan);
+          free_everything_and_tear_down(sut);
+        } catch (const rc::detail::CaseResult& result) {
+          why = last_line(result.description);
+        } catch (const std::exception& e) {
+          why = e.what();
+        }
+        if (why.empty()) continue;
+        failed = true;
+        if (first.empty()) first = what.str() + ": " + why;
+      }
+      if (failed) failed_lengths.push_back(n);
+    }
+    if (!failed_lengths.empty()) {
+      failures += "\n  misused block of " + std::to_string(misused_size) + " bytes: lengths " +
+                  ranges(failed_lengths) + " fail; the first:\n    " + first;
+    }
+  }
+  EXPECT_TRUE(failures.empty()) << "batches of 1 to 70 blocks, the misused one first, in the "
+                                   "middle or last:"
+                                << failures;
+}
+
 using M = MisuseCall;
 using F = Family;
 using B = BatchMisuse;
@@ -233,6 +309,11 @@ RC_GTEST_PROP(MultiHeapMisuseProp, CarrierRepeatAfterNext, ()) { run_with<BatchF
 RC_GTEST_PROP(MultiHeapMisuseProp, CarrierRepeatAtEnd, ()) { run_with<BatchFree<B::kRepeatAtEnd, kCarriers>>(); }
 RC_GTEST_PROP(MultiHeapMisuseProp, CarrierRepeatInSecondCarrier, ()) { run_with<BatchFree<B::kRepeatNextBatch, kCarriers>>(); }
 RC_GTEST_PROP(MultiHeapMisuseProp, CarrierInteriorPointer, ()) { run_with<BatchFree<B::kInteriorPointer, kCarriers>>(); }
+TEST(MultiHeapMisuseSweep, EveryBatchLengthValid) { sweep_every_length<B::kNone>(); }
+TEST(MultiHeapMisuseSweep, EveryBatchLengthRepeatAfterNext) { sweep_every_length<B::kRepeatAfterNext>(); }
+TEST(MultiHeapMisuseSweep, EveryBatchLengthRepeatAtEnd) { sweep_every_length<B::kRepeatAtEnd>(); }
+TEST(MultiHeapMisuseSweep, EveryBatchLengthRepeatInSecondBatch) { sweep_every_length<B::kRepeatNextBatch>(); }
+TEST(MultiHeapMisuseSweep, EveryBatchLengthInteriorPointer) { sweep_every_length<B::kInteriorPointer>(); }
 // clang-format on
 
 }  // namespace
