@@ -60,9 +60,10 @@ void run_batch(PoolSut& sut, unsigned sender, unsigned owner, const Plan& plan) 
   from->flush_remote_batch();
   sut.pushed_to[to] += from->stats().remote_pushed - pushed_before;
   to->drain_remote();
+  const std::size_t misused = sut.spec.expected_reports();
   sut.check(sut.spec.reports(sut.take_reports()));
   sut.check_heaps("the owner's drain");
-  sut.check_drained(to);
+  sut.check_drained(to, misused);
   // Settle the carriers: the owner freed each one back to its sender
   // (batched); push them and let the sender take them back, so no batch is
   // pending after the command and the bookkeeping stays exact.
