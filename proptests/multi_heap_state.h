@@ -17,8 +17,9 @@
 // before pushing, so carriers form, and account for what they push from the
 // sending heap's own count. A misused free (a duplicate, an interior
 // pointer) may or may not count as taken back once its owner has rejected
-// it: each misuse allows the drained count to fall short by one, and the
-// shortfall is remembered (`rejected`) so the totals still add up.
+// it: after a misuse (settle_everywhere) each allows the drained total to
+// fall short by one, and the shortfall is remembered (`rejected`) so the
+// totals still add up.
 #pragma once
 
 #include <rapidcheck.h>
@@ -31,6 +32,7 @@
 #include <memory>
 #include <ostream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -137,13 +139,6 @@ struct PoolSut {
     RC_ASSERT(reporter.reports.empty());
   }
 
-  // The reports made since the last call (misuse commands), forgotten.
-  std::size_t take_reports() {
-    const std::size_t n = reporter.reports.size();
-    reporter.reports.clear();
-    return n;
-  }
-
   // A new block from a successful call: learn its usable size, fill it.
   void adopt(void* p, Heap* owner) {
     if (p == nullptr) return;
@@ -175,18 +170,57 @@ struct PoolSut {
     }
   }
 
-  // Every block sent to `heap` so far has been taken back, but for at most
-  // `misused` rejected misuses (see the top comment).
-  void check_drained(Heap* heap, std::size_t misused = 0) {
-    const std::size_t drained = heap->stats().remote_drained;
-    const std::size_t pushed = pushed_to[heap];
-    if (drained > pushed || pushed - drained > misused) {
-      RC_FAIL("heap took back " + std::to_string(drained) + " remote frees of the " +
-              std::to_string(pushed) + " pushed to it" +
-              (misused != 0 ? " (" + std::to_string(misused) + " of them misuse)" : ""));
+  // After a misuse: every heap (attached or pooled: the harness runs them
+  // all) trims twice. The first round pushes what each holds, takes its
+  // queue back and flushes its caches (a double free of a small block is
+  // found when it reaches its run's bitmap, by design: DESIGN.md), the
+  // second brings carriers home. Then: exactly one report per misuse the
+  // model counted, every live block intact, the heaps consistent, and every
+  // remote free taken back but for misused ones their owner rejected (they
+  // may or may not count as drained: see the top comment).
+  void settle_everywhere(const char* after) {
+    for (int round = 0; round < 2; ++round) {
+      for (Heap* heap : heaps) heap->trim(false);
     }
-    rejected += pushed - drained;
-    pushed_to[heap] = drained;
+    const std::size_t misused = spec.expected_reports();
+    const std::string verdict = spec.reports(reporter.reports.size());
+    if (!verdict.empty()) RC_FAIL(verdict + " (" + describe_reports() + ")");
+    reporter.reports.clear();
+    check_heaps(after);
+    std::size_t pushed = 0;
+    std::size_t drained = 0;
+    for (Heap* heap : heaps) {
+      pushed += heap->stats().remote_pushed;
+      drained += heap->stats().remote_drained;
+    }
+    if (drained > pushed || pushed - drained < rejected || pushed - drained - rejected > misused) {
+      RC_FAIL("the heaps took back " + std::to_string(drained) + " of the " +
+              std::to_string(pushed) + " remote frees pushed to them (" + std::to_string(rejected) +
+              " misused ones rejected before, " + std::to_string(misused) + " misuse now)");
+    }
+    rejected = pushed - drained;
+    for (Heap* heap : heaps) pushed_to[heap] = heap->stats().remote_drained;
+  }
+
+  // "double free of 0x...; pointer not allocated by hpcalloc: 0x...".
+  std::string describe_reports() const {
+    std::string out;
+    for (const auto& r : reporter.reports) {
+      if (out.size() > 400) return out + "; ...";
+      std::ostringstream line;
+      line << heap_error_text(r.error) << r.pointer;
+      out += (out.empty() ? "" : "; ") + line.str();
+    }
+    return out.empty() ? "no report" : out;
+  }
+
+  // Every block sent to `heap` so far has been taken back.
+  void check_drained(Heap* heap) {
+    const std::size_t drained = heap->stats().remote_drained;
+    if (drained != pushed_to[heap]) {
+      RC_FAIL("heap took back " + std::to_string(drained) + " remote frees of the " +
+              std::to_string(pushed_to[heap]) + " pushed to it");
+    }
   }
 
   SimPal pal;
