@@ -21,23 +21,30 @@
 // requests above the cap are made only when they must fail anyway (beyond
 // the 47-bit address space), and anything that succeeds there is freed at
 // once without being touched.
+//
+// Misuse opcodes (fuzz/c_api_misuse_ops.h: double frees, interior pointers,
+// realloc and usable size of freed blocks, remote batches with a repeated
+// block) run only with HPCALLOC_ON_ERROR=warn (ctest sets it); each must be
+// reported exactly once and change nothing else.
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/hpcalloc.h"
 #include "api/production_config.h"
+#include "fuzz/c_api_misuse_ops.h"
 #include "fuzz/fuzz_input.h"
 #include "mem/size_classes.h"
 #include "model/reference_model.h"
+#include "proptests/worker_thread.h"
 
 namespace hpcalloc::fuzz {
 namespace {
@@ -106,44 +113,9 @@ std::size_t alignment_from(Input& in) {
 
 // ---- A second thread that runs jobs on request ----------------------------
 
-// Persistent: it keeps its heap between inputs, like a long-lived thread of
-// a server. run() returns once the job has run there.
-class Worker {
- public:
-  Worker() {
-    std::thread([this] { loop(); }).detach();
-  }
-
-  void run(const std::function<void()>& job) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    job_ = &job;
-    done_ = false;
-    wake_.notify_all();
-    wake_.wait(lock, [this] { return done_; });
-  }
-
- private:
-  void loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return job_ != nullptr; });
-      const std::function<void()>* job = job_;
-      job_ = nullptr;
-      lock.unlock();
-      (*job)();
-      lock.lock();
-      done_ = true;
-      wake_.notify_all();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  const std::function<void()>* job_ = nullptr;
-  bool done_ = false;
-};
-
-Worker* g_worker = nullptr;  // never destroyed: the thread outlives every input
+// Persistent (proptests/worker_thread.h): it keeps its heap between inputs,
+// like a long-lived thread of a server.
+proptest::WorkerThread* g_worker = nullptr;  // never destroyed: outlives every input
 
 void on_short_lived_thread(const std::function<void()>& job) { std::thread(job).join(); }
 
@@ -169,6 +141,15 @@ enum Op : std::uint8_t {
   kMallocOnWorker,
   kReallocOnWorker,
   kCheckAll,
+  // Misuse (c_api_misuse_ops.h), after the valid ones so that inputs
+  // written before them decode as they did.
+  kDoubleFree,
+  kDoubleFreeOnWorker,
+  kInteriorFree,
+  kInteriorFreeOnWorker,
+  kReallocFreed,
+  kUsableSizeFreed,
+  kBatchFreeOnWorker,
   kOpCount
 };
 
@@ -180,13 +161,17 @@ struct Slot {
 class Session {
  public:
   void run(Input& in) {
+    if (misuse_enabled()) misuse_.begin();
     while (!in.empty()) step(in);
     for (Slot& slot : slots_) release(slot);
     if (model_.live_count() != 0) fail(kName, "harness bug: blocks left in the model");
     // Blocks freed by another thread wait in their owner's remote-free queue
     // until the owner's next slow path, which a later input may never reach:
-    // trim on both threads so no input's memory outlives it.
-    if (cross_thread_) {
+    // trim on both threads so no input's memory outlives it (in warn mode
+    // also checking that no remote free was lost and no report is missing).
+    if (cross_thread_ && misuse_enabled()) {
+      misuse_.settle();
+    } else if (cross_thread_) {
       g_worker->run([] { hpc_malloc_trim(0); });
       hpc_malloc_trim(0);
     }
@@ -227,6 +212,7 @@ class Session {
     if (slot.p == nullptr) return;
     judge(model_.free(slot.p));
     hpc_free(slot.p);
+    misuse_.graves().add(slot.p, /*by_worker=*/false);
     slot = Slot{};
   }
 
@@ -277,6 +263,9 @@ class Session {
         const int error = errno;
         judge(array ? model_.reallocarray(slot.p, count, size, p, error, reference::Memory::kPlenty)
                     : model_.realloc(slot.p, size, p, error, reference::Memory::kPlenty));
+        if (p != slot.p && (p != nullptr || total == 0)) {
+          misuse_.graves().add(slot.p, /*by_worker=*/false);
+        }
         if (p != nullptr || total == 0) slot = Slot{};
         adopt(slot, p, total);
         return;
@@ -316,6 +305,7 @@ class Session {
         const std::size_t size = model_.live().at(address(slot.p)).size;
         judge(model_.free_sized(slot.p, size));
         hpc_free_sized(slot.p, size);
+        misuse_.graves().add(slot.p, /*by_worker=*/false);
         slot = Slot{};
         return;
       }
@@ -325,6 +315,7 @@ class Session {
         const std::size_t size = model_.live().at(address(slot.p)).size;
         judge(model_.free_sized(slot.p, size));
         hpc_free_aligned_sized(slot.p, slot.alignment, size);
+        misuse_.graves().add(slot.p, /*by_worker=*/false);
         slot = Slot{};
         return;
       }
@@ -339,6 +330,7 @@ class Session {
         if (slot.p == nullptr) return;
         judge(model_.free(slot.p));
         void* p = slot.p;
+        misuse_.graves().add(p, /*by_worker=*/true);
         slot = Slot{};
         cross_thread_ = true;
         const std::function<void()> job = [p] { hpc_free(p); };
@@ -380,12 +372,92 @@ class Session {
           error = errno;
         });
         judge(model_.realloc(slot.p, size, p, error, reference::Memory::kPlenty));
+        if (p != slot.p && (p != nullptr || size == 0)) {
+          misuse_.graves().add(slot.p, /*by_worker=*/true);
+        }
         if (p != nullptr || size == 0) slot = Slot{};
         adopt(slot, p, size);
         return;
       }
       case kCheckAll: judge(model_.check_all()); return;
+      case kDoubleFree:
+      case kDoubleFreeOnWorker:
+      case kInteriorFree:
+      case kInteriorFreeOnWorker:
+      case kReallocFreed:
+      case kUsableSizeFreed:
+      case kBatchFreeOnWorker: misuse_op(in, op); return;
       case kOpCount: return;
+    }
+  }
+
+  // Decoded whether or not they run, so an input means the same program
+  // with and without warn mode.
+  void misuse_op(Input& in, Op op) {
+    static const std::size_t kOffsets[] = {1, 8, 16, 24, 4096};
+    const bool enabled = misuse_enabled();
+    if (enabled) cross_thread_ = true;  // they settle through the worker
+    switch (op) {
+      case kDoubleFree:
+      case kDoubleFreeOnWorker: {
+        const unsigned grave = in.byte();
+        if (enabled) misuse_.double_free(grave, op == kDoubleFreeOnWorker);
+        return;
+      }
+      case kInteriorFree:
+      case kInteriorFreeOnWorker: {
+        void* block = any_slot(in).p;
+        const std::size_t offset = in.pick(kOffsets);
+        if (enabled) misuse_.interior_free(block, offset, op == kInteriorFreeOnWorker);
+        return;
+      }
+      case kReallocFreed: {
+        const unsigned grave = in.byte();
+        const std::size_t size = size_from(in);
+        if (enabled && may_ask(size)) misuse_.realloc_freed(grave, size);
+        return;
+      }
+      case kUsableSizeFreed: {
+        const unsigned grave = in.byte();
+        if (enabled) misuse_.usable_size_freed(grave);
+        return;
+      }
+      case kBatchFreeOnWorker: batch_free_on_worker(in, enabled); return;
+      default: return;
+    }
+  }
+
+  // 1 to 70 blocks of this thread, freed on the worker in one batch (or
+  // two), with a misuse pattern (see MisuseOps::batch_free).
+  void batch_free_on_worker(Input& in, bool enabled) {
+    const unsigned n = 1 + in.byte() % 70;
+    const unsigned pattern = in.byte() % 5;
+    const unsigned target = in.byte();
+    const unsigned split_after = in.byte();
+    const std::size_t offset = in.byte() % 2 ? 16 : 1;
+    std::vector<char*> blocks;
+    for (unsigned i = 0; i < n; ++i) {
+      const std::size_t size = batch_block_size(in);
+      if (!enabled || !may_ask(size)) continue;
+      errno = 0;
+      void* p = hpc_malloc(size);
+      judge(model_.malloc(size, p, errno, reference::Memory::kPlenty));
+      if (p == nullptr) continue;
+      model_.fill(p);
+      blocks.push_back(static_cast<char*>(p));
+    }
+    if (blocks.empty()) return;
+    misuse_.batch_free(blocks, pattern, target, split_after, offset);
+  }
+
+  // Mostly small, some of the medium cache's sizes and beyond, rarely huge.
+  static std::size_t batch_block_size(Input& in) {
+    static const std::size_t kMediumSizes[] = {4096, 4097, 32768, 65536};
+    switch (in.byte() % 8) {
+      case 5: return in.pick(kMediumSizes);
+      case 6: return kSmallMax + 1 + in.u16();
+      case 7: return in.byte() % 4 == 0 ? kMediumMax + 1 + in.u16() : 1 + in.byte();
+      default: return 1 + in.u16() % kSmallMax;
     }
   }
 
@@ -432,13 +504,19 @@ class Session {
       reference::Limits{.page_size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))}};
   Slot slots_[kSlots];
   bool cross_thread_ = false;  // a block changed threads during this input
+  MisuseOps misuse_{kName, model_, *g_worker};
 };
 
 }  // namespace
 }  // namespace hpcalloc::fuzz
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-  hpcalloc::fuzz::g_worker = new hpcalloc::fuzz::Worker;
+  hpcalloc::fuzz::g_worker = new hpcalloc::proptest::WorkerThread;
+  if (!hpcalloc::fuzz::misuse_enabled()) {
+    std::fprintf(stderr,
+                 "c_api_fuzz: HPCALLOC_ON_ERROR is not \"warn\": the misuse opcodes are "
+                 "decoded but skipped (in abort mode the first would end the process)\n");
+  }
   return 0;
 }
 

@@ -17,7 +17,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 (MALLOC, CALLOC, REALLOC, REALLOCARRAY, FREE, MEMALIGN, POSIX_MEMALIGN,
  ALIGNED_ALLOC, VALLOC, PVALLOC, USABLE_SIZE, FREE_SIZED, FREE_ALIGNED_SIZED,
  MALLOC_TRIM, FREE_ON_WORKER, FREE_ON_SHORT_LIVED, MALLOC_ON_WORKER,
- REALLOC_ON_WORKER, CHECK_ALL) = range(19)
+ REALLOC_ON_WORKER, CHECK_ALL,
+ # Misuse (c_api_misuse_ops.h; they run only with HPCALLOC_ON_ERROR=warn).
+ DOUBLE_FREE, DOUBLE_FREE_ON_WORKER, INTERIOR_FREE, INTERIOR_FREE_ON_WORKER,
+ REALLOC_FREED, USABLE_SIZE_FREED, BATCH_FREE_ON_WORKER) = range(26)
+OP_COUNT = 26
 SMALL_MAX, MEDIUM_MAX = 1024, 1 << 20
 
 
@@ -73,6 +77,37 @@ def slot(i):
     return bytes([i])
 
 
+def grave(i):  # the i-th block the input freed (of the last 8)
+    return bytes([i])
+
+
+INTERIOR_OFFSETS = (1, 8, 16, 24, 4096)
+
+
+def interior(offset):
+    return bytes([INTERIOR_OFFSETS.index(offset)])
+
+
+def batch_small(n):  # a batch block of 1 <= n <= 1024 bytes
+    return bytes([0]) + u16(n - 1)
+
+
+def batch_medium(n):  # 4096, 4097, 32768 or 65536
+    return bytes([5, (4096, 4097, 32768, 65536).index(n)])
+
+
+NONE, P_Q_P, AGAIN_AT_END, AGAIN_IN_SECOND_BATCH, INTERIOR_POINTER = range(5)
+
+
+def batch(sizes, pattern, target=0, split_after=0, offset=16):
+    """The worker frees len(sizes) blocks of this thread in one batch; see
+    MisuseOps::batch_free for the patterns. The second batch (pattern 3)
+    starts at block target + 1 + split_after % (n - target)."""
+    assert 1 <= len(sizes) <= 70
+    return (bytes([BATCH_FREE_ON_WORKER, len(sizes) - 1, pattern, target, split_after,
+                   1 if offset == 16 else 0]) + b"".join(sizes))
+
+
 C_API = {
     "malloc_free_each_kind": b"".join(
         [op(MALLOC, slot(0), small(24)), op(MALLOC, slot(1), medium(5000)),
@@ -112,7 +147,67 @@ C_API = {
          op(MALLOC, slot(4), medium(20000)), op(REALLOC_ON_WORKER, slot(4), small(10)),
          op(MALLOC_ON_WORKER, slot(5), huge(2 << 20)), op(FREE, slot(5)),
          op(MALLOC_TRIM, bytes([0])), op(CHECK_ALL)]),
-    "every_op": b"".join(bytes([code, 1]) + small(32) for code in range(19)),
+    "every_op": b"".join(bytes([code, 1]) + small(32) for code in range(OP_COUNT)),
+    # Misuse: each seed is also a ctest test of its own (fuzz/CMakeLists.txt).
+    "misuse_double_free_small": b"".join(
+        [op(MALLOC, slot(1), small(48)), op(FREE, slot(1)), op(DOUBLE_FREE, grave(0))]),
+    "misuse_double_free_medium": b"".join(
+        [op(MALLOC, slot(1), medium(4096)), op(MALLOC, slot(2), medium(65536)),
+         op(FREE, slot(1)), op(FREE, slot(2)), op(DOUBLE_FREE, grave(0)),
+         op(DOUBLE_FREE, grave(1))]),
+    "misuse_double_free_huge": b"".join(
+        [op(MALLOC, slot(1), huge(3 << 20)), op(FREE, slot(1)), op(DOUBLE_FREE, grave(0))]),
+    "misuse_double_free_after_other_calls": b"".join(
+        [op(MALLOC, slot(1), small(64)), op(FREE, slot(1)), op(MALLOC, slot(2), small(64)),
+         op(MALLOC, slot(3), medium(5000)), op(FREE, slot(3)), op(MALLOC, slot(4), small(64)),
+         op(DOUBLE_FREE, grave(0)), op(DOUBLE_FREE, grave(1)), op(CHECK_ALL)]),
+    "misuse_double_free_on_worker": b"".join(
+        [op(MALLOC, slot(1), small(48)), op(FREE, slot(1)),
+         op(DOUBLE_FREE_ON_WORKER, grave(0))]),
+    # Freed on the worker (held in its batch), then here: the worker's push
+    # writes its link into the block this thread has freed meanwhile.
+    "misuse_double_free_small_on_worker_then_here": b"".join(
+        [op(MALLOC, slot(1), small(48)), op(FREE_ON_WORKER, slot(1), bytes([0])),
+         op(DOUBLE_FREE, grave(0))]),
+    "misuse_double_free_huge_on_worker_then_here": b"".join(
+        [op(MALLOC, slot(1), huge(2 << 20)), op(FREE_ON_WORKER, slot(1), bytes([0])),
+         op(DOUBLE_FREE, grave(0))]),
+    "misuse_interior_free": b"".join(
+        [op(MALLOC, slot(1), small(100)), op(INTERIOR_FREE, slot(1), interior(16)),
+         op(MALLOC, slot(2), medium(4096)), op(INTERIOR_FREE, slot(2), interior(1)),
+         op(MALLOC, slot(3), huge(2 << 20)), op(INTERIOR_FREE, slot(3), interior(4096))]),
+    "misuse_interior_free_on_worker": b"".join(
+        [op(MALLOC, slot(1), small(100)), op(INTERIOR_FREE_ON_WORKER, slot(1), interior(16))]),
+    "misuse_realloc_freed_small": b"".join(
+        [op(MALLOC, slot(1), small(48)), op(FREE, slot(1)),
+         op(REALLOC_FREED, grave(0), small(8))]),
+    "misuse_realloc_freed_small_grow": b"".join(
+        [op(MALLOC, slot(1), small(48)), op(FREE, slot(1)),
+         op(REALLOC_FREED, grave(0), small(100))]),
+    "misuse_realloc_freed_medium": b"".join(
+        [op(MALLOC, slot(1), medium(4096)), op(FREE, slot(1)),
+         op(REALLOC_FREED, grave(0), small(8))]),
+    "misuse_realloc_freed_huge": b"".join(
+        [op(MALLOC, slot(1), huge(2 << 20)), op(FREE, slot(1)),
+         op(REALLOC_FREED, grave(0), huge(3 << 20))]),
+    "misuse_usable_size_freed_small": b"".join(
+        [op(MALLOC, slot(1), small(48)), op(FREE, slot(1)), op(USABLE_SIZE_FREED, grave(0))]),
+    "misuse_usable_size_freed_medium": b"".join(
+        [op(MALLOC, slot(1), medium(4096)), op(FREE, slot(1)), op(USABLE_SIZE_FREED, grave(0))]),
+    "misuse_usable_size_freed_huge": b"".join(
+        [op(MALLOC, slot(1), huge(2 << 20)), op(FREE, slot(1)), op(USABLE_SIZE_FREED, grave(0))]),
+    "misuse_batch_p_q_p_chain": batch([batch_small(48)] * 3, P_Q_P),
+    "misuse_batch_p_q_p_carrier": batch([batch_small(48)] * 20, P_Q_P, target=5),
+    "misuse_batch_again_at_end_chain": batch([batch_small(32), batch_medium(4096)], AGAIN_AT_END),
+    "misuse_batch_second_batch_chains": batch([batch_small(48)] * 3, AGAIN_IN_SECOND_BATCH),
+    "misuse_batch_second_batch_carriers": batch(
+        [batch_small(48)] * 30, AGAIN_IN_SECOND_BATCH, target=3, split_after=11),
+    "misuse_batch_interior_pointer_chain": batch([batch_small(100)] * 3, INTERIOR_POINTER),
+    "misuse_batch_interior_pointer_plus_1_chain": batch(
+        [batch_small(100)] * 3, INTERIOR_POINTER, offset=1),
+    "misuse_batch_70_repeat_across_the_64_boundary": batch(
+        [batch_small(24)] * 70, P_Q_P, target=62),
+    "batch_carrier": batch([batch_small(40)] * 40 + [batch_medium(65536)], NONE),
 }
 
 # ---- medium_free_lists_fuzz: add_region, allocate, ... --------------------
@@ -174,6 +269,8 @@ def write_dict():
         entries.append((name, part))
         entries.append(("malloc_" + name, op(MALLOC, slot(0), part)))
         entries.append(("realloc_" + name, op(REALLOC, slot(0), part)))
+    entries.append(("free_then_double_free", op(FREE, slot(0)) + op(DOUBLE_FREE, grave(0))))
+    entries.append(("batch_p_q_p", bytes([BATCH_FREE_ON_WORKER, 2, P_Q_P, 0, 0, 0])))
     with open(os.path.join(HERE, "c_api.dict"), "w") as f:
         f.write("# libFuzzer dictionary for c_api_fuzz, written by make_seeds.py: operand\n")
         f.write("# selectors that reach size and alignment edges, and whole operations.\n")

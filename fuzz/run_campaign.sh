@@ -17,6 +17,8 @@
 #   FUZZ_BUILD_DIR       the fuzz preset's tree; default build/fuzz
 #   FUZZ_RSS_LIMIT_MB    per process; default 2048
 #   FUZZ_SKIP_BUILD=1    use the harnesses already built
+#   HPCALLOC_ON_ERROR    default warn: c_api_fuzz's misuse opcodes run (each
+#                        misuse must be reported once); abort skips them
 #
 # The seed corpus (fuzz/corpus/<harness>/) and kept regression inputs
 # (fuzz/regressions/<harness>/) are read, never written. A crash stops that
@@ -49,6 +51,7 @@ corpus_root=${FUZZ_CORPUS_ROOT:-$root/build/fuzz-corpus}
 artifact_root=${FUZZ_ARTIFACT_ROOT:-$root/build/fuzz-artifacts}
 build_dir=${FUZZ_BUILD_DIR:-$root/build/fuzz}
 rss_limit=${FUZZ_RSS_LIMIT_MB:-2048}
+export HPCALLOC_ON_ERROR=${HPCALLOC_ON_ERROR:-warn}
 
 if [[ ${FUZZ_SKIP_BUILD:-0} != 1 ]]; then
   cmake --preset fuzz >/dev/null

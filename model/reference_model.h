@@ -25,6 +25,15 @@
 // The judgement of free and free_sized reads the block, so they are judged
 // *before* the real call is made; for realloc, call check(p) before the real
 // call (realloc(p, 0) frees at once) and realloc() after it.
+//
+// Misuse (see "Misuse" below): free or realloc of a pointer that is not the
+// start of a live block (a double free, an interior pointer) and
+// malloc_usable_size of one. glibc aborts on some and corrupts itself on
+// others; hpcalloc promises, with HPCALLOC_ON_ERROR=warn, that each is
+// reported exactly once and that the call then returns having changed
+// nothing. The model states that promise: its live set is left as it was,
+// and it counts the reports it now expects, for the harness to compare with
+// the reports the implementation made (reports()).
 // Whether a possible request may still fail is the environment's call (the
 // caller passes Memory::kMayRunOut while a simulated OS failure is armed);
 // requests larger than any machine (above Limits::may_fail_above) may always
@@ -254,6 +263,57 @@ class ReferenceModel {
     return overlap.empty() ? std::string{} : call + ": usable tail " + overlap;
   }
 
+  // ---- Misuse ----
+  // Calls the program must not make, which must be reported once each and
+  // change nothing. The judgements never read the pointer (it may be freed
+  // memory, poisoned under ASan). The report of a free made on another
+  // thread may come later, when the owner takes the block back: call
+  // reports() once every report the misuses may cause has been made.
+
+  // Whether `p` passed to free, realloc or malloc_usable_size is misuse:
+  // neither NULL nor the start of a live block.
+  bool is_misuse(const void* p) const { return p != nullptr && !is_live(p); }
+
+  // free(p) of a misuse pointer: one report expected. Judged before the call
+  // like free(); nothing changes.
+  std::string free_misused(const void* p) { return expect_report("free", p); }
+
+  // realloc(p, size) of a misuse pointer returned `result`: NULL (a freed or
+  // interior block is never served), one report expected.
+  std::string realloc_misused(const void* p, std::size_t size, const void* result) {
+    std::string verdict = expect_report("realloc", p);
+    if (!verdict.empty() || result == nullptr) return verdict;
+    return "realloc(" + hex(p) + ", " + dec(size) + ") of " + misuse_of(p) + " returned " +
+           hex(result) + ", want NULL";
+  }
+
+  // malloc_usable_size(p) of a misuse pointer answered `reported`: 0, one
+  // report expected.
+  std::string usable_size_misused(const void* p, std::size_t reported) {
+    std::string verdict = expect_report("malloc_usable_size", p);
+    if (!verdict.empty() || reported == 0) return verdict;
+    return "malloc_usable_size(" + hex(p) + ") of " + misuse_of(p) + " = " + dec(reported) +
+           ", want 0";
+  }
+
+  // Misuse calls judged since the last reports(), each expecting one report.
+  std::size_t expected_reports() const { return expected_reports_; }
+
+  // The implementation made `made` reports since the last reports() (or
+  // since the model was built): exactly one per misuse call, and every live
+  // block still holds what was last written to it. Starts a new count.
+  std::string reports(std::size_t made) {
+    const std::size_t want = expected_reports_;
+    const std::string calls = misuse_calls_;
+    expected_reports_ = 0;
+    misuse_calls_.clear();
+    if (made != want) {
+      return dec(want) + " misuse call(s) [" + calls + "] made " + dec(made) +
+             " report(s), want exactly one each";
+    }
+    return check_all();
+  }
+
   // ---- Contents: the client's side ----
 
   // Under AddressSanitizer: every byte of a live block's extent is
@@ -390,6 +450,31 @@ class ReferenceModel {
            ")";
   }
 
+  // What a misuse pointer is, for messages: inside a live block, or not in
+  // any (freed already, or never handed out).
+  std::string misuse_of(const void* p) const {
+    auto next = live_.upper_bound(address(p));
+    if (next != live_.begin()) {
+      auto block = std::prev(next);
+      const std::size_t extent = block->second.extent == 0 ? 1 : block->second.extent;
+      if (address(p) - block->first < extent) {
+        return "interior pointer +" + dec(address(p) - block->first) + " of live block " +
+               hex_at(block);
+      }
+    }
+    return "a block that is not live";
+  }
+
+  std::string expect_report(const char* call, const void* p) {
+    if (!is_misuse(p)) {
+      return std::string("harness bug: ") + call + "(" + hex(p) + ") is no misuse";
+    }
+    ++expected_reports_;
+    if (!misuse_calls_.empty()) misuse_calls_ += "; ";
+    misuse_calls_ += std::string(call) + "(" + hex(p) + "): " + misuse_of(p);
+    return {};
+  }
+
   std::string must_fail(const char* call, std::size_t size, const void* p, int error, int want) {
     if (p != nullptr) return describe(call, size, p) + ": must fail";
     if (error != want) {
@@ -453,6 +538,8 @@ class ReferenceModel {
   Limits limits_;
   std::map<std::uintptr_t, Block> live_;
   std::uint64_t generation_ = 0;
+  std::size_t expected_reports_ = 0;  // misuse calls since the last reports()
+  std::string misuse_calls_;          // ... described, for its verdict
 };
 
 }  // namespace hpcalloc::reference

@@ -1,5 +1,6 @@
 // The model side of the state machines over an allocation API: which handles
-// exist and the size each was last asked with (to aim reallocs near it).
+// exist and the size each was last asked with (to aim reallocs near it),
+// and which were freed (for misuse commands to use again).
 // What each one holds (a block, or NULL after a failure) is only known by
 // running, so it lives in the system under test, judged by the reference
 // model.
@@ -17,6 +18,7 @@ struct HandleList {
     std::size_t size;
   };
   std::vector<Handle> handles;
+  std::vector<Handle> freed;
   unsigned next_id = 0;
 
   auto find(unsigned id) const {
@@ -32,6 +34,10 @@ struct HandleList {
     handles[static_cast<std::size_t>(find(id) - handles.begin())].size = size;
   }
   void remove(unsigned id) { handles.erase(find(id)); }
+  void free(unsigned id) {
+    freed.push_back(*find(id));
+    remove(id);
+  }
 };
 
 }  // namespace hpcalloc::proptest

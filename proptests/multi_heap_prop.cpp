@@ -1,22 +1,15 @@
-// rapidcheck state machine: four simulated threads share one HeapPool, one
-// memory source and one registry on SimPal, all run sequentially in this OS
-// thread. A thread allocates from its heap; any thread frees or reallocs any
-// block (another heap's block goes through that heap's remote-free queue);
-// threads drain, trim, exit (pool.release: the heap is pooled with its
-// blocks still live and still receiving remote frees) and start (pool.acquire:
-// a pooled heap is adopted and drained). Every result is judged by the
-// reference model (model/reference_model.h), one model for the process, so
-// blocks of different heaps may never overlap; every live block carries a
-// pattern, checked at free, at realloc and whenever a heap changes hands.
-// Checked along the way and at the end:
-//   - a drain takes back every remote free pushed to that heap so far (the
-//     freeing heap's batch is pushed after every command: batching itself is
-//     checked in heap_pool_test and the tsan stress);
+// rapidcheck state machine over several heaps sharing one pool on SimPal
+// (proptests/multi_heap_state.h): remote frees, one at a time and in batches
+// of up to 70 blocks (chains and carriers), drains, thread exit and
+// adoption, every result judged by the reference model. Checked along the
+// way and at the end:
+//   - a drain takes back every remote free pushed to that heap so far;
 //   - heaps_created equals the peak number of threads attached at once
 //     (exited threads' heaps are adopted, never leaked);
 //   - after every block is freed and every heap drained and trimmed: nothing
 //     in use in any heap, remote frees pushed == drained, nothing reported,
 //     and once the heaps are torn down the source has nothing mapped.
+// Misuse (double frees, interior pointers) is multi_heap_misuse_prop's.
 // Default: rapidcheck's 100 cases. A campaign:
 //   RC_PARAMS="max_success=20000 max_size=400" ./multi_heap_prop
 #include <gtest/gtest.h>
@@ -24,352 +17,23 @@
 #include <rapidcheck/gtest.h>
 #include <rapidcheck/state.h>
 
-#include <algorithm>
-#include <array>
-#include <cerrno>
-#include <map>
-#include <memory>
-#include <ostream>
-#include <set>
-#include <string>
-#include <vector>
+#include "proptests/multi_heap_batches.h"
+#include "proptests/multi_heap_state.h"
 
-#include "mem/thread_heap_pool.h"
-#include "mem/memory_source.h"
-#include "mem/test_configs.h"
-#include "mem/thread_heap.h"
-#include "model/reference_model.h"
-#include "pal/sim_pal.h"
-
-namespace hpcalloc {
+namespace hpcalloc::proptest {
 namespace {
-
-using reference::Memory;
-using reference::ReferenceModel;
-using Config = testing_configs::TinyConfig<SimPal>;
-using Heap = ThreadHeap<Config>;
-using Pool = ThreadHeapPool<Config>;
-using Source = MemorySource<Config>;
-using Registry = SegmentRegistry<Config>;
-
-constexpr unsigned kThreads = 4;
-
-// The model: which simulated threads have a heap, how many ever had one at
-// once, and which handles exist (with the size last asked, to aim reallocs).
-struct PoolModel {
-  struct Handle {
-    unsigned id;
-    std::size_t size;
-  };
-  std::array<bool, kThreads> attached{true, true, false, false};
-  unsigned peak = 2;
-  std::vector<Handle> handles;
-  unsigned next_id = 0;
-
-  unsigned attached_count() const {
-    return static_cast<unsigned>(std::count(attached.begin(), attached.end(), true));
-  }
-  auto find(unsigned id) const {
-    return std::find_if(handles.begin(), handles.end(),
-                        [id](const Handle& h) { return h.id == id; });
-  }
-  bool has(unsigned id) const { return find(id) != handles.end(); }
-};
-
-// The pool, its platform and source, the simulated threads' heaps, and the
-// judge. Handles remember which heap owns their block (the one that
-// allocated it) to count the remote frees each heap must drain.
-struct PoolSut {
-  struct Held {
-    void* p = nullptr;
-    Heap* owner = nullptr;
-  };
-
-  PoolSut()
-      : pal(SimPalOptions{.arena_size = std::size_t{256} << 20}),
-        registry(std::make_unique<Registry>(pal)),
-        source(pal, *registry, 0, SourceLimits{}),
-        pool(pal, {*registry, reporter}) {
-    start(0);
-    start(1);
-  }
-
-  void start(unsigned t) {
-    Heap* heap = pool.acquire(source);
-    RC_ASSERT(heap != nullptr);
-    threads[t] = heap;
-    heaps.insert(heap);
-    // Adoption drained the heap.
-    RC_ASSERT(heap->stats().remote_drained == pushed_to[heap]);
-  }
-
-  void judge(const std::string& verdict) {
-    if (!verdict.empty()) RC_FAIL(verdict);
-    RC_ASSERT(reporter.reports.empty());
-  }
-
-  void hold(unsigned h, void* p, Heap* owner) {
-    held[h] = Held{p, owner};
-    if (p == nullptr) return;
-    judge(spec.usable_size(p, owner->usable_size(p)));
-    judge(spec.addressable(p));
-    spec.fill(p);
-  }
-
-  // Thread t gives back block `h` (free or the old half of a moving realloc).
-  void count_release(unsigned t, const Held& block) {
-    if (block.p != nullptr && block.owner != threads[t]) ++pushed_to[block.owner];
-  }
-
-  SimPal pal;
-  testing_configs::RecordingReporter reporter;
-  std::unique_ptr<Registry> registry;
-  Source source;
-  Pool pool;
-  std::array<Heap*, kThreads> threads{};
-  std::set<Heap*> heaps;                   // every heap ever acquired
-  std::map<Heap*, std::size_t> pushed_to;  // remote frees each heap was sent
-  ReferenceModel spec;
-  std::map<unsigned, Held> held;
-};
-
-using PoolCommand = rc::state::Command<PoolModel, PoolSut>;
-
-rc::Gen<std::size_t> request_size() {
-  constexpr std::size_t kSmall = Config::kSmallMax;
-  constexpr std::size_t kMedium = Config::kMediumMax;
-  return rc::gen::weightedOneOf<std::size_t>({
-      {30, rc::gen::inRange<std::size_t>(0, 65)},
-      {25, rc::gen::inRange<std::size_t>(0, kSmall + 1)},
-      {15, rc::gen::inRange<std::size_t>(kSmall + 1, kMedium + 1)},
-      {6, rc::gen::inRange<std::size_t>(kMedium + 1, 4 * kMedium)},
-      {6, rc::gen::element(std::size_t{kSmall}, kSmall + 1, std::size_t{kMedium}, kMedium + 1)},
-  });
-}
-
-unsigned attached_thread(const PoolModel& s) {
-  std::vector<unsigned> ts;
-  for (unsigned t = 0; t < kThreads; ++t) {
-    if (s.attached[t]) ts.push_back(t);
-  }
-  RC_PRE(!ts.empty());
-  return *rc::gen::elementOf(ts);
-}
-
-PoolModel::Handle existing_handle(const PoolModel& s) {
-  RC_PRE(!s.handles.empty());
-  return *rc::gen::elementOf(s.handles);
-}
-
-struct Allocate : PoolCommand {
-  enum class How { kMalloc, kCalloc, kMemalign };
-  unsigned t;
-  unsigned id;
-  How how = *rc::gen::element(How::kMalloc, How::kMalloc, How::kCalloc, How::kMemalign);
-  std::size_t size = *request_size();
-  std::size_t alignment = std::size_t{1} << *rc::gen::inRange(4, 18);
-  explicit Allocate(const PoolModel& s) : t(attached_thread(s)), id(s.next_id) {}
-
-  void checkPreconditions(const PoolModel& s) const override {
-    RC_PRE(s.attached[t] && !s.has(id));
-  }
-  void apply(PoolModel& s) const override {
-    s.handles.push_back({id, size});
-    s.next_id = std::max(s.next_id, id + 1);
-  }
-  void run(const PoolModel&, PoolSut& sut) const override {
-    Heap* heap = sut.threads[t];
-    errno = 0;
-    void* p = how == How::kMalloc   ? heap->malloc(size)
-              : how == How::kCalloc ? heap->calloc(1, size)
-                                    : heap->memalign(alignment, size);
-    const int error = errno;
-    sut.judge(how == How::kMalloc ? sut.spec.malloc(size, p, error, Memory::kPlenty)
-              : how == How::kCalloc
-                  ? sut.spec.calloc(1, size, p, error, Memory::kPlenty)
-                  : sut.spec.memalign(alignment, size, p, error, Memory::kPlenty));
-    sut.hold(id, p, heap);
-  }
-  void show(std::ostream& os) const override {
-    os << "T" << t << ": h" << id << " = ";
-    if (how == How::kMalloc) os << "malloc(" << size << ")";
-    if (how == How::kCalloc) os << "calloc(1, " << size << ")";
-    if (how == How::kMemalign) os << "memalign(" << alignment << ", " << size << ")";
-  }
-};
-
-struct Free : PoolCommand {
-  unsigned t;
-  unsigned h;
-  explicit Free(const PoolModel& s) : t(attached_thread(s)), h(existing_handle(s).id) {}
-
-  void checkPreconditions(const PoolModel& s) const override { RC_PRE(s.attached[t] && s.has(h)); }
-  void apply(PoolModel& s) const override { s.handles.erase(s.find(h)); }
-  void run(const PoolModel&, PoolSut& sut) const override {
-    const PoolSut::Held block = sut.held.at(h);
-    sut.judge(sut.spec.free(block.p));  // reads the block: before the free
-    sut.count_release(t, block);
-    sut.threads[t]->free(block.p);
-    sut.threads[t]->flush_remote_batch();  // the model sees remote frees at once
-    sut.held.erase(h);
-    sut.judge({});
-  }
-  void show(std::ostream& os) const override { os << "T" << t << ": free(h" << h << ")"; }
-};
-
-struct Realloc : PoolCommand {
-  unsigned t;
-  PoolModel::Handle handle;
-  std::size_t size = *rc::gen::weightedOneOf<std::size_t>(
-      {{3, request_size()},
-       {2,
-        rc::gen::element<std::size_t>(handle.size + 1, handle.size * 2 + 1, handle.size / 2 + 1)},
-       {1, rc::gen::just<std::size_t>(0)}});
-  explicit Realloc(const PoolModel& s) : t(attached_thread(s)), handle(existing_handle(s)) {}
-
-  void checkPreconditions(const PoolModel& s) const override {
-    RC_PRE(s.attached[t] && s.has(handle.id));
-  }
-  void apply(PoolModel& s) const override {
-    s.handles[static_cast<std::size_t>(s.find(handle.id) - s.handles.begin())].size = size;
-  }
-  void run(const PoolModel&, PoolSut& sut) const override {
-    const PoolSut::Held block = sut.held.at(handle.id);
-    Heap* heap = sut.threads[t];
-    if (block.p != nullptr) sut.judge(sut.spec.check(block.p));
-    errno = 0;
-    void* p = heap->realloc(block.p, size);
-    const int error = errno;
-    heap->flush_remote_batch();  // the model sees remote frees at once
-    sut.judge(sut.spec.realloc(block.p, size, p, error, Memory::kPlenty));
-    if (p == block.p && p != nullptr) return;  // resized in place: same owner
-    if (p == nullptr && size != 0) return;     // failed: the old block stays
-    sut.count_release(t, block);
-    sut.hold(handle.id, p, heap);
-  }
-  void show(std::ostream& os) const override {
-    os << "T" << t << ": h" << handle.id << " = realloc(h" << handle.id << ", " << size << ")";
-  }
-};
-
-struct UsableSize : PoolCommand {
-  unsigned t;
-  unsigned h;
-  explicit UsableSize(const PoolModel& s) : t(attached_thread(s)), h(existing_handle(s).id) {}
-
-  void checkPreconditions(const PoolModel& s) const override { RC_PRE(s.attached[t] && s.has(h)); }
-  void run(const PoolModel&, PoolSut& sut) const override {
-    void* p = sut.held.at(h).p;
-    sut.judge(sut.spec.usable_size(p, sut.threads[t]->usable_size(p)));
-  }
-  void show(std::ostream& os) const override { os << "T" << t << ": usable_size(h" << h << ")"; }
-};
-
-struct Drain : PoolCommand {
-  unsigned t;
-  bool trim = *rc::gen::arbitrary<bool>();
-  explicit Drain(const PoolModel& s) : t(attached_thread(s)) {}
-
-  void checkPreconditions(const PoolModel& s) const override { RC_PRE(s.attached[t]); }
-  void run(const PoolModel&, PoolSut& sut) const override {
-    Heap* heap = sut.threads[t];
-    if (trim) {
-      heap->trim(false);
-      RC_ASSERT(heap->check_consistency_for_testing());
-    } else {
-      heap->drain_remote();
-    }
-    RC_ASSERT(heap->stats().remote_drained == sut.pushed_to[heap]);
-    sut.judge(sut.spec.check_all());
-  }
-  void show(std::ostream& os) const override {
-    os << "T" << t << ": " << (trim ? "trim()" : "drain_remote()");
-  }
-};
-
-struct Exit : PoolCommand {
-  unsigned t;
-  explicit Exit(const PoolModel& s) : t(attached_thread(s)) {}
-
-  void checkPreconditions(const PoolModel& s) const override { RC_PRE(s.attached[t]); }
-  void apply(PoolModel& s) const override { s.attached[t] = false; }
-  void run(const PoolModel&, PoolSut& sut) const override {
-    sut.pool.release(sut.threads[t]);
-    sut.threads[t] = nullptr;
-    sut.judge(sut.spec.check_all());
-  }
-  void show(std::ostream& os) const override { os << "T" << t << ": exit"; }
-};
-
-struct Start : PoolCommand {
-  unsigned t;
-  explicit Start(const PoolModel& s) {
-    std::vector<unsigned> detached;
-    for (unsigned i = 0; i < kThreads; ++i) {
-      if (!s.attached[i]) detached.push_back(i);
-    }
-    RC_PRE(!detached.empty());
-    t = *rc::gen::elementOf(detached);
-  }
-
-  void checkPreconditions(const PoolModel& s) const override { RC_PRE(!s.attached[t]); }
-  void apply(PoolModel& s) const override {
-    s.attached[t] = true;
-    s.peak = std::max(s.peak, s.attached_count());
-  }
-  void run(const PoolModel& s, PoolSut& sut) const override {
-    sut.start(t);
-    // A new heap only when every existing one is attached.
-    RC_ASSERT(sut.pool.counts().created == std::max(s.peak, s.attached_count() + 1));
-    sut.judge(sut.spec.check_all());
-  }
-  void show(std::ostream& os) const override { os << "T" << t << ": start"; }
-};
 
 RC_GTEST_PROP(MultiHeapProp, RemoteFreesExitAndAdoptionAgainstReferenceModel, ()) {
   PoolSut sut;
   const auto commands = *rc::gen::scale(
-      4.0, rc::state::gen::commands(
-               PoolModel{},
-               rc::state::gen::execOneOfWithArgs<Allocate, Allocate, Allocate, Free, Free, Realloc,
-                                                 Realloc, UsableSize, Drain, Exit, Start>()));
+      4.0,
+      rc::state::gen::commands(
+          PoolModel{}, rc::state::gen::execOneOfWithArgs<Allocate, Allocate, Allocate, Free, Free,
+                                                         Realloc, Realloc, UsableSize, Drain, Exit,
+                                                         Start, BatchFree<BatchMisuse::kNone>>()));
   rc::state::runAll(commands, PoolModel{}, sut);
-
-  // Free everything from one attached thread (remote frees for the rest).
-  unsigned t = 0;
-  if (sut.threads[t] == nullptr) sut.start(t);
-  for (const auto& [h, block] : sut.held) {
-    sut.judge(sut.spec.free(block.p));
-    sut.count_release(t, block);
-    sut.threads[t]->free(block.p);
-    sut.threads[t]->flush_remote_batch();  // the model sees remote frees at once
-  }
-  std::size_t pushed = 0;
-  std::size_t drained = 0;
-  // Drains (pooled heaps have no thread, so we do it): the first round takes
-  // every block home, the second brings the carriers that held them back to
-  // their senders (remote_frees.h).
-  for (int round = 0; round < 2; ++round) {
-    for (Heap* heap : sut.heaps) heap->trim(false);
-  }
-  for (Heap* heap : sut.heaps) {
-    RC_ASSERT(heap->check_consistency_for_testing());
-    heap->publish_stats();
-    const HeapStats stats = heap->stats();
-    RC_ASSERT(stats.in_use() == 0u);
-    RC_ASSERT(stats.remote_drained == sut.pushed_to[heap]);
-    pushed += stats.remote_pushed;
-    drained += stats.remote_drained;
-  }
-  RC_ASSERT(pushed == drained);
-  RC_ASSERT(sut.pool.counts().created == sut.heaps.size());
-  sut.judge({});
-  // This private pool's end: each heap gives its segments back to the
-  // source, which must then have nothing mapped.
-  sut.pool.destroy_heaps();
-  sut.source.trim();
-  RC_ASSERT(sut.source.stats().mapped_bytes == 0u);
+  free_everything_and_tear_down(sut);
 }
 
 }  // namespace
-}  // namespace hpcalloc
+}  // namespace hpcalloc::proptest

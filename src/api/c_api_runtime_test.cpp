@@ -20,7 +20,7 @@ TEST(CApi, MallocTrimReturnsZeroOrOne) {
 // The counters global_allocator.h names.
 const char* const kStatNames[] = {"heaps_live",          "heaps_pooled",         "heaps_created",
                                   "remote_frees_pushed", "remote_frees_drained", "mapped_bytes",
-                                  "cached_bytes",        "in_use_bytes"};
+                                  "cached_bytes",        "in_use_bytes",         "errors_reported"};
 
 TEST(CApi, StatKnowsTheDocumentedNames) {
   for (const char* name : kStatNames) {
@@ -111,7 +111,7 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
       "in N mappings",
       "hpcalloc: stats: requested (medium and huge) N bytes; remote frees pushed N, drained N",
       "hpcalloc: stats: os reserves N, releases N, cache hits N, misses N, mremap in place N, "
-      "moved N, numa nodes N"};
+      "moved N, numa nodes N, errors reported N"};
   for (std::size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(shape(lines[i]), shapes[i]);
   for (std::size_t i = std::size(shapes); i < lines.size(); ++i) {
     if (lines[i] == "hpcalloc: stats: ... and more heaps") continue;

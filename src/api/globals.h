@@ -46,7 +46,7 @@ struct Globals {
 
   Settings settings;
   Config::Pal pal;
-  StderrReporter reporter;
+  Config::Reporter reporter;  // counts its reports (hpc_stat "errors_reported")
   Registry registry;
   Pool pool;
   Numa numa;  // the memory sources, one per node (numa_heaps.h)

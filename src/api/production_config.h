@@ -1,12 +1,13 @@
 // The configuration the process-wide allocator runs with: the Linux platform,
-// std::atomic, the stderr reporter, and the production sizes. The constants
+// std::atomic, the stderr reporter that counts its reports, and the
+// production sizes. The constants
 // are starting points from DESIGN.md; bench/ decides (see README "Results").
 #pragma once
 
 #include <cstddef>
 
+#include "api/counting_reporter.h"
 #include "mem/config.h"
-#include "mem/heap_errors.h"
 #include "pal/default_pal.h"
 #include "sync/std_sync.h"
 
@@ -15,7 +16,7 @@ namespace hpcalloc {
 struct ProductionConfig {
   using Pal = DefaultPal;
   using Sync = StdSync;
-  using Reporter = StderrReporter;
+  using Reporter = CountingStderrReporter;
   static constexpr unsigned kSegmentShift = 21;   // 2 MiB segments
   static constexpr unsigned kRunShift = 16;       // 64 KiB runs
   static constexpr std::size_t kSmallMax = 1024;  // 32 small classes

@@ -27,6 +27,7 @@ ProcessStats snapshot(Globals* g) {
   for (unsigned i = 0; i < g->numa.source_count(); ++i) s.sources += g->numa.source_at(i).stats();
   s.numa_nodes = g->numa.node_count();
   s.heapless_remote_pushed = g->heapless_remote_pushed.load(std::memory_order_relaxed);
+  s.errors_reported = g->reporter.reported();
   return s;
 }
 

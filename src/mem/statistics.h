@@ -45,6 +45,7 @@ struct ProcessStats {
   SourceStats sources;  // summed over every memory source
   std::size_t numa_nodes = 0;
   std::size_t heapless_remote_pushed = 0;  // frees sent by threads that have no heap
+  std::size_t errors_reported = 0;         // misuse reports (all but the first need warn mode)
 };
 
 struct Statistic {
@@ -179,6 +180,11 @@ inline constexpr Statistic kStatistics[] = {
      .description = "NUMA nodes of the machine, as far as the allocator serves them (count)",
      .process = &ProcessStats::numa_nodes,
      .summary = {3, ", numa nodes "}},
+    // Non-zero past 1 only in warn mode: abort mode stops at the first report.
+    {.name = "errors_reported",
+     .description = "misuse reports: double frees, pointers hpcalloc never returned (count)",
+     .process = &ProcessStats::errors_reported,
+     .summary = {3, ", errors reported "}},
 
     {.name = "numa_bind_failures",
      .description = "mappings whose NUMA binding failed; served unbound (count)",
