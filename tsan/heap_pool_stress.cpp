@@ -19,21 +19,13 @@
 #include <memory>
 
 #include "model/scenarios/heap_pool_scenario.h"
-#include "model/scenarios/std_thread_runner.h"
 #include "sync/std_sync.h"
+#include "tsan/scenario_stress.h"
 
 namespace {
 
 using namespace hpcalloc;
-
-struct CountingChecker {
-  static inline std::atomic<unsigned> failures{0};
-  static void check(bool ok, const char* what) {
-    if (!ok && failures.fetch_add(1, std::memory_order_relaxed) == 0) {
-      std::fprintf(stderr, "FAIL: %s\n", what);
-    }
-  }
-};
+using stress::CountingChecker;
 
 template <class Protocol>
 using Stress = scenarios::HeapPoolScenario<StdSync, CountingChecker, 64, /*kAdopter=*/true,
@@ -41,14 +33,7 @@ using Stress = scenarios::HeapPoolScenario<StdSync, CountingChecker, 64, /*kAdop
 
 template <class Protocol>
 int run(unsigned iterations) {
-  for (unsigned i = 0; i < iterations; ++i) {
-    auto scenario = std::make_unique<Stress<Protocol>>();
-    scenarios::run_with_std_threads(*scenario);
-    if (CountingChecker::failures.load(std::memory_order_relaxed) != 0) {
-      std::fprintf(stderr, "FAIL after %u iterations\n", i + 1);
-      return 1;
-    }
-  }
+  if (!stress::run_iterations<Stress<Protocol>>(iterations)) return 1;
   std::printf("heap_pool_stress: %u iterations, no failure\n", iterations);
   return 0;
 }

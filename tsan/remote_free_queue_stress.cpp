@@ -17,21 +17,13 @@
 #include <memory>
 
 #include "model/scenarios/remote_free_queue_scenario.h"
-#include "model/scenarios/std_thread_runner.h"
 #include "sync/std_sync.h"
+#include "tsan/scenario_stress.h"
 
 namespace {
 
 using namespace hpcalloc;
-
-struct CountingChecker {
-  static inline std::atomic<unsigned> failures{0};
-  static void check(bool ok, const char* what) {
-    if (!ok && failures.fetch_add(1, std::memory_order_relaxed) == 0) {
-      std::fprintf(stderr, "FAIL: %s\n", what);
-    }
-  }
-};
+using stress::CountingChecker;
 
 // Four producers push 2000 blocks each (one at a time, or in chains of
 // kChain as the heaps batch their remote frees) while the owner drains 20000
@@ -42,14 +34,7 @@ using Stress =
 
 template <class Orders, unsigned kChain = 1>
 int run(unsigned iterations) {
-  for (unsigned i = 0; i < iterations; ++i) {
-    auto scenario = std::make_unique<Stress<Orders, kChain>>();
-    scenarios::run_with_std_threads(*scenario);
-    if (CountingChecker::failures.load(std::memory_order_relaxed) != 0) {
-      std::fprintf(stderr, "FAIL after %u iterations\n", i + 1);
-      return 1;
-    }
-  }
+  if (!stress::run_iterations<Stress<Orders, kChain>>(iterations)) return 1;
   std::printf("remote_free_queue_stress: %u iterations of %u blocks in chains of %u, no failure\n",
               iterations, Stress<Orders, kChain>::kBlocks, kChain);
   return 0;

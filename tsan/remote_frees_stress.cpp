@@ -19,21 +19,13 @@
 #include <memory>
 
 #include "model/scenarios/remote_frees_scenario.h"
-#include "model/scenarios/std_thread_runner.h"
 #include "sync/std_sync.h"
+#include "tsan/scenario_stress.h"
 
 namespace {
 
 using namespace hpcalloc;
-
-struct CountingChecker {
-  static inline std::atomic<unsigned> failures{0};
-  static void check(bool ok, const char* what) {
-    if (!ok && failures.fetch_add(1, std::memory_order_relaxed) == 0) {
-      std::fprintf(stderr, "FAIL: %s\n", what);
-    }
-  }
-};
+using stress::CountingChecker;
 
 template <class Policy, bool kCarriers>
 using Stress = scenarios::RemoteFreesScenario<StdSync, CountingChecker, 4, 64, 200, Policy,
@@ -42,14 +34,7 @@ using Stress = scenarios::RemoteFreesScenario<StdSync, CountingChecker, 4, 64, 2
 
 template <class Policy, bool kCarriers = true>
 int run(unsigned iterations) {
-  for (unsigned i = 0; i < iterations; ++i) {
-    auto scenario = std::make_unique<Stress<Policy, kCarriers>>();
-    scenarios::run_with_std_threads(*scenario);
-    if (CountingChecker::failures.load(std::memory_order_relaxed) != 0) {
-      std::fprintf(stderr, "FAIL after %u iterations\n", i + 1);
-      return 1;
-    }
-  }
+  if (!stress::run_iterations<Stress<Policy, kCarriers>>(iterations)) return 1;
   std::printf("remote_frees_stress: %u iterations of %u blocks (%s), no failure\n", iterations,
               Stress<Policy, kCarriers>::kBlocks, kCarriers ? "carriers" : "alone");
   return 0;
