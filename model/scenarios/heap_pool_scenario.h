@@ -25,6 +25,7 @@
 
 #include "mem/heap_pool.h"
 #include "mem/remote_frees.h"
+#include "model/scenarios/carrier_slots.h"
 
 namespace hpcalloc::scenarios {
 
@@ -66,10 +67,6 @@ struct HeapPoolScenario {
     Word link;  // first: the queue's link overlays it
     Var<int> payload;
   };
-  struct alignas(16) CarrierSlot {
-    Word words[Frees::kMaxCarrierWords];
-    Var<int> in_use;
-  };
 
   // What HeapPool needs of a heap (heap_pool.h), with the owner's state
   // reduced to one Var every owner operation touches.
@@ -80,7 +77,7 @@ struct HeapPoolScenario {
     };
 
     Heap(const Context& context, Source& source) : scenario(context.scenario), source_(&source) {
-      for (CarrierSlot& slot : carriers) slot.in_use.store(0);
+      carriers.reset();
     }
     Source& source() { return *source_; }
     void drain_remote() {
@@ -112,16 +109,9 @@ struct HeapPoolScenario {
         stand_in(stand_in_pool, static_cast<Heap*>(pushed.unattended_owner));
       }
     }
-    Word* allocate_carrier(unsigned) {
+    Word* allocate_carrier(unsigned words) {
       Checker::check(!frees.draining(), "no carrier is allocated while its heap drains");
-      for (CarrierSlot& slot : carriers) {
-        if (slot.in_use.load() == 0) {
-          slot.in_use.store(1);
-          return slot.words;
-        }
-      }
-      Checker::check(false, "a sender has a carrier slot for every batch");
-      return nullptr;
+      return carriers.take(words);
     }
     void report_double_free(void*) { Checker::check(false, "no double free"); }
 
@@ -135,23 +125,14 @@ struct HeapPoolScenario {
       scenario->freed[i].store(scenario->freed[i].load() + 1);
       return true;
     }
-    void free_carrier(void* carrier) {
-      for (CarrierSlot& slot : carriers) {
-        if (static_cast<void*>(slot.words) == carrier) {
-          Checker::check(slot.in_use.load() == 1, "a carrier comes home once");
-          slot.in_use.store(0);
-          return;
-        }
-      }
-      Checker::check(false, "a returned carrier is one of this heap's");
-    }
+    void free_carrier(void* carrier) { carriers.give_back(carrier); }
     void report_bad_carrier(void*) { Checker::check(false, "no carrier is clobbered"); }
 
     HeapPoolScenario* scenario;
     Source* source_;
     Frees frees{this};
     Var<int> owner_work{0};
-    CarrierSlot carriers[kCarrierSlots];
+    CarrierSlots<Sync, Checker, Frees, kCarrierSlots> carriers;
     void (*stand_in)(void*, Heap*) = nullptr;
     void* stand_in_pool = nullptr;
   };
@@ -228,9 +209,7 @@ struct HeapPoolScenario {
     for (unsigned i = 0; i < kBlocks; ++i) {
       Checker::check(freed[i].load() == 1, "every freed block reaches its owner exactly once");
     }
-    for (CarrierSlot& slot : sender->carriers) {
-      Checker::check(slot.in_use.load() == 0, "every carrier comes home");
-    }
+    Checker::check(sender->carriers.all_home(), "every carrier comes home");
     const bool made_new = adopted != nullptr && adopted != exiting;
     Checker::check(counts.created == 2u + (made_new ? 1u : 0u), "heaps are created only at need");
     // A new heap means E was not pooled yet when the adopter looked, so it

@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "mem/remote_frees.h"
+#include "model/scenarios/carrier_slots.h"
 
 namespace hpcalloc::scenarios {
 
@@ -62,32 +63,18 @@ struct RemoteFreesScenario {
     Word link;  // first: the queue's link overlays it
     Var<int> payload;
   };
-  struct alignas(16) CarrierSlot {
-    Word words[Frees::kMaxCarrierWords];
-    Var<int> in_use;  // the sender's only
-  };
-
   // One heap: Host (sending side) and Receiver (draining side) of its
   // RemoteFrees, with the owner's blocks or a sender's carriers.
   struct End {
     RemoteFreesScenario* scenario = nullptr;
     Frees frees{this};
-    CarrierSlot carriers[kCarrierSlots];
+    CarrierSlots<Sync, Checker, Frees, kCarrierSlots> carriers;
     Var<int> double_frees_reported{0};
 
     // Host.
     Word* allocate_carrier(unsigned words) {
       Checker::check(!frees.draining(), "no carrier is allocated while its heap drains");
-      Checker::check(words <= Frees::kMaxCarrierWords, "a carrier fits its slot");
-      if (!kCarriers) return nullptr;
-      for (CarrierSlot& slot : carriers) {
-        if (slot.in_use.load() == 0) {
-          slot.in_use.store(1);
-          return slot.words;
-        }
-      }
-      Checker::check(false, "a sender has a carrier slot for every batch");
-      return nullptr;
+      return kCarriers ? carriers.take(words) : nullptr;
     }
     void report_double_free(void* block) {
       Checker::check(scenario->index_of(block) < kBlocks, "a reported duplicate is a block");
@@ -98,7 +85,7 @@ struct RemoteFreesScenario {
     bool free_block(void* p) {
       // Only the broken twin sends carriers home as blocks: a real heap
       // frees its own block like any other.
-      if (slot_of(p) != nullptr) {
+      if (carriers.owns(p)) {
         free_carrier(p);
         return true;
       }
@@ -115,13 +102,7 @@ struct RemoteFreesScenario {
       freed.store(1);
       return true;
     }
-    void free_carrier(void* carrier) {
-      CarrierSlot* slot = slot_of(carrier);
-      Checker::check(slot != nullptr, "a returned carrier is one of this heap's");
-      if (slot == nullptr) return;
-      Checker::check(slot->in_use.load() == 1, "a carrier comes home once");
-      slot->in_use.store(0);
-    }
+    void free_carrier(void* carrier) { carriers.give_back(carrier); }
     void report_bad_carrier(void*) { Checker::check(false, "no carrier is clobbered"); }
     // Only the broken twin's drain calls this: the old protocol freed a
     // carrier like any block of another heap, through the batch.
@@ -133,10 +114,6 @@ struct RemoteFreesScenario {
       }
     }
 
-    CarrierSlot* slot_of(void* p) {
-      const unsigned i = index_in(carriers, kCarrierSlots, p);
-      return i < kCarrierSlots ? &carriers[i] : nullptr;
-    }
     void send(End& to, void* block) {
       if (!frees.try_add(&to.frees, block)) {
         frees.push(*this);
@@ -162,7 +139,7 @@ struct RemoteFreesScenario {
   unsigned index_of(void* p) const { return index_in(blocks, kBlocks, p); }
   End* sender_of_carrier(void* carrier) {
     for (End& end : ends) {
-      if (end.slot_of(carrier) != nullptr) return &end;
+      if (end.carriers.owns(carrier)) return &end;
     }
     return nullptr;
   }
@@ -170,7 +147,7 @@ struct RemoteFreesScenario {
   void before() {
     for (End& end : ends) {
       end.scenario = this;
-      for (CarrierSlot& slot : end.carriers) slot.in_use.store(0);
+      end.carriers.reset();
     }
     for (Var<int>& f : freed) f.store(0);
   }
@@ -206,11 +183,7 @@ struct RemoteFreesScenario {
     int reported = 0;
     for (End& end : ends) reported += end.double_frees_reported.load();
     Checker::check(reported == (kDuplicate ? 1 : 0), "a duplicate is reported exactly once");
-    for (End& end : ends) {
-      for (CarrierSlot& slot : end.carriers) {
-        Checker::check(slot.in_use.load() == 0, "every carrier comes home");
-      }
-    }
+    for (End& end : ends) Checker::check(end.carriers.all_home(), "every carrier comes home");
   }
 };
 
