@@ -10,7 +10,8 @@
 // Broken twins (each must be caught): a carrier pushed untagged (the owner
 // takes it for a block), a chain without the duplicate check (p, q, p loses
 // q), a drain that frees carriers through the batch (it allocates while
-// draining: the old protocol), a relaxed push (carrier words race).
+// draining: the old protocol), a relaxed push (carrier words race), a
+// kPushAll drain that leaves held carriers where they are (never home).
 #include "model/scenarios/remote_frees_scenario.h"
 
 #include "model/model_runner.h"
@@ -33,6 +34,10 @@ const ModelCheck kChecks[] = {
     // twice while they fly, the sender drains once for its carriers.
     {"carriers_two_threads_full_search", &run_relacy<Senders<1, 3, 2>>, rl::sched_full, 0,
      rl::test_result_success},
+    // The same with carriers held two at a time: the second carrier's
+    // return sends both home from inside the owner's drain.
+    {"held_returns_two_threads_full_search", &run_relacy<Senders<1, 3, 2, TwoHeldReturns>>,
+     rl::sched_full, 0, rl::test_result_success},
     // A duplicate inside one carrier (p, q, p with room for three) and across
     // two carriers (batches of two).
     {"duplicate_in_a_carrier_two_threads_full_search",
@@ -48,6 +53,8 @@ const ModelCheck kChecks[] = {
     // Two senders and the owner (three threads).
     {"carriers_three_threads_context_bound_3", &run_relacy<Senders<2, 2, 2>>, rl::sched_bound, 3,
      rl::test_result_success},
+    {"held_returns_three_threads_context_bound_3",
+     &run_relacy<Senders<2, 2, 2, TwoHeldReturns>>, rl::sched_bound, 3, rl::test_result_success},
     {"duplicate_three_threads_context_bound_3",
      &run_relacy<Senders<2, 2, 1, RemoteFreesPolicy, true, true, 3>>, rl::sched_bound, 3,
      rl::test_result_success},
@@ -65,6 +72,9 @@ const ModelCheck kChecks[] = {
      rl::test_result_user_assert_failed},
     {"broken_relaxed_carrier_push_is_caught", &run_relacy<Senders<1, 2, 1, RelaxedCarrierPush>>,
      rl::sched_full, 0, rl::test_result_data_race},
+    {"broken_held_returns_stranded_is_caught",
+     &run_relacy<Senders<1, 2, 1, HeldReturnsStranded>>, rl::sched_full, 0,
+     rl::test_result_user_assert_failed},
 };
 
 }  // namespace

@@ -12,7 +12,8 @@
 //   remote_frees_stress                 the production protocol
 //   remote_frees_stress --broken NAME   a broken twin (untagged_carriers,
 //                                       unchecked_chains, drain_allocates,
-//                                       relaxed_push), which must fail
+//                                       relaxed_push, stranded_returns),
+//                                       which must fail
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -53,11 +54,13 @@ int main(int argc, char** argv) {
       return run<DrainFreesCarriersThroughBatch>(kIterations);
     }
     if (std::strcmp(twin, "relaxed_push") == 0) return run<RelaxedCarrierPush>(kIterations);
+    if (std::strcmp(twin, "stranded_returns") == 0) return run<HeldReturnsStranded>(kIterations);
   }
   if (argc != 1) {
     std::fprintf(stderr,
                  "usage: %s [--broken "
-                 "untagged_carriers|unchecked_chains|drain_allocates|relaxed_push]\n",
+                 "untagged_carriers|unchecked_chains|drain_allocates|relaxed_push|"
+                 "stranded_returns]\n",
                  argv[0]);
     return 2;
   }

@@ -10,8 +10,10 @@
 // sender 0 freeing its first block again right after its second
 // (kDuplicate),
 // then flushes and drains its own queue kDrains times (its carriers come
-// home). The last thread is the owner: it drains kDrains times. after()
-// drains everyone until nothing is in flight, then checks:
+// home). The last thread is the owner: it drains kDrains times. Those drains
+// hold the carriers they send home (Returns::kHold, up to
+// Policy::kHeldReturns); after() drains everyone with Returns::kPushAll
+// until nothing is in flight, then checks:
 //   every block freed exactly once, with its payload;
 //   the duplicate reported exactly once (by the owner, or by the sender
 //   when it travelled without a carrier), nothing else reported;
@@ -42,6 +44,14 @@ struct DrainFreesCarriersThroughBatch : RemoteFreesPolicy {
 };
 struct RelaxedCarrierPush : RemoteFreesPolicy {
   static constexpr std::memory_order kPush = std::memory_order_relaxed;  // BROKEN
+};
+struct HeldReturnsStranded : RemoteFreesPolicy {
+  static constexpr bool kPushAllSendsHeld = false;  // BROKEN: held carriers never go home
+};
+// Not broken: carriers held two at a time, so a short run reaches the
+// limit and sends them home from inside a drain.
+struct TwoHeldReturns : RemoteFreesPolicy {
+  static constexpr unsigned kHeldReturns = 2;
 };
 
 template <class Sync, class Checker, unsigned kSendersParam, unsigned kPerSender,
@@ -120,7 +130,7 @@ struct RemoteFreesScenario {
         frees.try_add(&to.frees, block);
       }
     }
-    void drain() { frees.drain(*this); }
+    void drain(Returns mode) { frees.drain(*this, mode); }
   };
 
   End ends[kThreads];  // ends[kOwner] owns the blocks
@@ -155,7 +165,7 @@ struct RemoteFreesScenario {
   void thread(unsigned index) {
     End& self = ends[index];
     if (index == kOwner) {
-      for (unsigned i = 0; i < kDrains; ++i) self.drain();
+      for (unsigned i = 0; i < kDrains; ++i) self.drain(Returns::kHold);
       return;
     }
     for (unsigned i = 0; i < kPerSender; ++i) {
@@ -166,7 +176,7 @@ struct RemoteFreesScenario {
       if (kDuplicate && index == 0 && i == 1) self.send(ends[kOwner], &blocks[0]);
     }
     self.frees.push(self);
-    for (unsigned i = 0; i < kDrains; ++i) self.drain();
+    for (unsigned i = 0; i < kDrains; ++i) self.drain(Returns::kHold);
   }
 
   void after() {
@@ -174,7 +184,7 @@ struct RemoteFreesScenario {
     for (int round = 0; round < 2; ++round) {
       for (End& end : ends) {
         end.frees.push(end);
-        end.drain();
+        end.drain(Returns::kPushAll);
       }
     }
     for (unsigned i = 0; i < kBlocks; ++i) {

@@ -27,7 +27,19 @@
 //   queue tagged kReturnedCarrier (consecutive carriers of one sender as one
 //   chain: one CAS); a kReturnedCarrier is one of our own carriers coming
 //   home and is freed locally (Receiver::free_carrier); a kBlock is freed
-//   like a carrier's block. A kBlock that turns out not to be live ends the
+//   like a carrier's block.
+// - Held returns. A drain in Returns::kHold mode (the owner's routine
+//   drains, on its cache refills) keeps the carriers it is sending home
+//   and sends them as one chain once Policy::kHeldReturns of one sender
+//   have gathered (or a carrier of another sender arrives): one CAS per
+//   kHeldReturns carriers rather than per drain. A carrier pushed back on
+//   every drain cost a contended CAS on the sender's queue per 64 frees
+//   and made a producer/consumer program 20% slower. So a heap holds at
+//   most kHeldReturns carriers, all of one sender, until its next drain in
+//   Returns::kPushAll mode (the default: trim, thread exit, pooling,
+//   adoption, a stand-in's drain), which sends them all home. A heap that
+//   dies holding some (a private pool's end, where every heap dies) drops
+//   them: their sender may be gone. A kBlock that turns out not to be live ends the
 //   walk of that chain: its link was written by a free structure, not a
 //   sender, and is never followed.
 // - The drain never allocates and never touches the outgoing batch: the
@@ -89,6 +101,18 @@ struct RemoteFreesPolicy : RemoteFreeQueueOrders {
   // block of another heap (the allocator's old protocol, which could
   // allocate a carrier while draining).
   static constexpr bool kReturnCarriersDirectly = true;
+  // Carriers a Returns::kHold drain may keep before sending them home (see
+  // "Held returns" above); 16 x 64 frees between CASes on a sender's queue.
+  static constexpr unsigned kHeldReturns = 16;
+  // false: a kPushAll drain leaves held carriers where they are (BROKEN:
+  // a carrier is never home once its holder stops draining in kHold).
+  static constexpr bool kPushAllSendsHeld = true;
+};
+
+// What a drain does with the carriers it sends home (see "Held returns").
+enum class Returns {
+  kHold,     // keep up to Policy::kHeldReturns, all of one sender
+  kPushAll,  // send every carrier held home, this drain's and earlier ones
 };
 
 enum class RemoteNode : std::uintptr_t {
@@ -199,20 +223,22 @@ class RemoteFrees {
   //   void report_bad_carrier(void* carrier).
   // Returns the number of blocks freed (carriers not counted).
   template <class Receiver>
-  std::size_t drain(Receiver& receiver) {
+  std::size_t drain(Receiver& receiver, Returns mode = Returns::kPushAll) {
     void* node = queue_.take_all();
-    if (node == nullptr) return 0;
+    if (node == nullptr) {
+      if (mode == Returns::kPushAll) push_all_held_returns();
+      return 0;
+    }
     HPCALLOC_ASSERT(!draining_);
     draining_ = true;
     std::size_t freed = 0;
-    ReturnChain returns;
     while (node != nullptr) {
       void* const at = untagged(node);
       const RemoteNode kind = tag_of(node);
       // Read the link first: freeing reuses the node's first word.
       void* const next = Queue::next(at);
       if (kind == RemoteNode::kCarrier) {
-        freed += drain_carrier(receiver, static_cast<Word*>(at), returns);
+        freed += drain_carrier(receiver, static_cast<Word*>(at));
       } else if (kind == RemoteNode::kReturnedCarrier) {
         receiver.free_carrier(at);
       } else if (receiver.free_block(at)) {
@@ -222,10 +248,14 @@ class RemoteFrees {
       }
       node = next;
     }
-    returns.push();
+    if (mode == Returns::kPushAll) push_all_held_returns();
     draining_ = false;
     return freed;
   }
+
+  // Carriers of other heaps this one holds on their way home (at most
+  // Policy::kHeldReturns; tests and the statistics read it).
+  unsigned held_returns() const { return returns_.count.load(); }
 
   // Whether a drain is running (the models check nothing allocates then).
   bool draining() const { return draining_; }
@@ -255,31 +285,45 @@ class RemoteFrees {
     return (mixed ^ 0x5a17ca4e00000000ull) & ~kCountMask;
   }
 
-  // Carriers on their way back to one sender, linked newest last.
+  // Carriers on their way back to one sender, linked oldest first: the
+  // owner's only (Sync::Var, like the batch).
   struct ReturnChain {
-    RemoteFrees* sender = nullptr;
-    Word* first = nullptr;
-    Word* last = nullptr;
-
-    void add(RemoteFrees* to, Word* carrier) {
-      if (sender != to) {
-        push();
-        sender = to;
-        first = carrier;
-      } else {
-        Queue::link(last, tagged(carrier, RemoteNode::kReturnedCarrier));
-      }
-      last = carrier;
-    }
-    void push() {
-      if (sender == nullptr) return;
-      sender->queue_.push_chain(tagged(first, RemoteNode::kReturnedCarrier), last);
-      sender = nullptr;
-    }
+    typename Sync::template Var<RemoteFrees*> sender{nullptr};
+    typename Sync::template Var<Word*> first{nullptr};
+    typename Sync::template Var<Word*> last{nullptr};
+    typename Sync::template Var<unsigned> count{0};
   };
 
+  void hold_return(RemoteFrees* to, Word* carrier) {
+    if (returns_.sender.load() != to) {
+      push_held_returns();
+      returns_.sender.store(to);
+      returns_.first.store(carrier);
+    } else {
+      Queue::link(returns_.last.load(), tagged(carrier, RemoteNode::kReturnedCarrier));
+    }
+    returns_.last.store(carrier);
+    const unsigned held = returns_.count.load() + 1;
+    returns_.count.store(held);
+    if (held >= Policy::kHeldReturns) push_held_returns();
+  }
+
+  // The end of a kPushAll drain.
+  void push_all_held_returns() {
+    if constexpr (Policy::kPushAllSendsHeld) push_held_returns();  // else BROKEN
+  }
+
+  void push_held_returns() {
+    RemoteFrees* const to = returns_.sender.load();
+    if (to == nullptr) return;
+    to->queue_.push_chain(tagged(returns_.first.load(), RemoteNode::kReturnedCarrier),
+                          returns_.last.load());
+    returns_.sender.store(nullptr);
+    returns_.count.store(0);
+  }
+
   template <class Receiver>
-  std::size_t drain_carrier(Receiver& receiver, Word* carrier, ReturnChain& returns) {
+  std::size_t drain_carrier(Receiver& receiver, Word* carrier) {
     const auto check = reinterpret_cast<std::uintptr_t>(carrier[1].load());
     auto* sender = static_cast<RemoteFrees*>(carrier[2].load());
     const unsigned n = static_cast<unsigned>(check & kCountMask);
@@ -292,7 +336,7 @@ class RemoteFrees {
       freed += receiver.free_block(carrier[kCarrierHeaderWords + i].load()) ? 1 : 0;
     }
     if constexpr (Policy::kReturnCarriersDirectly) {
-      returns.add(sender, carrier);
+      hold_return(sender, carrier);
     } else {
       receiver.free_through_batch(carrier);  // BROKEN: may allocate a carrier
     }
@@ -333,6 +377,7 @@ class RemoteFrees {
   alignas(64) typename Sync::template Var<RemoteFrees*> batch_to_{nullptr};
   typename Sync::template Var<unsigned> batch_count_{0};
   bool draining_ = false;
+  ReturnChain returns_;
   Word batch_[kBatchCapacity];
 };
 

@@ -1,6 +1,7 @@
 // RemoteFrees on its own (mem/remote_frees.h), with a fake heap on each end:
 // every batch size, duplicates inside a batch and across batches, carriers
-// coming home, the out-of-memory chain, a clobbered carrier. The heaps'
+// coming home (at once or held a few at a time), the out-of-memory chain, a
+// clobbered carrier. The heaps'
 // own use of it is tested in thread_heap_remote_test.cpp; its interleavings
 // in model/remote_frees_model.cpp.
 #include "mem/remote_frees.h"
@@ -75,7 +76,7 @@ struct FakeHeap {
   }
   void report_bad_carrier(void* carrier) { reports.push_back(carrier); }
 
-  std::size_t drain() { return frees.drain(*this); }
+  std::size_t drain(Returns mode = Returns::kPushAll) { return frees.drain(*this, mode); }
   void send(FakeHeap& to, void* p) {
     if (!frees.try_add(&to.frees, p)) {
       frees.push(*this);
@@ -224,6 +225,60 @@ TEST(RemoteFrees, CarrierAllocationNeverHappensWhileDraining) {
   }
   EXPECT_FALSE(a.draining_when_allocating);
   EXPECT_EQ(a.carriers_back, 4u);
+}
+
+// Sends one carrier of one block from `sender` to `owner` and has the owner
+// drain it with `mode`.
+void one_carrier(FakeHeap& sender, FakeHeap& owner, unsigned block, Returns mode) {
+  sender.send(owner, owner.block(block));
+  sender.frees.push(sender);
+  EXPECT_EQ(owner.drain(mode), 1u);
+}
+
+TEST(RemoteFrees, HeldReturnsGoHomeTogetherAtTheLimit) {
+  constexpr unsigned kHeld = RemoteFreesPolicy::kHeldReturns;
+  FakeHeap owner;
+  FakeHeap sender;
+  for (unsigned i = 0; i + 1 < kHeld; ++i) {
+    one_carrier(sender, owner, i, Returns::kHold);
+    EXPECT_EQ(owner.frees.held_returns(), i + 1);
+    sender.drain();
+    EXPECT_EQ(sender.carriers_back, 0u) << "held by the owner";
+  }
+  one_carrier(sender, owner, kHeld - 1, Returns::kHold);  // the limit: all go
+  EXPECT_EQ(owner.frees.held_returns(), 0u);
+  sender.drain();
+  EXPECT_EQ(sender.carriers_back, kHeld);
+  EXPECT_TRUE(sender.carriers_out.empty());
+}
+
+TEST(RemoteFrees, APushAllDrainSendsHeldReturnsHomeEvenWithAnEmptyQueue) {
+  FakeHeap owner;
+  FakeHeap sender;
+  one_carrier(sender, owner, 0, Returns::kHold);
+  one_carrier(sender, owner, 1, Returns::kHold);
+  EXPECT_EQ(owner.frees.held_returns(), 2u);
+  EXPECT_EQ(owner.drain(Returns::kPushAll), 0u);  // nothing queued: still sends them
+  EXPECT_EQ(owner.frees.held_returns(), 0u);
+  sender.drain();
+  EXPECT_EQ(sender.carriers_back, 2u);
+}
+
+TEST(RemoteFrees, ACarrierOfAnotherSenderSendsTheHeldOnesHome) {
+  FakeHeap owner;
+  FakeHeap first;
+  FakeHeap second;
+  one_carrier(first, owner, 0, Returns::kHold);
+  one_carrier(first, owner, 1, Returns::kHold);
+  one_carrier(second, owner, 2, Returns::kHold);  // held: only second's now
+  EXPECT_EQ(owner.frees.held_returns(), 1u);
+  first.drain();
+  second.drain();
+  EXPECT_EQ(first.carriers_back, 2u);
+  EXPECT_EQ(second.carriers_back, 0u);
+  owner.drain();
+  second.drain();
+  EXPECT_EQ(second.carriers_back, 1u);
 }
 
 }  // namespace

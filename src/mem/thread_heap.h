@@ -91,7 +91,8 @@ class ThreadHeap {
         medium_(reporter),
         medium_cache_(reinterpret_cast<std::uintptr_t>(this) ^ 0x7f4a7c159e3779b9ull) {
     published_node_.store(source.node(), std::memory_order_relaxed);
-    small_.set_refill_hook([](void* owner) { static_cast<ThreadHeap*>(owner)->drain_remote(); });
+    small_.set_refill_hook(
+        [](void* owner) { static_cast<ThreadHeap*>(owner)->drain_remote(Returns::kHold); });
   }
   ThreadHeap(const ThreadHeap&) = delete;
   ThreadHeap& operator=(const ThreadHeap&) = delete;
@@ -166,8 +167,11 @@ class ThreadHeap {
     if (!remote_.batch_empty()) push_remote_batch(may_allocate);
   }
 
-  // Takes back every block other threads freed to this heap.
-  void drain_remote();
+  // Takes back every block other threads freed to this heap. kHold (the
+  // owner's routine drains) keeps a few of other heaps' carriers to send
+  // home together; kPushAll (trim, pooling, adoption, tests) sends every
+  // carrier held home (remote_frees.h, "Held returns").
+  void drain_remote(Returns returns = Returns::kPushAll);
 
   // Its pool's side (heap_pool.h): who drains this heap while it is pooled
   // (the stand-in, called when this heap sends frees to a pooled heap), and

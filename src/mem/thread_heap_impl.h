@@ -22,7 +22,7 @@ void* ThreadHeap<Config>::malloc_large(std::size_t size) {
   // Push what this heap holds for others, take back its own (both usually
   // nothing: two inline tests).
   flush_remote_batch();
-  if (!remote_.empty_relaxed()) drain_remote();
+  if (!remote_.empty_relaxed()) drain_remote(Returns::kHold);
   add(counter<&HeapStats::requested>(), size);
   if (size <= MediumCacheT::kMaxBytes) {
     const unsigned c = MediumCacheT::class_of(size);
@@ -209,9 +209,9 @@ bool ThreadHeap<Config>::drain_one(void* p) {
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::drain_remote() {
+void ThreadHeap<Config>::drain_remote(Returns returns) {
   DrainReceiver receiver{*this};
-  const std::size_t drained = remote_.drain(receiver);
+  const std::size_t drained = remote_.drain(receiver, returns);
   if (drained == 0) return;
   add(counter<&HeapStats::remote_drained>(), drained);
   publish_small();
