@@ -33,6 +33,17 @@ concept HeapConfig = Pal<typename C::Pal> && SyncPolicy<typename C::Sync> &&
   { C::kMappingCacheEntries } -> std::convertible_to<unsigned>;
 };
 
+// Remote frees (mem/remote_frees.h): blocks one batch holds, 64 or fewer
+// when a carrier of 64 would not be a small block (tiny test configs), and
+// the bytes of the carrier that takes a full batch to its owner (three
+// header words, then the pointers). Carriers have runs of their own
+// (SmallRuns::allocate_carrier).
+template <HeapConfig C>
+inline constexpr unsigned kRemoteBatchOf =
+    C::kSmallMax / sizeof(void*) - 3 < 64 ? C::kSmallMax / sizeof(void*) - 3 : 64;
+template <HeapConfig C>
+inline constexpr std::size_t kCarrierBytesOf = (3 + std::size_t{kRemoteBatchOf<C>}) * sizeof(void*);
+
 // Relations between the constants; instantiate to check a config.
 template <HeapConfig C>
 struct ConfigChecks {

@@ -27,6 +27,15 @@
 // it reaches its bitmap; the checked build also checks the bitmap on every
 // free. Cache walks are bounded by the count, so no list shape can loop.
 //
+// Carriers: the heap's remote frees (remote_frees.h) travel in blocks of
+// this heap, and those come from runs of their own (class kCarrierClass,
+// after the user classes) whose slots are never handed to users. Were a
+// carrier an ordinary block, a user's second free of a block whose slot had
+// since become a carrier would free the carrier while it is in flight.
+// Instead every user path rejects a carrier slot (validated_run), and the
+// carrier cache's limit is 0 so the free fast path never takes one; only
+// deallocate_carrier() frees them.
+//
 // ASan builds (base/sanitizer.h): a slot that is not handed out has every
 // byte past its first 16 poisoned, whether it is cached or free in its
 // bitmap; the first 16 stay addressable because the allocator itself keeps
@@ -75,6 +84,16 @@ class SmallRuns {
   static constexpr std::size_t kRunSize = std::size_t{1} << Config::kRunShift;
   static constexpr unsigned kRunsPerSegment = kSegmentSize / kRunSize;
   static constexpr unsigned kClassCount = Classes::kClassCount;
+  // The run class of carriers (see the top comment), and how many run
+  // classes there are: the user classes, then carriers.
+  static constexpr unsigned kCarrierClass = kClassCount;
+  static constexpr unsigned kRunClasses = kClassCount + 1;
+  static constexpr std::size_t kCarrierSlotBytes = align_up(kCarrierBytesOf<Config>, 16);
+  static_assert(kCarrierSlotBytes <= Config::kSmallMax, "a carrier is a small block");
+  static_assert(kRunClasses <= 256, "a run's class fits a byte");
+  static constexpr std::size_t slot_size_of(unsigned run_class) {
+    return run_class == kCarrierClass ? kCarrierSlotBytes : Classes::compute_class_size(run_class);
+  }
   static constexpr unsigned kCacheCapacity = Config::kSmallCacheCapacity;
   static constexpr unsigned kRefillBatch = Config::kSmallRefillBatch;
   // A class's cache holds at most kCacheBytes of blocks (and at least a
@@ -83,7 +102,7 @@ class SmallRuns {
   // cache while a thread's cached bytes stay bounded.
   static constexpr std::size_t kCacheBytes = std::size_t{32} << 10;
   static constexpr std::uint32_t cache_limit(unsigned size_class) {
-    const std::size_t by_bytes = kCacheBytes / Classes::class_size(size_class);
+    const std::size_t by_bytes = kCacheBytes / slot_size_of(size_class);
     const std::size_t floor = kCacheCapacity / 16 > 2 ? kCacheCapacity / 16 : 2;
     return static_cast<std::uint32_t>(
         by_bytes < floor ? floor : (by_bytes > kCacheCapacity ? kCacheCapacity : by_bytes));
@@ -102,6 +121,7 @@ class SmallRuns {
         owner_(owner),
         cache_key_(reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {
     for (unsigned c = 0; c < kClassCount; ++c) caches_[c].limit = cache_limit(c);
+    caches_[kCarrierClass].limit = 0;  // the free fast path never takes a carrier
   }
   SmallRuns(const SmallRuns&) = delete;
   SmallRuns& operator=(const SmallRuns&) = delete;
@@ -114,11 +134,15 @@ class SmallRuns {
       cache.head = next_of(block);
       set_key(block, 0);
       --cache.count;
-      unpoison_memory(block, Classes::class_size(size_class));
+      unpoison_memory(block, slot_size_of(size_class));
       return block;
     }
     return refill(size_class);
   }
+
+  // A carrier of kCarrierBytesOf<Config> bytes (see the top comment), or
+  // nullptr with errno = ENOMEM. May run the refill hook (drain).
+  void* allocate_carrier() { return allocate(kCarrierClass); }
 
   // The fast half of deallocate(): pushes `block` onto its class's cache if
   // it is the start of a live slot, does not carry the cache key (a possible
@@ -159,6 +183,29 @@ class SmallRuns {
     return true;
   }
 
+  // Frees a carrier of this heap (back from the heap it went to). A block
+  // that is not a live carrier slot is reported as corrupted metadata (a
+  // carrier's words were overwritten) and left alone.
+  bool deallocate_carrier(SegmentHeader* segment, void* block) {
+    Segment* s = reinterpret_cast<Segment*>(segment);
+    Run* run = &s->runs[run_index(s, block)];
+    if (!is_slot_start(*run, offset_in_segment(s, block)) || run->size_class != kCarrierClass) {
+      reporter_.report(HeapError::kCorruptedMetadata, "free()", block);
+      return false;
+    }
+    if (key_of(block) == cache_key_ || kChecked) {
+      if (!check_allocated(*run, block, "free()")) return false;
+    }
+    Cache& cache = caches_[kCarrierClass];
+    set_next(block, cache.head);
+    set_key(block, cache_key_);
+    cache.head = block;
+    poison_free_slot(block, run->slot_size);
+    constexpr std::uint32_t limit = cache_limit(kCarrierClass);
+    if (++cache.count > limit) flush(kCarrierClass, limit / 2);
+    return true;
+  }
+
   // Usable size of a live block, or 0 (after a report) for an invalid one.
   std::size_t usable_size(SegmentHeader* segment, const void* block) {
     Run* run = validated_run(segment, block, "malloc_usable_size()");
@@ -168,7 +215,7 @@ class SmallRuns {
   // Gives every cached block back to its run (thread exit, trim); runs and
   // segments that become empty are retired as usual.
   void flush_all() {
-    for (unsigned c = 0; c < kClassCount; ++c) flush(c, 0);
+    for (unsigned c = 0; c < kRunClasses; ++c) flush(c, 0);
   }
 
   // Calls fn(SegmentHeader*) for every segment (owner only).
@@ -186,7 +233,7 @@ class SmallRuns {
   void release_all() {
     // The other lists link runs and segments inside the memory given back:
     // they are forgotten, not unlinked.
-    for (unsigned c = 0; c < kClassCount; ++c) {
+    for (unsigned c = 0; c < kRunClasses; ++c) {
       caches_[c].head = nullptr;
       caches_[c].count = 0;
       available_[c].forget_all();
@@ -224,7 +271,7 @@ class SmallRuns {
   // Bytes of blocks in the caches.
   std::size_t cached_bytes() const {
     std::size_t bytes = 0;
-    for (unsigned c = 0; c < kClassCount; ++c) bytes += caches_[c].count * Classes::class_size(c);
+    for (unsigned c = 0; c < kRunClasses; ++c) bytes += caches_[c].count * slot_size_of(c);
     return bytes;
   }
   std::size_t cached_blocks(unsigned size_class) const { return caches_[size_class].count; }
@@ -326,13 +373,15 @@ class SmallRuns {
     return (run.free_bits[i / 64] >> (i % 64)) & 1;
   }
 
-  // The run of `block` if block is the start of a slot of a live run;
+  // The run of `block` if block is the start of a slot of a live user run;
   // otherwise reports and returns nullptr.
   [[gnu::always_inline]] Run* validated_run(SegmentHeader* segment, const void* block,
                                             const char* operation) {
     Segment* s = reinterpret_cast<Segment*>(segment);
     Run* run = &s->runs[run_index(s, block)];
-    if (__builtin_expect(!is_slot_start(*run, offset_in_segment(s, block)), 0)) {
+    if (__builtin_expect(
+            !is_slot_start(*run, offset_in_segment(s, block)) || run->size_class == kCarrierClass,
+            0)) {
       report_not_a_slot(*run, block, operation);
       return nullptr;
     }
@@ -341,11 +390,14 @@ class SmallRuns {
   // A run retired after use (it keeps its slots' offset; a run never
   // started has none) has no live block: a pointer to one of its slots is
   // memory already free, most often a block freed twice after its run
-  // emptied.
+  // emptied. So is a carrier run's slot: users never get one, so a user's
+  // pointer into it is from the run's earlier life, as user blocks.
   [[gnu::cold, gnu::noinline]] void report_not_a_slot(const Run& run, const void* block,
                                                       const char* operation) {
     const bool retired_after_use = run.slot_size == 0 && run.slots_offset != 0;
-    reporter_.report(retired_after_use ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
+    const bool carrier = run.slot_size != 0 && run.size_class == kCarrierClass;
+    reporter_.report(retired_after_use || carrier ? HeapError::kDoubleFree
+                                                  : HeapError::kInvalidPointer,
                      operation, block);
   }
 
@@ -384,8 +436,8 @@ class SmallRuns {
   const std::uintptr_t cache_key_;
   void (*refill_hook_)(void* owner) = nullptr;
   std::size_t out_of_bitmaps_bytes_ = 0;
-  Cache caches_[kClassCount];
-  IntrusiveList<Run, &Run::link> available_[kClassCount];  // runs with free slots, per class
+  Cache caches_[kRunClasses];
+  IntrusiveList<Run, &Run::link> available_[kRunClasses];  // runs with free slots, per class
   IntrusiveList<Segment, &Segment::with_free_runs_link> with_free_runs_;  // with a retired run
   IntrusiveList<SegmentHeader, &SegmentHeader::link> all_segments_;
   std::size_t empty_segments_ = 0;

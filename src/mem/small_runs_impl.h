@@ -18,7 +18,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
       cache.head = next_of(block);
       set_key(block, 0);
       --cache.count;
-      unpoison_memory(block, Classes::class_size(size_class));
+      unpoison_memory(block, slot_size_of(size_class));
       return block;
     }
   }
@@ -169,7 +169,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
   if (s->free_runs == 0) with_free_runs_.remove(s);
 
   Run* run = &s->runs[index];
-  const std::size_t size = Classes::class_size(size_class);
+  const std::size_t size = slot_size_of(size_class);
   const std::size_t begin = index == 0 ? kFirstSlotsOffset : index * kRunSize;
   const std::size_t end = (index + 1) * kRunSize;
   run->slot_size = static_cast<std::uint32_t>(size);
@@ -281,13 +281,14 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
       bytes += std::size_t{run.slot_count} * run.slot_size;
     }
   }
-  for (unsigned c = 0; c < kClassCount; ++c) {
+  for (unsigned c = 0; c < kRunClasses; ++c) {
+    const std::uint32_t limit = cache_limit(c);  // the carrier cache's field is 0
     std::size_t n = 0;
-    for (void* p = caches_[c].head; p != nullptr && n <= caches_[c].limit; p = next_of(p)) {
+    for (void* p = caches_[c].head; p != nullptr && n <= limit; p = next_of(p)) {
       if (key_of(p) != cache_key_) return false;
       ++n;
     }
-    if (n != caches_[c].count || n > caches_[c].limit) return false;
+    if (n != caches_[c].count || n > limit) return false;
     for (const Run* run : available_[c]) {
       if (run->size_class != c || run->free_count == 0) return false;
     }

@@ -207,6 +207,62 @@ TYPED_TEST(SmallRunsTest, DoubleFreeIsCaughtAtOnceWhetherCachedOrInTheBitmap) {
   f.free(keep);
 }
 
+TYPED_TEST(SmallRunsTest, CarriersHaveRunsOfTheirOwnAndComeBackThroughTheirOwnPath) {
+  auto& f = this->f;
+  using Runs = typename SmallRunsFixture<TypeParam>::Runs;
+  std::vector<void*> users;
+  std::vector<void*> carriers;
+  for (int i = 0; i < 40; ++i) {
+    users.push_back(f.runs.allocate(Runs::kClassCount - 1));
+    carriers.push_back(f.runs.allocate_carrier());
+    users.push_back(f.runs.allocate(0));
+  }
+  for (void* c : carriers) {
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(is_aligned(c, 16));
+    for (void* u : users) {
+      ASSERT_NE(reinterpret_cast<std::uintptr_t>(c) >> TypeParam::kRunShift,
+                reinterpret_cast<std::uintptr_t>(u) >> TypeParam::kRunShift)
+          << "a carrier never shares a run with user blocks";
+    }
+    std::memset(c, 0xab, Runs::kCarrierSlotBytes);
+  }
+  ASSERT_TRUE(f.runs.check_consistency_for_testing());
+  for (void* c : carriers) EXPECT_TRUE(f.runs.deallocate_carrier(f.segment_of(c), c));
+  for (void* u : users) f.free(u);
+  f.runs.flush_all();
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+  EXPECT_EQ(f.runs.bytes_in_live_runs(), 0u);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+TYPED_TEST(SmallRunsTest, AUserPointerIntoACarrierRunIsReportedAndTheCarrierUntouched) {
+  auto& f = this->f;
+  // A block freed and its run retired; the run restarts as a carrier run,
+  // so the stale pointer now names a carrier slot.
+  void* p = f.runs.allocate(0);
+  f.free(p);
+  f.runs.flush_all();
+  void* carrier = f.runs.allocate_carrier();
+  ASSERT_EQ(carrier, p) << "the lowest retired run restarts, slot 0 first";
+  std::memset(carrier, 0x5a, 16);
+  f.free(p);  // the user's second free
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
+  EXPECT_EQ(f.runs.usable_size(f.segment_of(p), p), 0u);
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 2u);
+  EXPECT_EQ(static_cast<unsigned char*>(carrier)[15], 0x5a) << "the carrier is left alone";
+  // A user block given back as a carrier is corrupted metadata.
+  void* user = f.runs.allocate(0);
+  EXPECT_FALSE(f.runs.deallocate_carrier(f.segment_of(user), user));
+  EXPECT_EQ(f.reporter.count(HeapError::kCorruptedMetadata), 1u);
+  EXPECT_TRUE(f.runs.deallocate_carrier(f.segment_of(carrier), carrier));
+  EXPECT_FALSE(f.runs.deallocate_carrier(f.segment_of(carrier), carrier));  // twice
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 3u);
+  f.free(user);
+  f.runs.flush_all();
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+}
+
 TYPED_TEST(SmallRunsTest, RetiredRunsAreDecommittedAndRecommittedOnReuse) {
   auto& f = this->f;
   using Runs = typename SmallRunsFixture<TypeParam>::Runs;

@@ -69,10 +69,12 @@ class ThreadHeap {
   static_assert(MediumCacheT::kMaxBytes <= kMediumMax, "cached classes are medium sizes");
   // See the top comment: whether a cached huge block may stay poisoned.
   static constexpr bool kPoisonCachedHuge = std::is_same_v<typename Config::Pal, DefaultPal>;
-  // Blocks a batch of remote frees holds: 64, or fewer when a carrier of 64
-  // would not be a small block (tiny test configs).
-  static constexpr unsigned kRemoteBatch =
-      kSmallMax / sizeof(void*) - 3 < 64 ? kSmallMax / sizeof(void*) - 3 : 64;
+  // Blocks a batch of remote frees holds (config.h).
+  static constexpr unsigned kRemoteBatch = kRemoteBatchOf<Config>;
+  static_assert(RemoteFrees<typename Config::Sync, kRemoteBatch>::kMaxCarrierWords *
+                        sizeof(void*) ==
+                    kCarrierBytesOf<Config>,
+                "a full batch's carrier fits a carrier slot");
 
   // What every heap of a pool is built with besides its source.
   struct Context {
@@ -293,6 +295,16 @@ class ThreadHeap {
   // Frees a block of this heap that another thread gave back; false after
   // a report.
   bool drain_one(void* p);
+  // Whether p lies past a medium segment's header and a chunk header: the
+  // chunk checks read below p, which must stay inside the region (a huge
+  // block freed twice after its mapping became a medium segment points at
+  // the segment's first byte).
+  static bool in_medium_region(const SegmentHeader* segment, const void* p) {
+    return static_cast<const char*>(p) >= reinterpret_cast<const char*>(segment) +
+                                               kMediumRegionOffset + medium::kChunkHeaderBytes;
+  }
+  // A carrier of this heap, home from the heap it went to.
+  void free_own_carrier(void* carrier);
   // RemoteFrees' two views of this heap: the sending side may allocate a
   // carrier, the draining side can only free (see remote_frees.h).
   struct CarrierSource;

@@ -119,6 +119,10 @@ template <HeapConfig Config>
 bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p) {
   switch (kind) {
     case SegmentKind::kMedium: {
+      if (!in_medium_region(segment, p)) {
+        reporter_.report(HeapError::kInvalidPointer, "free()", p);
+        return false;
+      }
       // Its own header is checked before caching it (reports a bad p); the
       // free lists check its neighbours too when it reaches them.
       const std::size_t usable = medium_.usable_size_own_header(p, "free()");
@@ -162,10 +166,11 @@ struct ThreadHeap<Config>::CarrierSource {
   bool may_allocate;
 
   typename decltype(remote_)::Word* allocate_carrier(unsigned words) {
+    HPCALLOC_ASSERT(words * sizeof(void*) <= kCarrierBytesOf<Config>);
+    (void)words;
     if (!may_allocate) return nullptr;
-    // Small runs directly: malloc_large would flush this very batch.
-    void* carrier = heap.small_.allocate(Classes::class_of(words * sizeof(void*)));
-    return static_cast<typename decltype(remote_)::Word*>(carrier);
+    // From the carrier runs, never a user's slot (small_runs.h).
+    return static_cast<typename decltype(remote_)::Word*>(heap.small_.allocate_carrier());
   }
   void report_double_free(void* block) {
     heap.reporter_.report(HeapError::kDoubleFree, "free()", block);
@@ -179,7 +184,7 @@ struct ThreadHeap<Config>::DrainReceiver {
 
   bool free_block(void* block) { return heap.drain_one(block); }
   // One of the heap's own carriers, back from the heap it went to.
-  void free_carrier(void* carrier) { heap.drain_one(carrier); }
+  void free_carrier(void* carrier) { heap.free_own_carrier(carrier); }
   void report_bad_carrier(void* carrier) {
     heap.reporter_.report(HeapError::kCorruptedMetadata, "free()", carrier);
   }
@@ -206,6 +211,16 @@ bool ThreadHeap<Config>::drain_one(void* p) {
     return false;
   }
   return free_owned_large(segment, segment->kind(), p);
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::free_own_carrier(void* carrier) {
+  SegmentHeader* segment = registry_.lookup(carrier);
+  if (segment == nullptr || segment->small_owner() != this) {
+    reporter_.report(HeapError::kCorruptedMetadata, "free()", carrier);
+    return;
+  }
+  small_.deallocate_carrier(segment, carrier);
 }
 
 template <HeapConfig Config>
@@ -270,6 +285,7 @@ std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const voi
   switch (segment->kind()) {
     case SegmentKind::kSmall: return small_.usable_size(segment, p);
     case SegmentKind::kMedium:
+      if (!in_medium_region(segment, p)) break;
       if (segment->owner() == this) return medium_.usable_size(p);
       // Another heap's chunk: read only what its owner never writes while
       // the block is live (its own size, tag and state), never its

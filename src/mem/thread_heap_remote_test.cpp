@@ -169,5 +169,27 @@ TYPED_TEST(ThreadHeapRemote, CarriersComeHomeAndTheSenderReusesThem) {
   EXPECT_TRUE(f.freer->check_consistency_for_testing());
 }
 
+// A sender's own block, freed, is never reused as its carrier: a second
+// free of it while the carrier flies is a double free (and the carrier and
+// its frees arrive intact), at every size a carrier could have had.
+TYPED_TEST(ThreadHeapRemote, ASecondFreeOfTheSendersOwnBlockNeverHitsACarrier) {
+  for (std::size_t size = 16; size <= TypeParam::kSmallMax; size *= 2) {
+    TwoHeaps<TypeParam> f;
+    void* mine = f.freer->malloc(size);
+    void* p = f.owner().malloc(32);
+    void* q = f.owner().malloc(32);
+    f.freer->free(mine);
+    f.freer->trim(false);  // its run retires: the lowest free run next
+    f.freer->free(p);
+    f.freer->free(q);
+    f.freer->flush_remote_batch();  // a carrier is allocated now
+    f.freer->free(mine);            // the user's second free
+    EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u) << "size " << size;
+    f.settle();
+    EXPECT_EQ(f.reporter.reports.size(), 1u) << "size " << size;
+    EXPECT_EQ(f.owner_in_use(), 0u) << "p and q arrived";
+  }
+}
+
 }  // namespace
 }  // namespace hpcalloc
