@@ -332,7 +332,16 @@ class RemoteFrees {
       return 0;
     }
     std::size_t freed = 0;
+    // The blocks' first lines were last touched by the freeing thread's core
+    // (and are written by the free): ask for them, for writing, a few
+    // blocks ahead, so their transfers overlap instead of queueing one by
+    // one behind each free. Only an address: nothing is read early.
+    constexpr unsigned kAhead = 4;
+    for (unsigned i = 0; i < n && i < kAhead; ++i) {
+      __builtin_prefetch(carrier[kCarrierHeaderWords + i].load(), 1);
+    }
     for (unsigned i = 0; i < n; ++i) {
+      if (i + kAhead < n) __builtin_prefetch(carrier[kCarrierHeaderWords + i + kAhead].load(), 1);
       freed += receiver.free_block(carrier[kCarrierHeaderWords + i].load()) ? 1 : 0;
     }
     if constexpr (Policy::kReturnCarriersDirectly) {

@@ -88,7 +88,9 @@ class SmallRuns {
   // classes there are: the user classes, then carriers.
   static constexpr unsigned kCarrierClass = kClassCount;
   static constexpr unsigned kRunClasses = kClassCount + 1;
-  static constexpr std::size_t kCarrierSlotBytes = align_up(kCarrierBytesOf<Config>, 16);
+  // Whole cache lines: a carrier being filled by its sender never shares a
+  // line with one its receiver is reading.
+  static constexpr std::size_t kCarrierSlotBytes = align_up(kCarrierBytesOf<Config>, 64);
   static_assert(kCarrierSlotBytes <= Config::kSmallMax, "a carrier is a small block");
   static_assert(kRunClasses <= 256, "a run's class fits a byte");
   static constexpr std::size_t slot_size_of(unsigned run_class) {
