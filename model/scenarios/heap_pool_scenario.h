@@ -94,6 +94,7 @@ struct HeapPoolScenario {
     }
     bool set_unattended() { return frees.set_unattended(); }
     void set_attended() { frees.set_attended(); }
+    void forsake() { frees.forsake(); }
     void owner_operation() { owner_work.store(owner_work.load() + 1); }
 
     // Sending: RemoteFrees' Host.

@@ -55,9 +55,10 @@
 // marks; a consistency check cannot tell a heap caught mid-operation from a
 // sound one, and walking or repairing one could follow a half-written link
 // into live data. So they are neither adopted nor drained: their memory
-// (what those threads held at the fork) stays as it was, and frees of their
-// blocks in the child queue up in their queues, with the carriers that take
-// them there (one small block of the sender per batch). That
+// (what those threads held at the fork) stays as it was, and their queues
+// are forsaken: frees of their blocks in the child are dropped by the
+// sender (remote_frees.h), so no carrier of a heap the child uses is
+// stranded with them (only carriers already in flight at the fork). That
 // loss is bounded by what the parent's other threads held; a child that
 // forks again while no other thread of its own is running abandons nothing
 // more, so a chain of forks or a long-lived worker keeps a bounded number of

@@ -22,8 +22,10 @@
 // names them) and abandons the other attached heaps: their threads do not
 // exist in the child and may have been anywhere inside them, fast paths
 // included, when the address space was copied (api/fork_handlers.h says why
-// no check can tell). An abandoned heap is never pooled or adopted again;
-// frees of its blocks just queue up. Pooled heaps stay adoptable.
+// no check can tell). An abandoned heap is never pooled or adopted again,
+// and its queue is forsaken (Heap::forsake()): frees of its blocks are
+// dropped by their senders rather than stranding their carriers in a queue
+// nobody drains. Pooled heaps stay adoptable.
 //
 // The pool is generic over the heap so the Relacy model runs this very code
 // with a model heap (model/heap_pool_model.cpp). A Heap provides:
@@ -31,7 +33,7 @@
 //   Source& source(), void drain_remote(), void trim(bool release_cached),
 //   void set_stand_in(void (*)(void* pool, Heap*), void* pool),
 //   bool set_unattended() (true: frees arrived meanwhile; drain them),
-//   void set_attended().
+//   void set_attended(), void forsake() (abandoned at a fork).
 // Protocol is a policy only so the model can build a broken twin.
 #pragma once
 
@@ -186,6 +188,7 @@ class HeapPool {
     for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
       if (r->state.load() == State::kAttached && !keep(static_cast<const Heap*>(r->heap()))) {
         r->state.store(State::kAbandoned);
+        r->heap()->forsake();
         counts_add(attached_, -1);
         counts_add(abandoned_, 1);
       }
@@ -203,6 +206,7 @@ class HeapPool {
     pooled_.store(nullptr);
     for (Record* r = all_.load(); r != nullptr; r = r->next_all.load()) {
       r->state.store(State::kAbandoned);
+      r->heap()->forsake();
     }
     attached_.store(0);
     pooled_count_.store(0);

@@ -245,6 +245,25 @@ TEST(HeapPool, ForkChildKeepsTheAttachedHeapsItNames) {
   EXPECT_EQ(f.pool->counts().created, 2u);
 }
 
+// Frees in the child of blocks an abandoned heap owns are dropped by their
+// sender: no carrier of the kept heap is stranded in a queue nobody drains.
+TEST(HeapPool, FreesForAnAbandonedHeapStrandNoCarrier) {
+  PoolFixture<SimConfig> f;
+  auto* forking_thread = f.pool->acquire(*f.source);
+  auto* other_thread = f.pool->acquire(*f.source);
+  std::vector<void*> inherited;
+  for (int i = 0; i < 200; ++i) inherited.push_back(other_thread->malloc(48));
+  f.pool->lock_for_fork();
+  f.pool->abandon_attached_in_child([&](const auto* heap) { return heap == forking_thread; });
+  f.pool->unlock_after_fork();
+  for (void* p : inherited) forking_thread->free(p);
+  forking_thread->trim(false);
+  forking_thread->publish_stats();
+  EXPECT_EQ(forking_thread->stats().in_use(), 0u) << "every carrier is home";
+  EXPECT_TRUE(f.reporter.reports.empty());
+  f.pool->release(forking_thread);
+}
+
 // Real threads on the real platform: producers allocate, a consumer frees
 // (remote), threads come and go (adoption). Functional here; the race proofs
 // are the Relacy models and the TSan stress programs.

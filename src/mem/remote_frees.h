@@ -72,6 +72,13 @@
 //   are not reported: they are its own blocks, taken back when it is next
 //   drained or adopted.
 //
+// - Forsaken queues. After fork() the child abandons the heaps of the
+//   parent's other threads (heap_pool.h): nobody will ever drain them. The
+//   child marks their queues forsaken (forsake()), and a batch or lone
+//   block for a forsaken queue is dropped by its sender: the blocks stay
+//   where they are, as the rest of that heap's memory does, and no carrier
+//   of the sender is stranded in a queue nobody reads.
+//
 // Policy is a policy only so the models can build broken twins (memory
 // orders, untagged carriers, chains without the duplicate check, a drain
 // that frees carriers through the batch).
@@ -171,6 +178,10 @@ class RemoteFrees {
   Pushed push(Host& host) {
     const unsigned n = batch_count_.load();
     if (n == 0) return {};
+    if (batch_to_.load()->forsaken()) {
+      batch_count_.store(0);  // dropped: see "Forsaken queues"
+      return {};
+    }
     const int saved_errno = errno;
     Word* carrier = host.allocate_carrier(kCarrierHeaderWords + n);
     errno = saved_errno;
@@ -195,6 +206,7 @@ class RemoteFrees {
 
   // Pushes one block on its own (a thread without a heap of its own).
   Pushed push_block(void* block) {
+    if (forsaken()) return {};
     queue_.push(tagged(block, RemoteNode::kBlock));
     return {1, unattended() ? owner_ : nullptr};
   }
@@ -213,6 +225,12 @@ class RemoteFrees {
 
   // A hint only: may be stale as soon as it returns.
   bool empty_relaxed() const { return queue_.empty_relaxed(); }
+
+  // The fork child's side (see "Forsaken queues"). Relaxed: the child is
+  // single-threaded when it marks a queue, and the threads it starts later
+  // see the mark through pthread_create's ordering.
+  void forsake() { forsaken_.store(1, std::memory_order_relaxed); }
+  bool forsaken() const { return forsaken_.load(std::memory_order_relaxed) != 0; }
 
   // Takes every node pushed so far and frees what they carry. Receiver
   // provides (none of which may allocate or drain):
@@ -380,6 +398,7 @@ class RemoteFrees {
   // Written by other threads: on its own cache line.
   alignas(64) Queue queue_;
   typename Sync::template Atomic<unsigned> unattended_{0};
+  typename Sync::template Atomic<unsigned> forsaken_{0};
   void* const owner_;
   // The outgoing batch and the drain flag: the owner's only (Sync::Var so
   // the models see a heap changing hands unsynchronised).

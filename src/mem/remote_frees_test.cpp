@@ -281,5 +281,17 @@ TEST(RemoteFrees, ACarrierOfAnotherSenderSendsTheHeldOnesHome) {
   EXPECT_EQ(second.carriers_back, 1u);
 }
 
+TEST(RemoteFrees, AForsakenQueueGetsNothingAndCostsTheSenderNoCarrier) {
+  FakeHeap owner;
+  FakeHeap sender;
+  owner.frees.forsake();
+  for (unsigned i = 0; i < 5; ++i) sender.send(owner, owner.block(i));
+  EXPECT_EQ(sender.frees.push(sender).blocks, 0u);
+  EXPECT_TRUE(sender.frees.batch_empty());
+  EXPECT_TRUE(sender.carriers_out.empty()) << "no carrier allocated";
+  EXPECT_EQ(owner.frees.push_block(owner.block(9)).blocks, 0u);
+  EXPECT_TRUE(owner.frees.empty_relaxed());
+}
+
 }  // namespace
 }  // namespace hpcalloc

@@ -184,6 +184,9 @@ class ThreadHeap {
   }
   bool set_unattended() { return remote_.set_unattended(); }
   void set_attended() { remote_.set_attended(); }
+  // The fork child abandoned this heap: frees for it are dropped by their
+  // senders (remote_frees.h, "Forsaken queues").
+  void forsake() { remote_.forsake(); }
   // Has the stand-in drain `owner` if a push found it pooled.
   void after_push(const typename RemoteFrees<typename Config::Sync, kRemoteBatch>::Pushed& pushed) {
     if (__builtin_expect(pushed.unattended_owner != nullptr, 0) && stand_in_ != nullptr) {
