@@ -177,11 +177,7 @@ class SmallRuns {
       if (!check_allocated(*run, block, "free()")) return false;
     }
     Cache& cache = caches_[run->size_class];
-    set_next(block, cache.head);
-    set_key(block, cache_key_);
-    cache.head = block;
-    poison_free_slot(block, run->slot_size);
-    if (__builtin_expect(++cache.count > cache.limit, 0)) flush(run->size_class, cache.limit / 2);
+    push_to_cache(cache, *run, block, cache.limit);
     return true;
   }
 
@@ -198,13 +194,8 @@ class SmallRuns {
     if (key_of(block) == cache_key_ || kChecked) {
       if (!check_allocated(*run, block, "free()")) return false;
     }
-    Cache& cache = caches_[kCarrierClass];
-    set_next(block, cache.head);
-    set_key(block, cache_key_);
-    cache.head = block;
-    poison_free_slot(block, run->slot_size);
-    constexpr std::uint32_t limit = cache_limit(kCarrierClass);
-    if (++cache.count > limit) flush(kCarrierClass, limit / 2);
+    // The carrier cache's own limit: its field is 0 (see the top comment).
+    push_to_cache(caches_[kCarrierClass], *run, block, cache_limit(kCarrierClass));
     return true;
   }
 
@@ -401,6 +392,17 @@ class SmallRuns {
     reporter_.report(retired_after_use || carrier ? HeapError::kDoubleFree
                                                   : HeapError::kInvalidPointer,
                      operation, block);
+  }
+
+  // Pushes a validated block of `run` onto `cache` (its run class's), and
+  // flushes half of it back to the bitmaps past `limit`.
+  [[gnu::always_inline]] void push_to_cache(Cache& cache, const Run& run, void* block,
+                                            std::uint32_t limit) {
+    set_next(block, cache.head);
+    set_key(block, cache_key_);
+    cache.head = block;
+    poison_free_slot(block, run.slot_size);
+    if (__builtin_expect(++cache.count > limit, 0)) flush(run.size_class, limit / 2);
   }
 
   // The block must be marked allocated and not be cached (slow: a walk of
