@@ -26,11 +26,13 @@ const char* message_for(std::size_t size) {
   return "hpcalloc: fatal: free\\(\\): double free of";
 }
 
-// Both threads push what they hold and take back what they were given, so
-// a remote free has reached its owner.
-void settle_here_and_on_worker() {
-  std::thread([] { hpc_malloc_trim(0); }).join();
-  hpc_malloc_trim(0);
+// Frees p on a thread of its own, whose trim pushes the free to p's owner;
+// the owner's next hpc_malloc_trim(0) takes it back.
+void free_on_another_thread(void* p) {
+  std::thread([p] {
+    hpc_free(p);
+    hpc_malloc_trim(0);
+  }).join();
 }
 
 class DoubleFreeDeathTest : public testing::TestWithParam<std::size_t> {
@@ -74,10 +76,7 @@ TEST_P(DoubleFreeDeathTest, OnAnotherThreadThenHere) {
       {
         void* p = hpc_malloc(size);
         void* keep = hpc_malloc(size);
-        std::thread([p] {
-          hpc_free(p);
-          hpc_malloc_trim(0);  // the batch goes to its owner
-        }).join();
+        free_on_another_thread(p);
         hpc_malloc_trim(0);  // the owner takes it back
         hpc_free(p);
         hpc_free(keep);
@@ -94,11 +93,8 @@ TEST_P(DoubleFreeDeathTest, HereThenOnAnotherThread) {
         void* p = hpc_malloc(size);
         void* keep = hpc_malloc(size);
         hpc_free(p);
-        std::thread([p] {
-          hpc_free(p);
-          hpc_malloc_trim(0);
-        }).join();
-        settle_here_and_on_worker();
+        free_on_another_thread(p);
+        hpc_malloc_trim(0);  // the owner drains the second free
         hpc_free(keep);
       },
       message_for(size));
