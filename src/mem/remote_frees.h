@@ -178,7 +178,8 @@ class RemoteFrees {
   Pushed push(Host& host) {
     const unsigned n = batch_count_.load();
     if (n == 0) return {};
-    if (batch_to_.load()->forsaken()) {
+    RemoteFrees* const to = batch_to_.load();
+    if (to->forsaken()) {
       batch_count_.store(0);  // dropped: see "Forsaken queues"
       return {};
     }
@@ -187,8 +188,7 @@ class RemoteFrees {
     errno = saved_errno;
     // The allocation may have drained this heap, which never touches the
     // batch: it is still ours, whole.
-    HPCALLOC_ASSERT(batch_count_.load() == n);
-    RemoteFrees* to = batch_to_.load();
+    HPCALLOC_ASSERT(batch_count_.load() == n && batch_to_.load() == to);
     batch_count_.store(0);
     if (carrier != nullptr) {
       carrier[1].store(as_word(check_of(carrier, this) | n));
