@@ -25,8 +25,7 @@
 // Misuse opcodes (fuzz/c_api_misuse_ops.h: double frees, interior pointers,
 // realloc and usable size of freed blocks, remote batches with a repeated
 // block) run only with HPCALLOC_ON_ERROR=warn (ctest sets it); each must be
-// reported exactly once and change nothing else. HPCALLOC_FUZZ_SKIP_MISUSE
-// leaves kinds out (c_api_misuse_ops.h: the smoke run skips open gaps).
+// reported exactly once and change nothing else.
 #include <unistd.h>
 
 #include <cerrno>
@@ -415,14 +414,12 @@ class Session {
       case kReallocFreed: {
         const unsigned grave = in.byte();
         const std::size_t size = size_from(in);
-        if (enabled && may_ask(size) && !misuse_skipped("realloc_freed")) {
-          misuse_.realloc_freed(grave, size);
-        }
+        if (enabled && may_ask(size)) misuse_.realloc_freed(grave, size);
         return;
       }
       case kUsableSizeFreed: {
         const unsigned grave = in.byte();
-        if (enabled && !misuse_skipped("usable_size_freed")) misuse_.usable_size_freed(grave);
+        if (enabled) misuse_.usable_size_freed(grave);
         return;
       }
       case kBatchFreeOnWorker: batch_free_on_worker(in, enabled); return;

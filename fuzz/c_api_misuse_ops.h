@@ -42,23 +42,6 @@ inline bool misuse_enabled() {
   return enabled;
 }
 
-// Whether misuse `kind` (realloc_freed, usable_size_freed) is left out:
-// HPCALLOC_FUZZ_SKIP_MISUSE lists the kinds, comma-separated. The default
-// smoke run leaves out the gaps still open (fuzz/known_misuse_gaps/);
-// campaigns run every kind.
-inline bool misuse_skipped(std::string_view kind) {
-  static const char* const skip = std::getenv("HPCALLOC_FUZZ_SKIP_MISUSE");
-  if (skip == nullptr) return false;
-  std::string_view rest(skip);
-  while (!rest.empty()) {
-    const std::size_t comma = rest.find(',');
-    if (rest.substr(0, comma) == kind) return true;
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 inline std::size_t stat_value(const char* name) {
   std::size_t value = 0;
   if (hpc_stat(name, &value) != 0) fail("c_api_fuzz", std::string("hpc_stat(") + name + ")");

@@ -141,7 +141,7 @@ struct FreeOnWorker : ApiCommand {
       hpc_malloc_trim(0);
     });
     sut.blocks.erase(h);
-    sut.freed_on_worker.insert(h);
+    sut.freed_on_worker.insert(p);
   }
   void show(std::ostream& os) const override { os << "worker: free(h" << h << "), trim"; }
 };
@@ -186,13 +186,13 @@ struct Misuse : ApiCommand {
     } else {
       // A block whose free on the worker may still wait in this thread's
       // queue is live as far as the allocator can know: realloc and usable
-      // size are asked only of blocks this thread freed itself. (Settling
-      // first would not do: malloc_trim also empties the caches where a
-      // freed block may wait to be served again.)
+      // size are asked only of addresses this thread alone ever freed.
+      // (Settling first would not do: malloc_trim also empties the caches
+      // where a freed block may wait to be served again.)
       constexpr bool kAsksContents =
           kCall == MisuseCall::kReallocFreed || kCall == MisuseCall::kUsableSizeFreed;
-      if (kAsksContents && sut.freed_on_worker.count(h) != 0) return nullptr;
       const ApiSut::Freed& block = sut.freed.at(h);
+      if (kAsksContents && sut.freed_on_worker.count(block.p) != 0) return nullptr;
       if (!in_family(block.size, kFamily)) return nullptr;
       char* p = static_cast<char*>(block.p);
       return sut.spec.is_misuse(p) ? p : nullptr;

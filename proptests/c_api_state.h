@@ -76,9 +76,10 @@ struct ApiSut {
   };
   std::map<unsigned, Freed> freed;  // handle -> the block its free gave back
   // Misuse harness: hpc_stat("errors_reported") as last read, and the
-  // handles freed on its second thread.
+  // addresses freed on its second thread (by any handle: a freed block's
+  // address may be handed out again and freed there).
   std::size_t reports_seen = 0;
-  std::set<unsigned> freed_on_worker;
+  std::set<const void*> freed_on_worker;
 };
 
 using ApiCommand = rc::state::Command<ApiModel, ApiSut>;

@@ -84,7 +84,7 @@ struct HeapPoolScenario {
       frees.drain(*this);
       owner_operation();
     }
-    void trim(bool) {
+    void trim(bool, const char*) {
       frees.push(*this);
       drain_remote();
     }

@@ -7,24 +7,51 @@
 #pragma once
 
 #include <concepts>
+#include <string_view>
 
 #include "base/report.h"
 
 namespace hpcalloc {
 
+// The misuse a program made, or the structure it corrupted (the address
+// reported is then the freed block or header whose words were overwritten:
+// a write after free there, or an overflow from the block before it).
 enum class HeapError {
-  kDoubleFree,      // the block is already free
-  kInvalidPointer,  // not the start of a block hpcalloc handed out
-  kCorruptedMetadata,  // the allocator's own bookkeeping was overwritten
+  kDoubleFree,            // free() of a block that is already free
+  kInvalidPointer,        // not the start of a block hpcalloc handed out
+  kUseOfFreedBlock,       // realloc() or malloc_usable_size() of a freed block
+  kCorruptedSmallCache,   // a freed small block's cache link or check word
+  kCorruptedMediumCache,  // a freed medium block's cache link or check word
+  kCorruptedFreeList,     // a free medium chunk's list links
+  kCorruptedChunkHeader,  // a medium chunk's header (size, state, tag)
+  kCorruptedCarrier,      // a carrier of remote frees (remote_frees.h)
 };
 
 inline const char* heap_error_text(HeapError error) {
   switch (error) {
     case HeapError::kDoubleFree: return "double free of ";
     case HeapError::kInvalidPointer: return "pointer not allocated by hpcalloc: ";
-    case HeapError::kCorruptedMetadata: return "corrupted heap metadata at ";
+    case HeapError::kUseOfFreedBlock: return "use of freed block ";
+    case HeapError::kCorruptedSmallCache:
+      return "corrupted free block (small-block cache link overwritten) at ";
+    case HeapError::kCorruptedMediumCache:
+      return "corrupted free block (medium-block cache link overwritten) at ";
+    case HeapError::kCorruptedFreeList:
+      return "corrupted free block (medium free-list link overwritten) at ";
+    case HeapError::kCorruptedChunkHeader: return "corrupted medium chunk header at ";
+    case HeapError::kCorruptedCarrier: return "corrupted remote-free carrier at ";
   }
   return "heap error at ";
+}
+
+// What reaching an already freed block is, by the call the program made:
+// a free (free(), free_sized(), operator delete) frees it twice; any other
+// call (realloc(), malloc_usable_size()) uses it.
+inline HeapError freed_block_error(const char* operation) {
+  const std::string_view call(operation);
+  return call.starts_with("free") || call.starts_with("operator delete")
+             ? HeapError::kDoubleFree
+             : HeapError::kUseOfFreedBlock;
 }
 
 template <class R>

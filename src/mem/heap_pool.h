@@ -30,7 +30,8 @@
 // The pool is generic over the heap so the Relacy model runs this very code
 // with a model heap (model/heap_pool_model.cpp). A Heap provides:
 //   Heap::Source, Heap::Context, Heap(const Context&, Source&),
-//   Source& source(), void drain_remote(), void trim(bool release_cached),
+//   Source& source(), void drain_remote(),
+//   void trim(bool release_cached, const char* operation),
 //   void set_stand_in(void (*)(void* pool, Heap*), void* pool),
 //   bool set_unattended() (true: frees arrived meanwhile; drain them),
 //   void set_attended(), void forsake() (abandoned at a fork).
@@ -120,7 +121,7 @@ class HeapPool {
   void release(Heap* heap) {
     Record* record = Record::of(heap);
     if (record->state.load() != State::kAttached) return;  // abandoned at a fork
-    if constexpr (Protocol::kTrimBeforePooling) heap->trim(/*release_cached_mappings=*/false);
+    if constexpr (Protocol::kTrimBeforePooling) heap->trim(/*release_cached_mappings=*/false, "thread exit");
     {
       LockGuard guard(lock_);
       record->state.store(State::kPooled);
@@ -131,7 +132,7 @@ class HeapPool {
       // heap unattended: ours to drain, as the lock's holder.
       if (heap->set_unattended()) heap->drain_remote();
     }
-    if constexpr (!Protocol::kTrimBeforePooling) heap->trim(false);  // BROKEN
+    if constexpr (!Protocol::kTrimBeforePooling) heap->trim(false, "thread exit");  // BROKEN
   }
 
   // The stand-in owner: drains `heap` if it is pooled (a heap that sent it
@@ -169,7 +170,7 @@ class HeapPool {
   // caller may do their owner's work under the lock.
   void trim_pooled() {
     LockGuard guard(lock_);
-    for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load()) r->heap()->trim(false);
+    for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load()) r->heap()->trim(false, "malloc_trim()");
   }
 
   // fork() (api/fork_handlers.h): the prepare handler takes the lock,

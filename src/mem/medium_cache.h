@@ -11,18 +11,27 @@
 //
 // A cached block stays "in use" for the free lists (so it keeps its segment
 // alive; the cache is small: kPerClass blocks a class and kMaxTotalBytes in
-// all). Its first three words hold the link, the heap's key and its usable
-// size; the key lets a second free of it be found (a walk of its class,
-// bounded by kPerClass) and reported. ASan builds poison the rest. The
-// owner flushes the cache back to the lists on trim and at thread exit.
-// Owner thread only.
+// all). Its first three words hold the encoded link (the next block XOR the
+// link key), a check word (over the link, the block's address and its
+// size, with the check key) and its usable size; the keys derive from the
+// process secret (base/secret.h). Every walk checks a block's words before
+// following its link or trusting its size: a write into a freed block, or
+// an overflow into it, makes the walk report the block (through the
+// caller, kCorruptedMediumCache) and abandon the class (its blocks leak,
+// still in use for the lists), never follow it. A matching check word also
+// marks a block that may be cached: a second free of it (or a realloc) is
+// found by a walk of its class, bounded by kPerClass, and reported. ASan
+// builds poison the rest. The owner flushes the cache back to the lists on
+// trim and at thread exit. Owner thread only.
 #pragma once
 
 #include <cstddef>
+#include <bit>
 #include <cstdint>
 
 #include "base/bits.h"
 #include "base/sanitizer.h"
+#include "base/secret.h"
 
 namespace hpcalloc {
 
@@ -39,38 +48,59 @@ class MediumCache {
   static constexpr unsigned kGranuleShift = kSmallShift - 2;
   static constexpr std::size_t kMaxTotalBytes = 16 * kMaxBytes;
 
-  explicit MediumCache(std::uintptr_t key) : key_(key) {}
+  explicit MediumCache(std::uint64_t secret = process_secret())
+      : link_key_(derive_key(secret, this, 0x6d6c696e6b)),
+        check_key_(derive_key(secret, this, 0x6d636865636b)) {}
 
   // The class of a request in [kMinBytes, kMaxBytes]: one table load (class
   // steps are multiples of kSmallMax / 4, the table's granule).
   static unsigned class_of(std::size_t n) { return kTables.class_of[(n - 1) >> kGranuleShift]; }
   static constexpr std::size_t class_size(unsigned c) { return kTables.class_size[c]; }
 
-  // A cached block for a request of class c, or nullptr.
-  void* pop(unsigned c) {
+  // What a walk found: the block looked for, or a block whose words fail
+  // their check (the class is then abandoned: report it).
+  struct Found {
+    bool found;
+    const void* corrupted;  // nullptr unless a check failed
+  };
+
+  // A cached block for a request of class c, or nullptr; *corrupted is set
+  // (and the class abandoned) when the head's words fail their check.
+  void* pop(unsigned c, const void** corrupted) {
     void* block = heads_[c];
     if (block == nullptr) return nullptr;
+    if (!words_match(block)) {
+      *corrupted = block;
+      abandon(c);
+      return nullptr;
+    }
     const std::size_t usable = word(block, 2);
     unpoison_memory(block, usable);
-    heads_[c] = next_of(block);
-    set_key(block, 0);
+    heads_[c] = decode(word(block, 0));
+    set_word(block, 1, 0);
     --counts_[c];
     --total_blocks_;
     total_usable_ -= usable;
+    usable_[c] -= usable;
     return block;
   }
 
-  // Whether `block` (live, `usable` bytes) may be cached, i.e. its key shows
-  // it may already be: the caller checks contains() before push().
-  bool carries_key(const void* block) const { return key_of(block) == key_; }
-  bool contains(const void* block, std::size_t usable) const {
+  // Whether `block` (live, `usable` bytes) may be cached, i.e. its words say
+  // it may be: the caller checks find() before push().
+  bool looks_cached(const void* block) const { return words_match(block); }
+  Found find(const void* block, std::size_t usable) {
     const unsigned c = floor_class(usable);
-    if (c == kNoClass) return false;
+    if (c == kNoClass) return {false, nullptr};
     const void* p = heads_[c];
-    for (unsigned i = 0; i < counts_[c] && p != nullptr; ++i, p = next_of(p)) {
-      if (p == block) return true;
+    for (unsigned i = 0; i < counts_[c] && p != nullptr; ++i) {
+      if (p == block) return {true, nullptr};
+      if (!words_match(p)) {
+        abandon(c);
+        return {false, p};
+      }
+      p = decode(word(p, 0));
     }
-    return false;
+    return {false, nullptr};
   }
 
   // Caches a live block of `usable` bytes; false when it does not fit (size
@@ -80,22 +110,27 @@ class MediumCache {
     if (c == kNoClass || counts_[c] == kPerClass || total_usable_ + usable > kMaxTotalBytes) {
       return false;
     }
-    set_next(block, heads_[c]);
-    set_key(block, key_);
-    static_cast<std::uintptr_t*>(block)[2] = usable;
+    const std::uintptr_t link = reinterpret_cast<std::uintptr_t>(heads_[c]) ^ link_key_;
+    set_word(block, 0, link);
+    set_word(block, 2, usable);
+    set_word(block, 1, check_word(block, link, usable));
     heads_[c] = block;
     ++counts_[c];
     ++total_blocks_;
     total_usable_ += usable;
+    usable_[c] += usable;
     poison_memory(static_cast<char*>(block) + kMetadataBytes, usable - kMetadataBytes);
     return true;
   }
 
-  // Empties the cache through free_block(void*) (the free lists' free).
-  template <class FreeBlock>
-  void flush(FreeBlock free_block) {
+  // Empties the cache through free_block(void*) (the free lists' free);
+  // a block whose words fail their check goes to report(const void*).
+  template <class FreeBlock, class Report>
+  void flush(FreeBlock free_block, Report report) {
     for (unsigned c = 0; c < kClassCount; ++c) {
-      while (void* block = pop(c)) free_block(block);
+      const void* corrupted = nullptr;
+      while (void* block = pop(c, &corrupted)) free_block(block);
+      if (corrupted != nullptr) report(corrupted);
     }
   }
 
@@ -144,18 +179,32 @@ class MediumCache {
   static std::uintptr_t word(const void* block, unsigned i) {
     return static_cast<const std::uintptr_t*>(block)[i];
   }
-  static void* next_of(const void* block) { return *static_cast<void* const*>(block); }
-  static void set_next(void* block, void* next) { *static_cast<void**>(block) = next; }
-  static std::uintptr_t key_of(const void* block) {
-    return static_cast<const std::uintptr_t*>(block)[1];
+  static void set_word(void* block, unsigned i, std::uintptr_t value) {
+    static_cast<std::uintptr_t*>(block)[i] = value;
   }
-  static void set_key(void* block, std::uintptr_t key) {
-    static_cast<std::uintptr_t*>(block)[1] = key;
+  void* decode(std::uintptr_t link) const { return reinterpret_cast<void*>(link ^ link_key_); }
+  // The size is rotated so that it cannot cancel the address's low bits.
+  std::uintptr_t check_word(const void* block, std::uintptr_t link, std::size_t usable) const {
+    return link ^ reinterpret_cast<std::uintptr_t>(block) ^ std::rotl(std::uint64_t{usable}, 32) ^
+           check_key_;
+  }
+  bool words_match(const void* block) const {
+    return word(block, 1) == check_word(block, word(block, 0), word(block, 2));
+  }
+  // Forgets class c's blocks without following a link.
+  void abandon(unsigned c) {
+    heads_[c] = nullptr;
+    total_blocks_ -= counts_[c];
+    total_usable_ -= usable_[c];
+    counts_[c] = 0;
+    usable_[c] = 0;
   }
 
-  const std::uintptr_t key_;
+  const std::uintptr_t link_key_;
+  const std::uintptr_t check_key_;
   void* heads_[kClassCount] = {};
   unsigned counts_[kClassCount] = {};
+  std::size_t usable_[kClassCount] = {};  // per class, so an abandoned class leaves the total exact
   std::size_t total_usable_ = 0;
   std::size_t total_blocks_ = 0;
 };

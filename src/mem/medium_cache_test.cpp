@@ -94,7 +94,7 @@ TEST(MediumCacheInHeap, CachedBlocksCountAsFreeAndTrimReturnsThem) {
 }
 
 TEST(MediumCacheAlone, BoundedPerClassAndInTotal) {
-  Cache cache(0x1234);
+  Cache cache;
   std::vector<std::vector<std::uint64_t>> storage;
   std::size_t accepted = 0;
   // Blocks of every class, 12 each: at most kPerClass a class are kept, and
@@ -107,8 +107,8 @@ TEST(MediumCacheAlone, BoundedPerClassAndInTotal) {
       if (cache.push(block, Cache::class_size(c))) {
         ++kept;
         ++accepted;
-        EXPECT_TRUE(cache.carries_key(block));
-        EXPECT_TRUE(cache.contains(block, Cache::class_size(c)));
+        EXPECT_TRUE(cache.looks_cached(block));
+        EXPECT_TRUE(cache.find(block, Cache::class_size(c)).found);
       }
       EXPECT_LE(cache.cached_usable_bytes(), Cache::kMaxTotalBytes);
     }
@@ -117,12 +117,59 @@ TEST(MediumCacheAlone, BoundedPerClassAndInTotal) {
   EXPECT_EQ(cache.cached_blocks(), accepted);
   EXPECT_GT(cache.cached_usable_bytes(), Cache::kMaxTotalBytes / 2);  // it did fill up
   std::size_t flushed = 0;
-  cache.flush([&](void* block) {
-    EXPECT_FALSE(cache.carries_key(block));  // popped blocks lose the key
-    ++flushed;
-  });
+  cache.flush(
+      [&](void* block) {
+        EXPECT_FALSE(cache.looks_cached(block));  // popped blocks lose the check word
+        ++flushed;
+      },
+      [](const void* corrupted) { ADD_FAILURE() << "corrupted " << corrupted; });
   EXPECT_EQ(flushed, accepted);
   EXPECT_EQ(cache.cached_usable_bytes(), 0u);
+}
+
+// A write into a cached block (its link, its check word or its size) is
+// found by the next walk that reaches the block: reported once, the class
+// abandoned, the forged link never followed, the other classes intact.
+TEST(MediumCacheAlone, AWriteIntoACachedBlockIsCaughtBeforeItsLinkIsFollowed) {
+  for (unsigned word = 0; word < 3; ++word) {
+    Cache cache;
+    alignas(16) static std::uint64_t forged_target[512];
+    std::vector<std::vector<std::uint64_t>> storage;
+    const unsigned c = 4;
+    for (int i = 0; i < 3; ++i) {
+      storage.emplace_back(Cache::class_size(c) / 8);
+      ASSERT_TRUE(cache.push(storage.back().data(), Cache::class_size(c)));
+    }
+    storage.emplace_back(Cache::class_size(c + 4) / 8);
+    ASSERT_TRUE(cache.push(storage.back().data(), Cache::class_size(c + 4)));
+    // The head of class c (the last pushed) gets the address of a global.
+    std::uint64_t* head = storage[2].data();
+    head[word] = reinterpret_cast<std::uintptr_t>(forged_target);
+    const void* corrupted = nullptr;
+    EXPECT_EQ(cache.pop(c, &corrupted), nullptr) << "word " << word;
+    EXPECT_EQ(corrupted, head);
+    EXPECT_EQ(cache.cached_blocks(), 1u);  // the other class's block
+    EXPECT_EQ(cache.cached_usable_bytes(), Cache::class_size(c + 4));
+    corrupted = nullptr;
+    EXPECT_EQ(cache.pop(c, &corrupted), nullptr);  // abandoned: empty, nothing more to report
+    EXPECT_EQ(corrupted, nullptr);
+    EXPECT_EQ(cache.pop(c + 4, &corrupted), storage[3].data());
+  }
+}
+
+// A double-free search that meets a corrupted block stops there.
+TEST(MediumCacheAlone, FindStopsAtACorruptedBlock) {
+  Cache cache;
+  std::vector<std::vector<std::uint64_t>> storage;
+  for (int i = 0; i < 3; ++i) {
+    storage.emplace_back(Cache::class_size(0) / 8);
+    ASSERT_TRUE(cache.push(storage.back().data(), Cache::class_size(0)));
+  }
+  storage[1][0] ^= 0x40;  // the middle block's link
+  const auto found = cache.find(storage[0].data(), Cache::class_size(0));
+  EXPECT_FALSE(found.found);
+  EXPECT_EQ(found.corrupted, storage[1].data());
+  EXPECT_EQ(cache.cached_blocks(), 0u);
 }
 
 }  // namespace

@@ -17,6 +17,16 @@
 // in the lists unless it was just added. Not thread-safe: one heap owns it.
 // Never allocates.
 //
+// Misuse (medium_chunk.h has the seals): every header is checked before its
+// size or boundary tag is used, every free chunk's links before they are
+// followed, and an unlink checks both neighbours' links back to the chunk
+// (glibc's safe unlinking) and the bin head. A check that fails is
+// reported (kCorruptedChunkHeader or kCorruptedFreeList, naming the call
+// being served) and the lists are abandoned: nothing is allocated from or
+// freed into them again (allocate returns nullptr and abandoned() says
+// why: the caller serves medium requests elsewhere), so a forged link is
+// never followed and no block is handed out twice. Live blocks stay valid.
+//
 // ASan builds (base/sanitizer.h): a free chunk's user bytes past its bin
 // links are poisoned; headers, links, region records and sentinels never are.
 // A block is unpoisoned up to its usable size when it is handed out, and a
@@ -35,6 +45,7 @@
 #include "base/check.h"
 #include "base/report.h"
 #include "base/sanitizer.h"
+#include "base/secret.h"
 #include "mem/heap_errors.h"
 #include "mem/medium_chunk.h"
 
@@ -71,33 +82,47 @@ class MediumFreeLists {
     std::size_t free_bytes;    // their total size, headers included
   };
 
-  explicit MediumFreeLists(Reporter& reporter) : reporter_(reporter) {}
+  // Headers are sealed with a key of the process (every heap's lists must
+  // check every heap's live headers: a cross-thread realloc), links and
+  // region records with a key of these lists.
+  explicit MediumFreeLists(Reporter& reporter, std::uint64_t secret = process_secret())
+      : reporter_(reporter),
+        keys_(medium::ChunkKeys::derive(secret)),
+        link_key_(derive_key(secret, this, 0x666c696e6b)) {}
   MediumFreeLists(const MediumFreeLists&) = delete;
   MediumFreeLists& operator=(const MediumFreeLists&) = delete;
 
   // Formats [begin, begin + bytes) as one free chunk and attaches it. begin
   // must be 16-byte aligned; bytes is rounded down to 16 and must lie in
   // [kMinRegionBytes, kMaxRegionBytes]. A bad region is a bug in the caller:
-  // fatal.
+  // fatal. Not after abandonment (the caller checks abandoned()).
   void add_region(void* begin, std::size_t bytes) {
     bytes = align_down(bytes, medium::kChunkAlignment);
     if (!is_aligned(begin, medium::kChunkAlignment) || bytes < medium::kMinRegionBytes ||
         bytes > kMaxRegionBytes) {
       fatal("MediumFreeLists::add_region: misaligned region or size out of range");
     }
+    HPCALLOC_ASSERT(!abandoned_);
     // Re-adding an attached region would reformat it under live blocks.
     HPCALLOC_ASSERT(!overlaps_some_region(begin, bytes));
     unpoison_memory(begin, bytes);
-    auto* region =
-        new (begin) RegionRecord{regions_, nullptr, bytes, RegionRecord::region_tag(begin)};
-    if (regions_ != nullptr) regions_->prev = region;
+    if (regions_ != nullptr && !regions_->tag_ok(keys_)) {
+      corrupted(HeapError::kCorruptedChunkHeader, regions_);
+      return;
+    }
+    auto* region = new (begin) RegionRecord{regions_, nullptr, bytes, 0};
+    region->seal(keys_);
+    if (regions_ != nullptr) {
+      regions_->prev = region;
+      regions_->seal(keys_);
+    }
     regions_ = region;
     ++stats_.regions;
     stats_.region_bytes += bytes;
     const std::size_t chunk_bytes = bytes - medium::kRegionOverheadBytes;
-    Chunk* first =
-        Chunk::make(region->first_chunk(), chunk_bytes, 0, medium::kStateFree, medium::kFlagFirst);
-    Chunk::make(region->sentinel(), 0, chunk_bytes, medium::kStateInUse, medium::kFlagSentinel);
+    Chunk* first = make_chunk(region->first_chunk(), chunk_bytes, 0, medium::kStateFree,
+                              medium::kFlagFirst);
+    make_chunk(region->sentinel(), 0, chunk_bytes, medium::kStateInUse, medium::kFlagSentinel);
     poison_memory(first->at_offset(medium::kMinChunkBytes), chunk_bytes - medium::kMinChunkBytes);
     bin(first);
   }
@@ -107,51 +132,54 @@ class MediumFreeLists {
   // part of it is allocated.
   bool remove_region(void* begin) {
     auto* region = static_cast<RegionRecord*>(begin);
-    if (region->tag != RegionRecord::region_tag(begin)) return false;
+    if (abandoned_ || region->tag == 0 || !region->tag_ok(keys_)) return false;
     Chunk* first = region->first_chunk();
-    if (!first->is_free() || !first->next()->is_sentinel()) return false;
-    unbin(first);
-    detach(region);
+    if (!first->tag_ok(keys_) || !first->is_free() || !first->next()->is_sentinel()) {
+      return false;
+    }
+    operation_ = "malloc_trim()";
+    if (!unbin(first) || !detach(region)) return false;
     unpoison_memory(region, region->bytes);
     return true;
   }
 
   // A block of at least n usable bytes, 16-byte aligned, or nullptr when no
-  // free chunk fits (the caller adds a region and retries).
+  // free chunk fits (the caller adds a region and retries) or the lists are
+  // abandoned.
   void* allocate(std::size_t n) {
     const std::size_t need = chunk_bytes_for(n);
-    if (need == 0) return nullptr;
+    if (need == 0 || abandoned_) return nullptr;
+    operation_ = "malloc()";
     Chunk* c =
         find_free_chunk(need, [need](const Chunk* candidate) { return candidate->size >= need; });
-    if (c == nullptr) return nullptr;
-    unbin(c);
+    if (c == nullptr || !unbin(c, /*c_checked=*/true)) return nullptr;
     return carve(c, need);
   }
 
   // Like allocate, aligned to a power of two (up to kMaxRegionBytes; 16 or
   // less is plain allocate, anything else nullptr). The block comes from a
-  // chunk big enough for the worst leading gap (alignment + 16 bytes more
-  // than allocate needs) or from a smaller one that happens to fit; the gap
-  // becomes an ordinary free chunk.
+  // chunk big enough for the worst leading gap (under alignment +
+  // kMinChunkBytes: see aligned_gap) or from a smaller one that happens to
+  // fit; the gap becomes an ordinary free chunk.
   void* allocate_aligned(std::size_t n, std::size_t alignment) {
     if (alignment <= medium::kChunkAlignment) return allocate(n);
-    if (!is_pow2(alignment) || alignment > kMaxRegionBytes) return nullptr;
+    if (!is_pow2(alignment) || alignment > kMaxRegionBytes || abandoned_) return nullptr;
     const std::size_t need = chunk_bytes_for(n);
     if (need == 0) return nullptr;
-    const std::size_t worst = std::min(need + alignment + medium::kChunkAlignment, kMaxChunkBytes);
+    operation_ = "malloc()";
+    const std::size_t worst = std::min(need + alignment + medium::kMinChunkBytes, kMaxChunkBytes);
     Chunk* c = find_free_chunk(worst, [need, alignment](const Chunk* candidate) {
       return candidate->size >= aligned_gap(candidate, alignment) + need;
     });
-    if (c == nullptr) return nullptr;
-    unbin(c);
+    if (c == nullptr || !unbin(c, /*c_checked=*/true)) return nullptr;
     const std::size_t gap = aligned_gap(c, alignment);
     if (gap != 0) {
       // c keeps its prev_size and flags and stays free as the gap chunk; its
       // predecessor is not free (c was), so it needs no merging.
-      unpoison_memory(c->at_offset(gap), medium::kChunkHeaderBytes);
-      Chunk* block = Chunk::make(c->at_offset(gap), c->size - gap, gap, medium::kStateFree, 0);
-      c->size = static_cast<std::uint32_t>(gap);
-      block->next()->prev_size = block->size;
+      unpoison_memory(c->at_offset(gap), medium::kMinChunkBytes);
+      Chunk* block = make_chunk(c->at_offset(gap), c->size - gap, gap, medium::kStateFree, 0);
+      resize(c, gap);
+      block->next()->set_prev_size(block->size, keys_);
       bin(c);
       c = block;
     }
@@ -159,40 +187,41 @@ class MediumFreeLists {
   }
 
   // Frees a block from allocate*(). A free block reports kDoubleFree, and
-  // anything else that is not a live block reports kInvalidPointer; after a
-  // report nothing changes. free(nullptr) does nothing.
+  // anything else that is not a live block kInvalidPointer (a corrupted
+  // neighbour header kCorruptedChunkHeader); after a report nothing
+  // changes. free(nullptr) does nothing; after abandonment a free leaks.
   FreeResult free(void* p) {
-    if (p == nullptr || !accept(p, "free")) return {nullptr};
-    return free_accepted(p);
-  }
-
-  // free() of a block the caller has just validated (usable_size() returned
-  // non-zero and nothing touched the lists since).
-  FreeResult free_accepted(void* p) {
+    if (p == nullptr || abandoned_) return {nullptr};
+    operation_ = "free()";
+    if (!accept(p)) return {nullptr};
     Chunk* c = Chunk::from_user(p);
+    // Sealed free once its fate is known: bin() or a merge into the chunk
+    // before it (which leaves its header behind, free, for a double free to
+    // find).
     c->state = medium::kStateFree;
     poison_memory(c->at_offset(medium::kMinChunkBytes), c->size - medium::kMinChunkBytes);
-    Chunk* next = c->next();
+    Chunk* next = c->next();  // its header was checked by accept()
     if (next->is_free()) {
-      unbin(next);
-      c->size += next->size;
+      if (!unbin(next)) return {nullptr};
+      c->size += next->size;  // sealed below
       poison_memory(next, medium::kMinChunkBytes);  // its header and links are inside c now
     }
     if (!c->is_first()) {
-      Chunk* prev = c->prev();
-      HPCALLOC_ASSERT(prev->size == c->prev_size);
+      Chunk* prev = c->prev();  // checked by accept() too
       if (prev->is_free()) {
-        unbin(prev);
-        prev->size += c->size;
+        if (!unbin(prev)) return {nullptr};
+        c->seal(keys_);
+        resize(prev, prev->size + c->size);
         poison_memory(c, medium::kMinChunkBytes);  // inside prev now
         c = prev;
       }
     }
     Chunk* after = c->next();
-    after->prev_size = c->size;
+    after->set_prev_size(c->size, keys_);
     if (c->is_first() && after->is_sentinel()) {
+      c->seal(keys_);  // its region goes back whole; a double free then finds it free
       RegionRecord* region = RegionRecord::of_first_chunk(c);
-      detach(region);
+      if (!detach(region)) return {nullptr};
       unpoison_memory(region, region->bytes);  // the caller's memory again
       return {region};
     }
@@ -203,9 +232,12 @@ class MediumFreeLists {
   // Resizes a live block in place to at least new_n usable bytes: shrinking
   // gives the tail back (merged with a free next chunk), growing absorbs a
   // free next chunk. Returns false, block unchanged, when that is impossible
-  // (or after a report, as in free()). Contents are untouched either way.
+  // (or after a report, as in free(), naming realloc()). Contents are
+  // untouched either way.
   bool try_resize(void* p, std::size_t new_n) {
-    if (p == nullptr || !accept(p, "realloc")) return false;
+    if (p == nullptr || abandoned_) return false;
+    operation_ = "realloc()";
+    if (!accept(p)) return false;
     const std::size_t need = chunk_bytes_for(new_n);
     if (need == 0) return false;
     Chunk* c = Chunk::from_user(p);
@@ -216,7 +248,7 @@ class MediumFreeLists {
       if (next->is_free()) {
         // Even a 16-byte rest can move the boundary of a free neighbour.
         if (rest == 0) return true;
-        unbin(next);
+        if (!unbin(next)) return false;
         split_tail(c, need, rest + next->size);
         // The tail was live, and next's header and links are inside it now.
         poison_memory(c->at_offset(need + medium::kMinChunkBytes), rest);
@@ -227,145 +259,71 @@ class MediumFreeLists {
       return true;
     }
     if (!next->is_free() || old_size + next->size < need) return false;
-    unbin(next);
-    c->size = static_cast<std::uint32_t>(old_size + next->size);
-    c->next()->prev_size = c->size;
+    if (!unbin(next)) return false;
+    resize(c, old_size + next->size);
+    c->next()->set_prev_size(c->size, keys_);
     carve(c, need);
     return true;
   }
 
-  // Usable bytes of a live block; reports kInvalidPointer (or kDoubleFree for
-  // a freed one) and returns 0 for anything else.
-  std::size_t usable_size(const void* p, const char* operation = "malloc_usable_size") const {
-    if (!accept(p, operation)) return 0;
+  // Usable bytes of a live block; reports what else p is (as free() does;
+  // a freed block is kUseOfFreedBlock unless `operation` is a free) and
+  // returns 0.
+  std::size_t usable_size(const void* p, const char* operation = "malloc_usable_size()") {
+    operation_ = operation;
+    if (!accept(p)) return 0;
     return Chunk::from_user(p)->size - medium::kChunkHeaderBytes;
   }
 
   // usable_size() for a thread that does not own these lists (a cross-thread
-  // realloc or malloc_usable_size): it reads only the chunk's own size, tag
-  // and state, which the owner never writes while the block is live, and
-  // not the neighbours' headers, which it may be rewriting concurrently.
-  // Reports (and returns 0) when those three do not describe a live chunk.
-  std::size_t usable_size_of_live_block_shared(const void* p) const {
-    const auto address = reinterpret_cast<std::uintptr_t>(p);
-    const Chunk* c = is_aligned(address, medium::kChunkAlignment)
-                         ? reinterpret_cast<const Chunk*>(address - medium::kChunkHeaderBytes)
-                         : nullptr;
-    if (c == nullptr || c->tag != medium::address_tag(reinterpret_cast<std::uintptr_t>(c)) ||
-        c->state != medium::kStateInUse || c->size < medium::kMinChunkBytes ||
-        c->size > kMaxChunkBytes || (c->flags & medium::kFlagSentinel) != 0) {
-      reporter_.report(c != nullptr && c->state == medium::kStateFree ? HeapError::kDoubleFree
-                                                                      : HeapError::kInvalidPointer,
-                       "malloc_usable_size", p);
-      return 0;
-    }
-    return c->size - medium::kChunkHeaderBytes;
+  // realloc or malloc_usable_size): it reads only the chunk's own size, tag,
+  // state and flags, which the owner never writes while the block is live,
+  // and not the neighbours' headers or the chunk's boundary tag, which it
+  // may be rewriting concurrently. Reports (and returns 0) when those do not
+  // describe a live chunk.
+  std::size_t usable_size_of_live_block_shared(const void* p, const char* operation) const {
+    const Chunk* c = is_aligned(p, medium::kChunkAlignment) ? Chunk::from_user(p) : nullptr;
+    return own_header_usable(c, c != nullptr ? load_unpoisoned(c) : Chunk{}, p, operation);
   }
 
-  // usable_size() checking only p's own header (tag, state, size), for the
-  // owner's free of a block it is about to cache (mem/medium_cache.h): the
-  // neighbours are checked when the block reaches the lists. The owner's
-  // twin of usable_size_of_live_block_shared(): it may read a header that a
-  // merge absorbed (a double free), so it loads it unpoisoned, whole.
+  // usable_size() checking only p's own header, for the owner's free of a
+  // block it is about to cache (mem/medium_cache.h): the neighbours are
+  // checked when the block reaches the lists. The owner's twin of
+  // usable_size_of_live_block_shared(): it may read a header that a merge
+  // absorbed (a double free), so it loads it unpoisoned.
   std::size_t usable_size_own_header(const void* p, const char* operation) const {
     const Chunk* c = is_aligned(p, medium::kChunkAlignment) ? Chunk::from_user(p) : nullptr;
-    const Chunk header = c != nullptr ? load_unpoisoned(c) : Chunk{};
-    if (c == nullptr || header.tag != medium::address_tag(c->address()) ||
-        header.state != medium::kStateInUse || header.size < medium::kMinChunkBytes ||
-        header.size > kMaxChunkBytes || (header.flags & ~medium::kFlagFirst) != 0) {
-      reporter_.report(c != nullptr && header.tag == medium::address_tag(c->address()) &&
-                               header.state == medium::kStateFree
-                           ? HeapError::kDoubleFree
-                           : HeapError::kInvalidPointer,
-                       operation, p);
-      return 0;
-    }
-    return header.size - medium::kChunkHeaderBytes;
+    return own_header_usable(c, c != nullptr ? load_unpoisoned(c) : Chunk{}, p, operation);
   }
 
   // Whether p is a live block of these lists' chunks, without reporting. p
   // must point into an attached region: the checks read the headers around it.
-  bool owns_allocated(const void* p) const { return classify(p) == PointerState::kInUse; }
+  bool owns_allocated(const void* p) const { return classify(p).state == PointerState::kInUse; }
+
+  // Whether a failed check made these lists stop (see the top comment).
+  bool abandoned() const { return abandoned_; }
 
   Stats stats() const { return stats_; }
 
   // Walks every region and bin and returns a description of the first broken
   // invariant, or nullptr when all hold. O(chunks); for tests and the checked
-  // build's debugging only.
-  const char* check_consistency_for_testing() const {
-    Stats seen{};
-    for (const RegionRecord* r = regions_; r != nullptr; r = r->next) {
-      if (r->tag != RegionRecord::region_tag(r)) return "region record tag";
-      if (r->next != nullptr && r->next->prev != r) return "region list links";
-      if (r->prev == nullptr && r != regions_) return "region list head";
-      if (++seen.regions > stats_.regions) return "more regions than counted (cycle?)";
-      seen.region_bytes += r->bytes;
-      const Chunk* end = r->sentinel();
-      const Chunk* c = r->first_chunk();
-      std::size_t prev_size = 0;
-      bool prev_free = false;
-      while (c < end) {
-        if (!c->tag_ok()) return "chunk tag";
-        if (c->state != medium::kStateFree && c->state != medium::kStateInUse) return "chunk state";
-        if (c->flags != (prev_size == 0 ? medium::kFlagFirst : 0)) return "chunk flags";
-        if (c->prev_size != prev_size) return "prev_size disagrees with previous chunk";
-        if (c->size < medium::kMinChunkBytes || c->size % medium::kChunkAlignment != 0 ||
-            c->size > kMaxChunkBytes) {
-          return "chunk size";
-        }
-        if (c->next() > end) return "chunk overruns its region";
-        if (c->is_free()) {
-          if (prev_free) return "two neighbouring free chunks";
-          ++seen.free_chunks;
-          seen.free_bytes += c->size;
-        }
-        prev_free = c->is_free();
-        prev_size = c->size;
-        c = c->next();
-      }
-      if (!end->tag_ok() || end->size != 0 || end->state != medium::kStateInUse ||
-          end->flags != medium::kFlagSentinel || end->prev_size != prev_size) {
-        return "region sentinel";
-      }
-    }
-    if (seen.regions != stats_.regions || seen.region_bytes != stats_.region_bytes) {
-      return "region statistics";
-    }
-    if (seen.free_chunks != stats_.free_chunks || seen.free_bytes != stats_.free_bytes) {
-      return "free chunk statistics";
-    }
-    std::size_t binned = 0;
-    for (unsigned b = 0; b < kBitmapWords * 64; ++b) {
-      const bool bit = (nonempty_[b / 64] >> (b % 64)) & 1;
-      if (b >= kBinCount) {
-        if (bit) return "bitmap bit beyond the last bin";
-        continue;
-      }
-      if (bit != (bins_[b] != nullptr)) return "bitmap disagrees with bin";
-      const Chunk* prev = nullptr;
-      for (const Chunk* c = bins_[b]; c != nullptr; c = FreeLinks::of(c).next) {
-        if (++binned > seen.free_chunks) return "more binned chunks than free chunks";
-        if (FreeLinks::of(c).prev != prev) return "bin back link";
-        if (!c->tag_ok() || !c->is_free()) return "binned chunk not a free chunk";
-        if (medium::bin_index(c->size) != b) return "chunk in the wrong bin";
-        if (!inside_some_region(c)) return "binned chunk outside every region";
-        if (!c->next()->tag_ok() || c->next()->prev_size != c->size) return "binned chunk's next";
-        if (!c->is_first() && (!c->prev()->tag_ok() || c->prev()->size != c->prev_size)) {
-          return "binned chunk's prev";
-        }
-        prev = c;
-      }
-    }
-    if (binned != seen.free_chunks) return "free chunk missing from the bins";
-    return nullptr;
-  }
+  // build's debugging only (medium_free_lists_check.h).
+  const char* check_consistency_for_testing() const;
+
+  // Test-only: the keys headers are sealed with, so a test can forge a
+  // header that passes its own check and show the neighbour checks catch it.
+  const medium::ChunkKeys& chunk_keys_for_testing() const { return keys_; }
 
  private:
   static constexpr unsigned kBitmapWords = (kBinCount + 63) / 64;
   // Chunks of the request's own bin tried before moving to a larger bin.
   static constexpr unsigned kFirstFitScan = 8;
 
-  enum class PointerState { kInUse, kFree, kInvalid };
+  enum class PointerState { kInUse, kFree, kInvalid, kCorruptedNeighbour };
+  struct Classified {
+    PointerState state;
+    const Chunk* corrupted;  // the neighbour whose header failed, for kCorruptedNeighbour
+  };
 
   // Chunk size for n usable bytes, or 0 when no region could hold it.
   static std::size_t chunk_bytes_for(std::size_t n) {
@@ -379,31 +337,80 @@ class MediumFreeLists {
   static std::size_t aligned_gap(const Chunk* c, std::size_t alignment) {
     const std::uintptr_t user = reinterpret_cast<std::uintptr_t>(c->user());
     std::size_t gap = align_up(user, alignment) - user;
-    if (gap != 0 && gap < medium::kMinChunkBytes) gap += alignment;
+    if (gap != 0 && gap < medium::kMinChunkBytes) gap += alignment;  // alignment >= 32
     return gap;
+  }
+
+  Chunk* make_chunk(void* at, std::size_t size, std::size_t prev_size, std::uint8_t state,
+                    std::uint8_t flags) {
+    return Chunk::make(at, size, prev_size, state, flags, keys_);
+  }
+  void resize(Chunk* c, std::size_t size) {
+    c->size = static_cast<std::uint32_t>(size);
+    c->seal(keys_);
+  }
+
+  // ---- Links (medium_chunk.h's FreeLinks, sealed by the chunk's tag) ----
+  std::uintptr_t encode(const Chunk* c) const {
+    return reinterpret_cast<std::uintptr_t>(c) ^ link_key_;
+  }
+  Chunk* decode(std::uintptr_t link) const { return reinterpret_cast<Chunk*>(link ^ link_key_); }
+  Chunk* next_in_bin(const Chunk* c) const { return decode(c->links().next); }
+  Chunk* prev_in_bin(const Chunk* c) const { return decode(c->links().prev); }
+  // Writes free chunk c's links and seals it.
+  void set_links(Chunk* c, const Chunk* next, const Chunk* prev) {
+    c->links() = {encode(next), encode(prev)};
+    c->seal(keys_);
+  }
+  // Whether c is a free chunk whose header and links pass their check;
+  // otherwise reports it and abandons the lists.
+  bool checked_free_chunk(const Chunk* c) {
+    if (__builtin_expect(!c->is_free() || !c->tag_ok(keys_), 0)) {
+      return corrupted(HeapError::kCorruptedFreeList, c->user());
+    }
+    return true;
+  }
+
+  // A failed check: one report naming the call being served, then the
+  // lists are abandoned (see the top comment). Returns false for callers.
+  [[gnu::cold, gnu::noinline]] bool corrupted(HeapError error, const void* where) {
+    reporter_.report(error, operation_, where);
+    abandoned_ = true;
+    std::fill(std::begin(bins_), std::end(bins_), nullptr);
+    std::fill(std::begin(nonempty_), std::end(nonempty_), 0);
+    stats_.free_chunks = stats_.free_bytes = 0;  // none can be allocated now
+    return false;
   }
 
   // Every chunk of a bin whose smallest size is >= bytes fits; `fits` decides
   // for the others. First fit among a few chunks of bytes' own bin, then the
   // head of the first larger non-empty bin, and only when there is none, a
-  // full scan of the own bin (cheaper than a new segment).
+  // full scan of the own bin (cheaper than a new segment). Every chunk is
+  // checked before `fits` reads it or its link is followed.
   template <class Fits>
-  Chunk* find_free_chunk(std::size_t bytes, Fits fits) const {
+  Chunk* find_free_chunk(std::size_t bytes, Fits fits) {
     const unsigned bin = medium::bin_index(bytes);
     const bool all_fit = medium::bin_min_bytes(bin) >= bytes;
     if (!all_fit) {
       if (Chunk* c = scan_bin(bin, fits, kFirstFitScan)) return c;
+      if (abandoned_) return nullptr;
     }
     const unsigned other = first_nonempty_bin(all_fit ? bin : bin + 1);
-    if (other < kBinCount && fits(bins_[other])) return bins_[other];
+    if (other < kBinCount) {
+      Chunk* head = bins_[other];
+      if (!checked_free_chunk(head)) return nullptr;
+      if (fits(head)) return head;
+    }
     return all_fit ? nullptr : scan_bin(bin, fits, UINT_MAX);
   }
 
   template <class Fits>
-  Chunk* scan_bin(unsigned bin, Fits fits, unsigned limit) const {
+  Chunk* scan_bin(unsigned bin, Fits fits, unsigned limit) {
     Chunk* c = bins_[bin];
-    for (unsigned i = 0; c != nullptr && i < limit; ++i, c = FreeLinks::of(c).next) {
+    for (unsigned i = 0; c != nullptr && i < limit; ++i) {
+      if (!checked_free_chunk(c)) return nullptr;
       if (fits(c)) return c;
+      c = next_in_bin(c);
     }
     return nullptr;
   }
@@ -424,6 +431,7 @@ class MediumFreeLists {
     const std::size_t rest = c->size - need;
     if (rest >= medium::kMinChunkBytes) split_tail(c, need, rest);
     c->state = medium::kStateInUse;
+    c->seal(keys_);
     unpoison_memory(c->user(), c->size - medium::kChunkHeaderBytes);
     return c->user();
   }
@@ -432,97 +440,174 @@ class MediumFreeLists {
   // next chunk that is not free) one free chunk. The new header and links
   // are made addressable; the caller poisons what else became free.
   void split_tail(Chunk* c, std::size_t keep, std::size_t tail) {
-    c->size = static_cast<std::uint32_t>(keep);
+    resize(c, keep);
     unpoison_memory(c->next(), medium::kMinChunkBytes);
-    Chunk* rest = Chunk::make(c->next(), tail, keep, medium::kStateFree, 0);
+    Chunk* rest = make_chunk(c->next(), tail, keep, medium::kStateFree, 0);
     HPCALLOC_ASSERT(!rest->next()->is_free());
-    rest->next()->prev_size = rest->size;
+    rest->next()->set_prev_size(rest->size, keys_);
     bin(rest);
   }
 
+  // Puts free chunk c at the head of its bin. The old head is checked
+  // before its back link is rewritten (resealing a forged link would make
+  // it pass later checks).
   void bin(Chunk* c) {
     HPCALLOC_ASSERT(c->is_free() && c->size >= medium::kMinChunkBytes);
+    if (abandoned_) return;
     const unsigned b = medium::bin_index(c->size);
-    FreeLinks& links = FreeLinks::of(c);
-    links.prev = nullptr;
-    links.next = bins_[b];
-    if (bins_[b] != nullptr) {
-      FreeLinks::of(bins_[b]).prev = c;
+    Chunk* head = bins_[b];
+    if (head != nullptr) {
+      if (!checked_free_chunk(head)) return;
+      set_links(head, next_in_bin(head), c);
     } else {
       nonempty_[b / 64] |= std::uint64_t{1} << (b % 64);
     }
+    set_links(c, head, nullptr);
     bins_[b] = c;
     ++stats_.free_chunks;
     stats_.free_bytes += c->size;
   }
 
-  void unbin(Chunk* c) {
-    HPCALLOC_ASSERT(c->is_free() && c->tag_ok());
+  // Takes free chunk c out of its bin, after checking c (unless the caller
+  // just did), both neighbours in the bin and their links back to c; false
+  // (after a report; the lists are abandoned) when a check fails.
+  [[nodiscard]] bool unbin(Chunk* c, bool c_checked = false) {
+    if (abandoned_ || (!c_checked && !checked_free_chunk(c))) return false;
     const unsigned b = medium::bin_index(c->size);
-    FreeLinks& links = FreeLinks::of(c);
-    if (links.prev != nullptr) {
-      HPCALLOC_ASSERT(FreeLinks::of(links.prev).next == c);
-      FreeLinks::of(links.prev).next = links.next;
-    } else {
-      HPCALLOC_ASSERT(bins_[b] == c);
-      bins_[b] = links.next;
-      if (links.next == nullptr) nonempty_[b / 64] &= ~(std::uint64_t{1} << (b % 64));
+    Chunk* next = next_in_bin(c);
+    Chunk* prev = prev_in_bin(c);
+    if (next != nullptr) {
+      if (!checked_free_chunk(next)) return false;
+      if (prev_in_bin(next) != c) {
+        return corrupted(HeapError::kCorruptedFreeList, c->user());
+      }
     }
-    if (links.next != nullptr) FreeLinks::of(links.next).prev = links.prev;
+    if (prev != nullptr) {
+      if (!checked_free_chunk(prev)) return false;
+      if (next_in_bin(prev) != c) {
+        return corrupted(HeapError::kCorruptedFreeList, c->user());
+      }
+    } else if (bins_[b] != c) {
+      return corrupted(HeapError::kCorruptedFreeList, c->user());
+    }
+    if (prev != nullptr) {
+      set_links(prev, next, prev_in_bin(prev));
+    } else {
+      bins_[b] = next;
+      if (next == nullptr) nonempty_[b / 64] &= ~(std::uint64_t{1} << (b % 64));
+    }
+    if (next != nullptr) set_links(next, next_in_bin(next), prev);
     --stats_.free_chunks;
     stats_.free_bytes -= c->size;
+    return true;
   }
 
-  void detach(RegionRecord* region) {
-    if (region->prev != nullptr) {
-      region->prev->next = region->next;
-    } else {
-      regions_ = region->next;
+  // Unlinks a region record after the same checks as unbin().
+  [[nodiscard]] bool detach(RegionRecord* region) {
+    if (!region->tag_ok(keys_)) return corrupted(HeapError::kCorruptedChunkHeader, region);
+    RegionRecord* next = region->next;
+    RegionRecord* prev = region->prev;
+    if ((next != nullptr && (!next->tag_ok(keys_) || next->prev != region)) ||
+        (prev != nullptr ? !prev->tag_ok(keys_) || prev->next != region
+                         : regions_ != region)) {
+      return corrupted(HeapError::kCorruptedChunkHeader, region);
     }
-    if (region->next != nullptr) region->next->prev = region->prev;
+    if (prev != nullptr) {
+      prev->next = next;
+      prev->seal(keys_);
+    } else {
+      regions_ = next;
+    }
+    if (next != nullptr) {
+      next->prev = prev;
+      next->seal(keys_);
+    }
     region->tag = 0;  // a second remove_region of it fails instead of corrupting
     --stats_.regions;
     stats_.region_bytes -= region->bytes;
+    return true;
   }
 
-  // True for a live block; otherwise reports what p is and returns false.
-  bool accept(const void* p, const char* operation) const {
-    switch (classify(p)) {
+  // True for a live block; otherwise reports what p is (naming operation_)
+  // and returns false. A corrupted neighbour also abandons the lists.
+  bool accept(const void* p) {
+    const Classified found = classify(p);
+    switch (found.state) {
       case PointerState::kInUse: return true;
-      case PointerState::kFree: reporter_.report(HeapError::kDoubleFree, operation, p); break;
+      case PointerState::kFree:
+        reporter_.report(freed_block_error(operation_), operation_, p);
+        break;
       case PointerState::kInvalid:
-        reporter_.report(HeapError::kInvalidPointer, operation, p);
+        reporter_.report(HeapError::kInvalidPointer, operation_, p);
+        break;
+      case PointerState::kCorruptedNeighbour:
+        corrupted(HeapError::kCorruptedChunkHeader, found.corrupted);
         break;
     }
     return false;
   }
 
-  // Cheap checks first; the neighbours are read only once p's own header has
-  // a matching tag, so garbage is rejected before any far read.
-  PointerState classify(const void* p) const {
-    if (p == nullptr || !is_aligned(p, medium::kChunkAlignment)) return PointerState::kInvalid;
+  // p's own header first, so garbage is rejected before any far read; then
+  // its boundary tag and both neighbours, whose sealed sizes must agree
+  // with it. A neighbour that fails is corruption (an overflow, or a write
+  // after free into a merged chunk), not a bad p: p's own header passed.
+  Classified classify(const void* p) const {
+    if (p == nullptr || !is_aligned(p, medium::kChunkAlignment)) {
+      return {PointerState::kInvalid, nullptr};
+    }
     const Chunk* c = Chunk::from_user(p);
     // A header that merging absorbed (p freed twice) lies in poisoned bytes.
     const Chunk header = load_unpoisoned(c);
-    if (header.tag != medium::address_tag(c->address())) return PointerState::kInvalid;
-    if (header.state == medium::kStateFree) return PointerState::kFree;
-    if (header.state != medium::kStateInUse || (header.flags & ~medium::kFlagFirst) != 0) {
-      return PointerState::kInvalid;
-    }
+    if (!sealed_copy(c, header)) return {PointerState::kInvalid, nullptr};
+    if (header.state == medium::kStateFree) return {PointerState::kFree, nullptr};
     const std::size_t size = header.size;
-    const std::size_t prev_size = header.prev_size;
-    if (size < medium::kMinChunkBytes || size > kMaxChunkBytes ||
-        size % medium::kChunkAlignment != 0 || prev_size > kMaxChunkBytes ||
-        prev_size % medium::kChunkAlignment != 0 || (prev_size == 0) != c->is_first()) {
-      return PointerState::kInvalid;
+    if (header.state != medium::kStateInUse || (header.flags & ~medium::kFlagFirst) != 0 ||
+        size < medium::kMinChunkBytes || size > kMaxChunkBytes ||
+        size % medium::kChunkAlignment != 0) {
+      return {PointerState::kInvalid, nullptr};
     }
+    const std::size_t prev_size = header.prev_size;
+    if (header.prev_tag != header.prev_tag_for(c->address(), keys_) || prev_size > kMaxChunkBytes ||
+        prev_size % medium::kChunkAlignment != 0 || (prev_size == 0) != c->is_first()) {
+      return {PointerState::kCorruptedNeighbour, c};  // its own boundary tag
+    }
+    // next's own boundary tag need not pass its seal here: it must equal
+    // c's sealed size, and its seal is checked when next is freed.
     const Chunk* next = c->next();
-    if (!next->tag_ok() || next->prev_size != size) return PointerState::kInvalid;
+    if (!next->tag_ok(keys_) || next->prev_size != size) {
+      return {PointerState::kCorruptedNeighbour, next};
+    }
     if (!c->is_first()) {
       const Chunk* prev = c->prev();
-      if (!prev->tag_ok() || prev->size != prev_size) return PointerState::kInvalid;
+      if (!prev->tag_ok(keys_) || prev->size != prev_size) {
+        return {PointerState::kCorruptedNeighbour, prev};
+      }
     }
-    return PointerState::kInUse;
+    return {PointerState::kInUse, nullptr};
+  }
+
+  // Whether `header`, a copy of the header at c, has the tag it calls for
+  // there. A free chunk's links are read too, unpoisoned (merging may have
+  // absorbed it: a double free).
+  bool sealed_copy(const Chunk* c, const Chunk& header) const {
+    const FreeLinks links =
+        header.state == medium::kStateFree ? load_unpoisoned(&c->links()) : FreeLinks{};
+    return header.tag == header.tag_for(c->address(), links, keys_);
+  }
+
+  // The usable size a header copy describes if it is a live chunk's at c,
+  // else 0 after a report.
+  std::size_t own_header_usable(const Chunk* c, const Chunk& header, const void* p,
+                                const char* operation) const {
+    const bool sealed = c != nullptr && sealed_copy(c, header);
+    if (!sealed || header.state != medium::kStateInUse || header.size < medium::kMinChunkBytes ||
+        header.size > kMaxChunkBytes || (header.flags & ~medium::kFlagFirst) != 0) {
+      reporter_.report(sealed && header.state == medium::kStateFree ? freed_block_error(operation)
+                                                                    : HeapError::kInvalidPointer,
+                       operation, p);
+      return 0;
+    }
+    return header.size - medium::kChunkHeaderBytes;
   }
 
   bool overlaps_some_region(const void* begin, std::size_t bytes) const {
@@ -541,6 +626,10 @@ class MediumFreeLists {
   }
 
   Reporter& reporter_;
+  const medium::ChunkKeys keys_;
+  const std::uint64_t link_key_;
+  const char* operation_ = "malloc()";  // the call being served, for reports
+  bool abandoned_ = false;
   Chunk* bins_[kBinCount] = {};
   std::uint64_t nonempty_[kBitmapWords] = {};
   RegionRecord* regions_ = nullptr;
@@ -548,3 +637,5 @@ class MediumFreeLists {
 };
 
 }  // namespace hpcalloc
+
+#include "mem/medium_free_lists_check.h"

@@ -297,14 +297,16 @@ TYPED_TEST(MediumFreeListsTest, MisuseIsReportedAndChangesNothing) {
   EXPECT_EQ(this->free_block(a), nullptr);
   EXPECT_EQ(this->free_block(b), nullptr);  // merged backwards into a's chunk
 
-  // Forge, inside c, a header copied from c and one with a correct tag for
-  // its address but no neighbours that agree with it.
+  // Forge, inside c, a header copied from c, and headers sealed with a key
+  // other than the process's (what a program that cannot read the key can
+  // do at best): a "first" chunk and one whose neighbours agree with it.
   std::memcpy(c + 16, c - 16, 16);
-  // Headers with correct tags for their addresses: a "first" chunk whose
-  // next disagrees, and one whose next agrees but whose prev does not.
-  auto* forged_first = medium::Chunk::make(c + 64, 32, 0, medium::kStateInUse, medium::kFlagFirst);
-  auto* forged = medium::Chunk::make(c + 112, 32, 48, medium::kStateInUse, 0);
-  medium::Chunk::make(c + 144, 32, 32, medium::kStateInUse, 0);
+  medium::ChunkKeys wrong_keys = this->lists_.chunk_keys_for_testing();
+  wrong_keys.address ^= 1;
+  auto* forged_first =
+      medium::Chunk::make(c + 64, 32, 0, medium::kStateInUse, medium::kFlagFirst, wrong_keys);
+  auto* forged = medium::Chunk::make(c + 112, 32, 48, medium::kStateInUse, 0, wrong_keys);
+  medium::Chunk::make(c + 144, 32, 32, medium::kStateInUse, 0, wrong_keys);
   alignas(16) std::byte zeros[64] = {};
 
   const auto before = this->lists_.stats();
@@ -314,8 +316,8 @@ TYPED_TEST(MediumFreeListsTest, MisuseIsReportedAndChangesNothing) {
       {HeapError::kInvalidPointer, c + 8},  // misaligned
       {HeapError::kInvalidPointer, c + 16},
       {HeapError::kInvalidPointer, c + 32},                // copied header, wrong tag
-      {HeapError::kInvalidPointer, forged_first->user()},  // next disagrees
-      {HeapError::kInvalidPointer, forged->user()},        // prev disagrees
+      {HeapError::kInvalidPointer, forged_first->user()},  // not sealed with the key
+      {HeapError::kInvalidPointer, forged->user()},        // not sealed with the key
       {HeapError::kInvalidPointer, zeros + 32},
       {HeapError::kInvalidPointer, region + this->kRegionBytes},  // the sentinel's
   };
@@ -336,7 +338,7 @@ TYPED_TEST(MediumFreeListsTest, MisuseIsReportedAndChangesNothing) {
   EXPECT_FALSE(this->lists_.owns_allocated(c + 32));
   EXPECT_FALSE(this->lists_.owns_allocated(a));
   EXPECT_EQ(this->reporter_.reports, (std::vector<Report>{{HeapError::kInvalidPointer, c + 16},
-                                                          {HeapError::kDoubleFree, a},
+                                                          {HeapError::kUseOfFreedBlock, a},
                                                           {HeapError::kInvalidPointer, c + 32}}));
   // A chunk whose neighbours agree but whose tag is wrong (memory that
   // merely looks like a chunk) is rejected too.
@@ -453,12 +455,13 @@ TYPED_TEST(MediumFreeListsTest, ResizeInPlace) {
   EXPECT_TRUE(intact(a, 500, 1));
   EXPECT_CONSISTENT();
   // Shrink to the minimum; the tail merges with nothing (guard is in use).
+  constexpr std::size_t kMinUsable = kMinChunkBytes - kChunkHeaderBytes;
   EXPECT_TRUE(this->lists_.try_resize(a, 0));
-  EXPECT_EQ(this->lists_.usable_size(a), 16u);
-  EXPECT_TRUE(intact(a, 16, 1));
+  EXPECT_EQ(this->lists_.usable_size(a), kMinUsable);
+  EXPECT_TRUE(intact(a, kMinUsable, 1));
   EXPECT_CONSISTENT();
   // The last block can grow into the region's tail, up to the sentinel.
-  const std::size_t tail = this->lists_.stats().free_bytes - (2048 - 32);
+  const std::size_t tail = this->lists_.stats().free_bytes - (2048 - kMinChunkBytes);
   EXPECT_TRUE(this->lists_.try_resize(guard, 1008 + tail));
   EXPECT_FALSE(this->lists_.try_resize(guard, 1008 + tail + 1));
   EXPECT_CONSISTENT();

@@ -17,15 +17,27 @@
 // is not zero, and a segment is on the list of segments with retired runs
 // exactly when it has one.
 //
-// Double frees: a block in a cache carries the heap's cache key in its second
-// word (as glibc's tcache does); free() of a block showing the key searches
-// the cache, so freeing a block twice is reported at once instead of linking
-// it into its cache twice (which would hand it out to two owners). The key
-// stays when a flush returns the block to its bitmap (only malloc clears
-// it), so a later second free finds the bitmap bit set. A block that
-// escapes that (its key overwritten by a use after free) is caught when
-// it reaches its bitmap; the checked build also checks the bitmap on every
-// free. Cache walks are bounded by the count, so no list shape can loop.
+// Protected links: a cached block's first word is its link, encoded (the
+// next block's address XOR the heap's link key), and its second word is a
+// check word (the encoded link XOR the block's address XOR the check key);
+// both keys derive from the process secret (base/secret.h). Every walk of a
+// cache (malloc's pop, a flush, a double-free search) checks a block's
+// check word before it follows the block's link: a write into a freed block
+// or an overflow from its neighbour is reported (kCorruptedSmallCache, at
+// the overwritten block) and the cache is abandoned (its blocks leak),
+// never followed. Forging a link needs the keys.
+//
+// Double frees: a block whose check word matches is in a cache (or was:
+// see below), as glibc's tcache key says; free() of such a block searches
+// the cache, so freeing a block twice is reported at once instead of
+// linking it into its cache twice (which would hand it out to two owners).
+// The words stay when a flush returns the block to its bitmap (only malloc
+// clears the check word), so a later second free finds the bitmap bit set.
+// A block that escapes that (its words overwritten by a use after free) is
+// caught when it reaches its bitmap; the checked build also checks the
+// bitmap on every free. Cache walks are bounded by the count, so no list
+// shape can loop. realloc() and malloc_usable_size() of a freed block are
+// reported the same way (kUseOfFreedBlock).
 //
 // Carriers: the heap's remote frees (remote_frees.h) travel in blocks of
 // this heap, and those come from runs of their own (class kCarrierClass,
@@ -52,6 +64,7 @@
 #include "base/bits.h"
 #include "base/check.h"
 #include "base/sanitizer.h"
+#include "base/secret.h"
 #include "ds/intrusive_list.h"
 #include "mem/config.h"
 #include "mem/segment.h"
@@ -117,11 +130,13 @@ class SmallRuns {
 
   static_assert(kRunSize <= (std::uint64_t{1} << 32), "slot offsets are 32-bit");
 
-  SmallRuns(Provider& provider, Reporter& reporter, void* owner)
+  SmallRuns(Provider& provider, Reporter& reporter, void* owner,
+            std::uint64_t secret = process_secret())
       : provider_(&provider),
         reporter_(reporter),
         owner_(owner),
-        cache_key_(reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {
+        link_key_(derive_key(secret, this, 0x6c696e6b)),
+        check_key_(derive_key(secret, this, 0x636865636b)) {
     for (unsigned c = 0; c < kClassCount; ++c) caches_[c].limit = cache_limit(c);
     caches_[kCarrierClass].limit = 0;  // the free fast path never takes a carrier
   }
@@ -133,8 +148,12 @@ class SmallRuns {
     Cache& cache = caches_[size_class];
     void* block = cache.head;
     if (__builtin_expect(block != nullptr, 1)) {
-      cache.head = next_of(block);
-      set_key(block, 0);
+      const std::uintptr_t link = word(block, 0);
+      if (__builtin_expect(!check_word_matches(block, link), 0)) {
+        return refill_after_corruption(size_class, block);
+      }
+      cache.head = decode(link);
+      set_word(block, 1, 0);
       --cache.count;
       unpoison_memory(block, slot_size_of(size_class));
       return block;
@@ -156,11 +175,10 @@ class SmallRuns {
     Segment* s = reinterpret_cast<Segment*>(segment);
     Run* run = &s->runs[run_index(s, block)];
     if (!is_slot_start(*run, offset_in_segment(s, block))) return false;
-    if (key_of(block) == cache_key_) return false;
+    if (looks_cached(block)) return false;
     Cache& cache = caches_[run->size_class];
     if (cache.count >= cache.limit) return false;
-    set_next(block, cache.head);
-    set_key(block, cache_key_);
+    link_cached(block, cache.head);
     cache.head = block;
     ++cache.count;
     poison_free_slot(block, run->slot_size);
@@ -173,7 +191,7 @@ class SmallRuns {
   [[gnu::always_inline]] bool deallocate(SegmentHeader* segment, void* block) {
     Run* run = validated_run(segment, block, "free()");
     if (run == nullptr) return false;
-    if (__builtin_expect(key_of(block) == cache_key_ || kChecked, 0)) {
+    if (__builtin_expect(looks_cached(block) || kChecked, 0)) {
       if (!check_allocated(*run, block, "free()")) return false;
     }
     Cache& cache = caches_[run->size_class];
@@ -188,10 +206,10 @@ class SmallRuns {
     Segment* s = reinterpret_cast<Segment*>(segment);
     Run* run = &s->runs[run_index(s, block)];
     if (!is_slot_start(*run, offset_in_segment(s, block)) || run->size_class != kCarrierClass) {
-      reporter_.report(HeapError::kCorruptedMetadata, "free()", block);
+      reporter_.report(HeapError::kCorruptedCarrier, "free()", block);
       return false;
     }
-    if (key_of(block) == cache_key_ || kChecked) {
+    if (looks_cached(block) || kChecked) {
       if (!check_allocated(*run, block, "free()")) return false;
     }
     // The carrier cache's own limit: its field is 0 (see the top comment).
@@ -199,16 +217,27 @@ class SmallRuns {
     return true;
   }
 
-  // Usable size of a live block, or 0 (after a report) for an invalid one.
-  std::size_t usable_size(SegmentHeader* segment, const void* block) {
-    Run* run = validated_run(segment, block, "malloc_usable_size()");
-    return run == nullptr ? 0 : run->slot_size;
+  // Usable size of a live block, or 0 (after a report) for an invalid or
+  // freed one (`operation`: the call asking). `owner_thread`: the caller is
+  // this heap's owner, who may read its caches and bitmaps; another thread
+  // relies on the block's own words (a freed block's check word matches).
+  std::size_t usable_size(SegmentHeader* segment, const void* block, const char* operation,
+                          bool owner_thread) {
+    Run* run = validated_run(segment, block, operation);
+    if (run == nullptr) return 0;
+    if (__builtin_expect(owner_thread ? is_free(*run, block, operation) : looks_cached(block),
+                         0)) {
+      reporter_.report(HeapError::kUseOfFreedBlock, operation, block);
+      return 0;
+    }
+    return run->slot_size;
   }
 
   // Gives every cached block back to its run (thread exit, trim); runs and
   // segments that become empty are retired as usual.
-  void flush_all() {
-    for (unsigned c = 0; c < kRunClasses; ++c) flush(c, 0);
+  // `operation` names the call in a report of a corrupted cache.
+  void flush_all(const char* operation = "malloc_trim()") {
+    for (unsigned c = 0; c < kRunClasses; ++c) flush(c, 0, operation);
   }
 
   // Calls fn(SegmentHeader*) for every segment (owner only).
@@ -325,15 +354,39 @@ class SmallRuns {
                 "run 0 must hold a block of the largest class after the metadata");
 
  private:
-  // A cached block: word 0 links to the next cached block, word 1 holds the
-  // cache key (every block is at least 16 bytes).
-  static void* next_of(void* block) { return *static_cast<void**>(block); }
-  static void set_next(void* block, void* next) { *static_cast<void**>(block) = next; }
-  static std::uintptr_t key_of(const void* block) {
-    return static_cast<const std::uintptr_t*>(block)[1];
+  // A cached block: word 0 is the encoded link to the next cached block,
+  // word 1 the check word (see the top comment; every block is at least 16
+  // bytes).
+  static std::uintptr_t word(const void* block, unsigned i) {
+    return static_cast<const std::uintptr_t*>(block)[i];
   }
-  static void set_key(void* block, std::uintptr_t key) {
-    static_cast<std::uintptr_t*>(block)[1] = key;
+  static void set_word(void* block, unsigned i, std::uintptr_t value) {
+    static_cast<std::uintptr_t*>(block)[i] = value;
+  }
+  void* decode(std::uintptr_t link) const { return reinterpret_cast<void*>(link ^ link_key_); }
+  std::uintptr_t check_word(const void* block, std::uintptr_t link) const {
+    return link ^ reinterpret_cast<std::uintptr_t>(block) ^ check_key_;
+  }
+  bool check_word_matches(const void* block, std::uintptr_t link) const {
+    return word(block, 1) == check_word(block, link);
+  }
+  // Whether block's words are a cache's (it is, or was, cached: a double
+  // free candidate). Two loads, no branch on the link.
+  [[gnu::always_inline]] bool looks_cached(const void* block) const {
+    return check_word_matches(block, word(block, 0));
+  }
+  // Links block in front of `next` (nullptr: the end).
+  [[gnu::always_inline]] void link_cached(void* block, void* next) const {
+    const std::uintptr_t link = reinterpret_cast<std::uintptr_t>(next) ^ link_key_;
+    set_word(block, 0, link);
+    set_word(block, 1, check_word(block, link));
+  }
+  // The block after a cached block, or nullptr with *ok = false when the
+  // block's words are not a cache's (then it must not be followed).
+  void* next_checked(const void* block, bool* ok) const {
+    const std::uintptr_t link = word(block, 0);
+    *ok = check_word_matches(block, link);
+    return *ok ? decode(link) : nullptr;
   }
   // The link and the key: what stays addressable in a free slot.
   static constexpr std::size_t kSlotMetadataBytes = 2 * sizeof(void*);
@@ -389,7 +442,7 @@ class SmallRuns {
                                                       const char* operation) {
     const bool retired_after_use = run.slot_size == 0 && run.slots_offset != 0;
     const bool carrier = run.slot_size != 0 && run.size_class == kCarrierClass;
-    reporter_.report(retired_after_use || carrier ? HeapError::kDoubleFree
+    reporter_.report(retired_after_use || carrier ? freed_block_error(operation)
                                                   : HeapError::kInvalidPointer,
                      operation, block);
   }
@@ -398,31 +451,61 @@ class SmallRuns {
   // flushes half of it back to the bitmaps past `limit`.
   [[gnu::always_inline]] void push_to_cache(Cache& cache, const Run& run, void* block,
                                             std::uint32_t limit) {
-    set_next(block, cache.head);
-    set_key(block, cache_key_);
+    link_cached(block, cache.head);
     cache.head = block;
     poison_free_slot(block, run.slot_size);
     if (__builtin_expect(++cache.count > limit, 0)) flush(run.size_class, limit / 2);
   }
 
   // The block must be marked allocated and not be cached (slow: a walk of
-  // the class's cache, bounded by its count).
+  // the class's cache, bounded by its count); a free of it is reported.
   [[gnu::cold, gnu::noinline]] bool check_allocated(const Run& run, const void* block,
                                                     const char* operation) {
+    if (!is_free(run, block, operation)) return true;
+    reporter_.report(HeapError::kDoubleFree, operation, block);
+    return false;
+  }
+  // Whether block (a slot of the live run `run`) is free in its bitmap or in
+  // its class's cache. A cache link that fails its check ends the walk
+  // (after a report naming `operation`; the cache is abandoned).
+  [[gnu::cold, gnu::noinline]] bool is_free(const Run& run, const void* block,
+                                            const char* operation) {
     const Segment* s = segment_of(block);
     const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
-    bool is_free = test_bit(run, index);
-    const Cache& cache = caches_[run.size_class];
-    void* p = cache.head;
-    for (std::uint32_t i = 0; i < cache.count && p != nullptr && !is_free; ++i, p = next_of(p)) {
-      is_free = p == block;
+    if (test_bit(run, index)) return true;
+    Cache& cache = caches_[run.size_class];
+    const void* p = cache.head;
+    for (std::uint32_t i = 0; i < cache.count && p != nullptr; ++i) {
+      if (p == block) return true;
+      bool ok = true;
+      const void* next = next_checked(p, &ok);
+      if (!ok) {
+        abandon_cache(cache, p, operation);
+        return false;
+      }
+      p = next;
     }
-    if (is_free) reporter_.report(HeapError::kDoubleFree, operation, block);
-    return !is_free;
+    return false;
+  }
+  // A cached block whose words fail their check: reported, and its cache
+  // emptied without following a link (the cached blocks leak: they stay
+  // marked allocated in their bitmaps).
+  [[gnu::cold, gnu::noinline]] void abandon_cache(Cache& cache, const void* corrupted,
+                                                  const char* operation) {
+    reporter_.report(HeapError::kCorruptedSmallCache, operation, corrupted);
+    cache.head = nullptr;
+    cache.count = 0;
+  }
+  // malloc() found its cache's head corrupted: abandon the cache, then
+  // serve the request from the runs.
+  [[gnu::cold, gnu::noinline]] void* refill_after_corruption(unsigned size_class,
+                                                             const void* corrupted) {
+    abandon_cache(caches_[size_class], corrupted, "malloc()");
+    return refill(size_class);
   }
 
   [[gnu::noinline]] void* refill(unsigned size_class);
-  [[gnu::noinline]] void flush(unsigned size_class, unsigned keep);
+  [[gnu::noinline]] void flush(unsigned size_class, unsigned keep, const char* operation = "free()");
   Run* start_run(unsigned size_class);
   // The page-aligned part of run `index`'s slot area (run 0 shares its
   // first pages with the metadata).
@@ -437,7 +520,10 @@ class SmallRuns {
   Provider* provider_;  // changes only when the owner moves to another node
   Reporter& reporter_;
   void* owner_;
-  const std::uintptr_t cache_key_;
+  // Keys of the cache links (see the top comment), side by side: the fast
+  // paths load both.
+  const std::uintptr_t link_key_;
+  const std::uintptr_t check_key_;
   void (*refill_hook_)(void* owner) = nullptr;
   std::size_t out_of_bitmaps_bytes_ = 0;
   Cache caches_[kRunClasses];

@@ -15,11 +15,16 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
     refill_hook_(owner_);
     Cache& cache = caches_[size_class];
     if (void* block = cache.head; block != nullptr) {
-      cache.head = next_of(block);
-      set_key(block, 0);
-      --cache.count;
-      unpoison_memory(block, slot_size_of(size_class));
-      return block;
+      bool ok = true;
+      void* next = next_checked(block, &ok);
+      if (ok) {
+        cache.head = next;
+        set_word(block, 1, 0);
+        --cache.count;
+        unpoison_memory(block, slot_size_of(size_class));
+        return block;
+      }
+      abandon_cache(cache, block, "malloc()");
     }
   }
   Run* run = available_[size_class].front();
@@ -38,28 +43,35 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   const unsigned batch = refill_batch(size_class);
   const unsigned want = run->free_count < batch ? run->free_count : batch;
   HPCALLOC_ASSERT(want > 0);
-  void* head = nullptr;
-  void** link = &head;  // where the next block is linked
+  void* first = nullptr;   // returned
+  void* cached = nullptr;  // the cache's new head
+  void* last = nullptr;    // the cache's last block so far, linked when its next is known
   unsigned taken = 0;
   for (std::size_t w = 0;; ++w) {  // want > 0: the first word is always read
     HPCALLOC_ASSERT(w < kBitmapWords);
-    std::uint64_t word = run->free_bits[w];
+    std::uint64_t bits = run->free_bits[w];
     char* base = slots + w * 64 * slot_size;
-    while (word != 0 && taken < want) {
-      char* block = base + lowest_set_bit(word) * slot_size;
-      word &= word - 1;
-      *link = block;
-      link = reinterpret_cast<void**>(block);
-      set_key(block, cache_key_);
+    while (bits != 0 && taken < want) {
+      char* block = base + lowest_set_bit(bits) * slot_size;
+      bits &= bits - 1;
+      if (first == nullptr) {
+        first = block;
+      } else {
+        if (last != nullptr) {
+          link_cached(last, block);
+        } else {
+          cached = block;
+        }
+        last = block;
+      }
       ++taken;
     }
-    run->free_bits[w] = word;
+    run->free_bits[w] = bits;
     if (taken == want) break;
   }
-  *link = nullptr;
-  void* first = head;
-  set_key(first, 0);
-  caches_[size_class].head = next_of(first);
+  if (last != nullptr) link_cached(last, nullptr);
+  set_word(first, 1, 0);  // a slot's old words may look cached
+  caches_[size_class].head = cached;
   caches_[size_class].count = taken - 1;
   run->free_count -= taken;
   out_of_bitmaps_bytes_ += std::size_t{taken} * run->slot_size;
@@ -69,7 +81,8 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep) {
+void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep,
+                                        const char* operation) {
   Cache& cache = caches_[size_class];
   // Keep the `keep` most recently freed (hottest) blocks at the head; every
   // walk is bounded by the count.
@@ -78,11 +91,17 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep) {
   void* rest = cache.head;
   void* last_kept = nullptr;
   for (unsigned i = 0; i < keep; ++i) {
+    bool ok = true;
+    void* next = next_checked(rest, &ok);
+    if (!ok) {
+      abandon_cache(cache, rest, operation);
+      return;
+    }
     last_kept = rest;
-    rest = next_of(rest);
+    rest = next;
   }
   if (last_kept != nullptr) {
-    set_next(last_kept, nullptr);
+    link_cached(last_kept, nullptr);
   } else {
     cache.head = nullptr;
   }
@@ -95,7 +114,13 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep) {
   Run* run = nullptr;
   std::uint32_t marked = 0;
   for (std::uint32_t i = keep; i < total; ++i) {
-    void* next = next_of(rest);
+    bool ok = true;
+    void* next = next_checked(rest, &ok);
+    if (!ok) {
+      // The blocks from here on leak (marked allocated); none is followed.
+      reporter_.report(HeapError::kCorruptedSmallCache, operation, rest);
+      break;
+    }
     Segment* s = segment_of(rest);
     Run* r = &s->runs[run_index(s, rest)];
     if (r != run) {
@@ -284,8 +309,10 @@ bool SmallRuns<Config, Provider>::check_consistency_for_testing() const {
   for (unsigned c = 0; c < kRunClasses; ++c) {
     const std::uint32_t limit = cache_limit(c);  // the carrier cache's field is 0
     std::size_t n = 0;
-    for (void* p = caches_[c].head; p != nullptr && n <= limit; p = next_of(p)) {
-      if (key_of(p) != cache_key_) return false;
+    for (void* p = caches_[c].head; p != nullptr && n <= limit;) {
+      bool ok = true;
+      p = next_checked(p, &ok);
+      if (!ok) return false;
       ++n;
     }
     if (n != caches_[c].count || n > limit) return false;

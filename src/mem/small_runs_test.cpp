@@ -106,7 +106,7 @@ TYPED_TEST(SmallRunsTest, EveryClassGivesDistinctAlignedBlocksAndGetsThemBack) {
       if (is_pow2(size)) {
         ASSERT_TRUE(is_aligned(p, size)) << size;
       }
-      ASSERT_EQ(f.runs.usable_size(f.segment_of(p), p), size);
+      ASSERT_EQ(f.runs.usable_size(f.segment_of(p), p, "malloc_usable_size()", true), size);
       std::memset(p, static_cast<int>(i), size);
       blocks.push_back(p);
     }
@@ -248,16 +248,16 @@ TYPED_TEST(SmallRunsTest, AUserPointerIntoACarrierRunIsReportedAndTheCarrierUnto
   std::memset(carrier, 0x5a, 16);
   f.free(p);  // the user's second free
   EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
-  EXPECT_EQ(f.runs.usable_size(f.segment_of(p), p), 0u);
-  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 2u);
+  EXPECT_EQ(f.runs.usable_size(f.segment_of(p), p, "malloc_usable_size()", true), 0u);
+  EXPECT_EQ(f.reporter.count(HeapError::kUseOfFreedBlock), 1u);
   EXPECT_EQ(static_cast<unsigned char*>(carrier)[15], 0x5a) << "the carrier is left alone";
   // A user block given back as a carrier is corrupted metadata.
   void* user = f.runs.allocate(0);
   EXPECT_FALSE(f.runs.deallocate_carrier(f.segment_of(user), user));
-  EXPECT_EQ(f.reporter.count(HeapError::kCorruptedMetadata), 1u);
+  EXPECT_EQ(f.reporter.count(HeapError::kCorruptedCarrier), 1u);
   EXPECT_TRUE(f.runs.deallocate_carrier(f.segment_of(carrier), carrier));
   EXPECT_FALSE(f.runs.deallocate_carrier(f.segment_of(carrier), carrier));  // twice
-  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 3u);
+  EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 2u);
   f.free(user);
   f.runs.flush_all();
   EXPECT_TRUE(f.runs.check_consistency_for_testing());

@@ -90,8 +90,7 @@ class ThreadHeap {
         source_(&source),
         reporter_(reporter),
         small_(source, reporter, this),
-        medium_(reporter),
-        medium_cache_(reinterpret_cast<std::uintptr_t>(this) ^ 0x7f4a7c159e3779b9ull) {
+        medium_(reporter) {
     published_node_.store(source.node(), std::memory_order_relaxed);
     small_.set_refill_hook(
         [](void* owner) { static_cast<ThreadHeap*>(owner)->drain_remote(Returns::kHold); });
@@ -199,8 +198,9 @@ class ThreadHeap {
 
   // Returns cached small blocks to their runs and releases spare segments;
   // with `release_cached_mappings`, also empties the memory source's cache
-  // (malloc_trim).
-  void trim(bool release_cached_mappings = true);
+  // (malloc_trim). `operation` names the call in a report of a corrupted
+  // cache found on the way.
+  void trim(bool release_cached_mappings = true, const char* operation = "malloc_trim()");
 
   // Readable from any thread: the counters the owner last published.
   HeapStats stats() const;
@@ -252,7 +252,8 @@ class ThreadHeap {
   bool free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p);
   void free_medium(void* p);  // to the free lists
 
-  // The segment of a live block of any heap, or nullptr after a report.
+  // The segment of a live block of any heap, or nullptr after a report
+  // naming `operation`.
   SegmentHeader* live_segment(const void* p, const char* operation) {
     SegmentHeader* segment = registry_.lookup(p);
     if (__builtin_expect(segment == nullptr || !segment->is_live(), 0)) {
@@ -265,7 +266,8 @@ class ThreadHeap {
                                                    const char* operation) {
     const bool was_ours = segment != nullptr && segment->magic() == SegmentHeader::kMagic &&
                           segment->kind() == SegmentKind::kCached;
-    reporter_.report(was_ours ? HeapError::kDoubleFree : HeapError::kInvalidPointer, operation, p);
+    reporter_.report(was_ours ? freed_block_error(operation) : HeapError::kInvalidPointer,
+                     operation, p);
   }
 
   [[gnu::noinline]] void* malloc_large(std::size_t size);
@@ -274,7 +276,9 @@ class ThreadHeap {
   void* huge_allocate(std::size_t size, std::size_t alignment);
   bool add_medium_segment();
   void release_medium_region(void* region);
-  std::size_t usable_size_in(SegmentHeader* segment, const void* p);
+  // Usable size of p in `segment` (live), or 0 after a report naming
+  // `operation` (the call the program made).
+  std::size_t usable_size_in(SegmentHeader* segment, const void* p, const char* operation);
   void* realloc_by_copy(void* p, std::size_t old_usable, std::size_t size);
 
   // Remote frees in and out; its queue is on a cache line of its own.

@@ -26,7 +26,11 @@ void* ThreadHeap<Config>::malloc_large(std::size_t size) {
   add(counter<&HeapStats::requested>(), size);
   if (size <= MediumCacheT::kMaxBytes) {
     const unsigned c = MediumCacheT::class_of(size);
-    if (void* p = medium_cache_.pop(c)) return p;
+    const void* corrupted = nullptr;
+    if (void* p = medium_cache_.pop(c, &corrupted)) return p;
+    if (__builtin_expect(corrupted != nullptr, 0)) {
+      reporter_.report(HeapError::kCorruptedMediumCache, "malloc()", corrupted);
+    }
     // Rounded up to the class, so the block serves any request of it later.
     return medium_allocate(MediumCacheT::class_size(c), 0);
   }
@@ -37,6 +41,10 @@ void* ThreadHeap<Config>::malloc_large(std::size_t size) {
 template <HeapConfig Config>
 void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignment) {
   for (int attempt = 0; attempt < 2; ++attempt) {
+    // Lists that a failed check abandoned (after a report) serve nothing:
+    // the request gets a mapping of its own, which is slower but never
+    // touches what was corrupted.
+    if (__builtin_expect(medium_.abandoned(), 0)) return huge_allocate(size, alignment);
     void* p = alignment == 0 ? medium_.allocate(size) : medium_.allocate_aligned(size, alignment);
     if (p != nullptr) {
       publish_medium();
@@ -127,9 +135,15 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
       // free lists check its neighbours too when it reaches them.
       const std::size_t usable = medium_.usable_size_own_header(p, "free()");
       if (usable == 0) return false;
-      if (medium_cache_.carries_key(p) && medium_cache_.contains(p, usable)) {
-        reporter_.report(HeapError::kDoubleFree, "free()", p);
-        return false;
+      if (__builtin_expect(medium_cache_.looks_cached(p), 0)) {
+        const auto found = medium_cache_.find(p, usable);
+        if (found.corrupted != nullptr) {
+          reporter_.report(HeapError::kCorruptedMediumCache, "free()", found.corrupted);
+        }
+        if (found.found) {
+          reporter_.report(HeapError::kDoubleFree, "free()", p);
+          return false;
+        }
       }
       if (medium_cache_.push(p, usable)) return true;
       free_medium(p);
@@ -186,7 +200,7 @@ struct ThreadHeap<Config>::DrainReceiver {
   // One of the heap's own carriers, back from the heap it went to.
   void free_carrier(void* carrier) { heap.free_own_carrier(carrier); }
   void report_bad_carrier(void* carrier) {
-    heap.reporter_.report(HeapError::kCorruptedMetadata, "free()", carrier);
+    heap.reporter_.report(HeapError::kCorruptedCarrier, "free()", carrier);
   }
 };
 
@@ -217,7 +231,7 @@ template <HeapConfig Config>
 void ThreadHeap<Config>::free_own_carrier(void* carrier) {
   SegmentHeader* segment = registry_.lookup(carrier);
   if (segment == nullptr || segment->small_owner() != this) {
-    reporter_.report(HeapError::kCorruptedMetadata, "free()", carrier);
+    reporter_.report(HeapError::kCorruptedCarrier, "free()", carrier);
     return;
   }
   small_.deallocate_carrier(segment, carrier);
@@ -277,26 +291,50 @@ std::size_t ThreadHeap<Config>::usable_size(const void* p) {
   if (p == nullptr) return 0;
   SegmentHeader* segment = live_segment(p, "malloc_usable_size()");
   if (segment == nullptr) return 0;
-  return usable_size_in(segment, p);
+  return usable_size_in(segment, p, "malloc_usable_size()");
 }
 
 template <HeapConfig Config>
-std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const void* p) {
+std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const void* p,
+                                               const char* operation) {
+  // Each header field loaded once; the owner's heap object lives as long
+  // as its segments (heaps are pooled, never freed, while they own any).
+  auto* const owner = static_cast<ThreadHeap*>(segment->owner());
   switch (segment->kind()) {
-    case SegmentKind::kSmall: return small_.usable_size(segment, p);
-    case SegmentKind::kMedium:
+    case SegmentKind::kSmall:
+      // The owner's keys tell its cached blocks; only the owner may walk
+      // its caches and read its bitmaps.
+      return owner->small_.usable_size(segment, p, operation, owner == this);
+    case SegmentKind::kMedium: {
       if (!in_medium_region(segment, p)) break;
-      if (segment->owner() == this) return medium_.usable_size(p);
-      // Another heap's chunk: read only what its owner never writes while
-      // the block is live (its own size, tag and state), never its
-      // neighbours, which the owner may be splitting or merging.
-      return medium_.usable_size_of_live_block_shared(p);
+      // The lists report a chunk that is not live (freed into them, or no
+      // chunk at all); a live chunk may still be a block in its owner's
+      // cache.
+      if (owner == this) {
+        const std::size_t usable = medium_.usable_size(p, operation);
+        if (usable == 0 || !medium_cache_.looks_cached(p)) return usable;
+        const auto found = medium_cache_.find(p, usable);
+        if (found.corrupted != nullptr) {
+          reporter_.report(HeapError::kCorruptedMediumCache, operation, found.corrupted);
+        }
+        if (!found.found) return usable;
+      } else {
+        // Another heap's chunk: read only what its owner never writes while
+        // the block is live (its own header), never its neighbours, which
+        // the owner may be splitting or merging; a block in the owner's
+        // cache is told by its words alone.
+        const std::size_t usable = medium_.usable_size_of_live_block_shared(p, operation);
+        if (usable == 0 || !owner->medium_cache_.looks_cached(p)) return usable;
+      }
+      reporter_.report(HeapError::kUseOfFreedBlock, operation, p);
+      return 0;
+    }
     case SegmentKind::kHuge:
       if (p == segment->huge_block) return segment->huge_size;
       break;
     case SegmentKind::kCached: break;
   }
-  reporter_.report(HeapError::kInvalidPointer, "malloc_usable_size()", p);
+  reporter_.report(HeapError::kInvalidPointer, operation, p);
   return 0;
 }
 
@@ -309,7 +347,7 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
   }
   SegmentHeader* segment = live_segment(p, "realloc()");
   if (segment == nullptr) return nullptr;
-  const std::size_t old_usable = usable_size_in(segment, p);
+  const std::size_t old_usable = usable_size_in(segment, p, "realloc()");
   if (old_usable == 0) return nullptr;  // reported
   if (size > kMaxRequest) {
     errno = ENOMEM;
@@ -360,11 +398,14 @@ void* ThreadHeap<Config>::realloc_by_copy(void* p, std::size_t old_usable, std::
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::trim(bool release_cached_mappings) {
+void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operation) {
   flush_remote_batch();
   drain_remote();
-  medium_cache_.flush([this](void* p) { free_medium(p); });
-  small_.flush_all();
+  medium_cache_.flush([this](void* p) { free_medium(p); },
+                      [this, operation](const void* corrupted) {
+                        reporter_.report(HeapError::kCorruptedMediumCache, operation, corrupted);
+                      });
+  small_.flush_all(operation);
   small_.release_spare();
   small_.decommit_retired_runs();
   publish_small();
