@@ -19,7 +19,7 @@
 //
 // Protected links: a cached block's first word is its link, encoded (the
 // next block's address XOR the heap's link key), and its second word is a
-// check word (the encoded link XOR the block's address XOR the check key);
+// check word (the encoded link XOR the check key);
 // both keys derive from the process secret (base/secret.h). Every walk of a
 // cache (malloc's pop, a flush, a double-free search) checks a block's
 // check word before it follows the block's link: a write into a freed block
@@ -56,6 +56,7 @@
 // the provider, so memory outside the runs never carries stale poison.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,17 @@ struct SlotDivisor {
   constexpr std::uint32_t quotient(std::uint32_t n) const {
     __extension__ using Wide = unsigned __int128;  // GCC and Clang on 64-bit targets
     return static_cast<std::uint32_t>((static_cast<Wide>(n) * magic) >> 64);
+  }
+  // Both at once, from one 128-bit product: whether d divides n, and n / d.
+  struct Division {
+    bool exact;
+    std::uint32_t quotient;
+  };
+  constexpr Division divide(std::uint32_t n) const {
+    __extension__ using Wide = unsigned __int128;
+    const Wide product = static_cast<Wide>(n) * magic;
+    return {static_cast<std::uint64_t>(product) <= magic - 1,
+            static_cast<std::uint32_t>(product >> 64)};
   }
 };
 
@@ -166,15 +178,25 @@ class SmallRuns {
   void* allocate_carrier() { return allocate(kCarrierClass); }
 
   // The fast half of deallocate(): pushes `block` onto its class's cache if
-  // it is the start of a live slot, does not carry the cache key (a possible
-  // double free), and the cache has room. Otherwise returns false and
-  // changes nothing: deallocate() then does the full job. Written so that
-  // every exit is cheap: no call, no report, few live registers.
+  // it is the start of a live slot that is not free in its bitmap, does not
+  // look cached (a possible double free), and the cache has room.
+  // Otherwise returns false and changes nothing: deallocate() then does the
+  // full job. Written so that every exit is cheap: no call, no report, few
+  // live registers.
   [[gnu::always_inline]] bool try_deallocate_fast(SegmentHeader* segment, void* block) {
     if constexpr (kChecked) return false;  // the checked build checks every free
     Segment* s = reinterpret_cast<Segment*>(segment);
     Run* run = &s->runs[run_index(s, block)];
-    if (!is_slot_start(*run, offset_in_segment(s, block))) return false;
+    const std::size_t in_slots = offset_in_segment(s, block) - run->slots_offset;  // may wrap
+    // One multiply gives both whether the offset starts a slot and which.
+    if (in_slots >= run->slots_bytes) return false;
+    const auto [starts_slot, index] = run->divisor.divide(static_cast<std::uint32_t>(in_slots));
+    if (!starts_slot) return false;
+    // A slot free in its bitmap was never handed out since (a stale
+    // pointer into a restarted run, or a double free after a flush): were
+    // it cached, malloc would hand it out twice, from the cache and from
+    // the bitmap.
+    if ((run->free_bits[index / 64] >> (index % 64)) & 1) return false;
     if (looks_cached(block)) return false;
     Cache& cache = caches_[run->size_class];
     if (cache.count >= cache.limit) return false;
@@ -191,7 +213,7 @@ class SmallRuns {
   [[gnu::always_inline]] bool deallocate(SegmentHeader* segment, void* block) {
     Run* run = validated_run(segment, block, "free()");
     if (run == nullptr) return false;
-    if (__builtin_expect(looks_cached(block) || kChecked, 0)) {
+    if (__builtin_expect(free_in_bitmap(*run, block) || looks_cached(block) || kChecked, 0)) {
       if (!check_allocated(*run, block, "free()")) return false;
     }
     Cache& cache = caches_[run->size_class];
@@ -225,8 +247,9 @@ class SmallRuns {
                           bool owner_thread) {
     Run* run = validated_run(segment, block, operation);
     if (run == nullptr) return 0;
-    if (__builtin_expect(owner_thread ? is_free(*run, block, operation) : looks_cached(block),
-                         0)) {
+    const bool freed = owner_thread ? is_free(*run, block, operation)
+                                    : looks_cached(block) || free_in_bitmap_shared(*run, block);
+    if (__builtin_expect(freed, 0)) {
       reporter_.report(HeapError::kUseOfFreedBlock, operation, block);
       return 0;
     }
@@ -364,11 +387,13 @@ class SmallRuns {
     static_cast<std::uintptr_t*>(block)[i] = value;
   }
   void* decode(std::uintptr_t link) const { return reinterpret_cast<void*>(link ^ link_key_); }
-  std::uintptr_t check_word(const void* block, std::uintptr_t link) const {
-    return link ^ reinterpret_cast<std::uintptr_t>(block) ^ check_key_;
-  }
+  // The check word does not name the block: copying a cached block's words
+  // into another needs them read first, and reading them gives the keys
+  // away under any such scheme; leaving the address out saves an
+  // instruction on each of malloc, free and the double-free test.
+  std::uintptr_t check_word(std::uintptr_t link) const { return link ^ check_key_; }
   bool check_word_matches(const void* block, std::uintptr_t link) const {
-    return word(block, 1) == check_word(block, link);
+    return word(block, 1) == check_word(link);
   }
   // Whether block's words are a cache's (it is, or was, cached: a double
   // free candidate). Two loads, no branch on the link.
@@ -379,7 +404,7 @@ class SmallRuns {
   [[gnu::always_inline]] void link_cached(void* block, void* next) const {
     const std::uintptr_t link = reinterpret_cast<std::uintptr_t>(next) ^ link_key_;
     set_word(block, 0, link);
-    set_word(block, 1, check_word(block, link));
+    set_word(block, 1, check_word(link));
   }
   // The block after a cached block, or nullptr with *ok = false when the
   // block's words are not a cache's (then it must not be followed).
@@ -412,11 +437,32 @@ class SmallRuns {
   // live run: inside its slots (a retired run has none) and a multiple of
   // the slot size. One multiply, no division.
   [[gnu::always_inline]] static bool is_slot_start(const Run& run, std::size_t offset) {
-    const std::size_t in_slots = offset - run.slots_offset;  // wraps (rejected) if below
+    return is_slot_offset(run, offset - run.slots_offset);  // wraps (rejected) if below
+  }
+  [[gnu::always_inline]] static bool is_slot_offset(const Run& run, std::size_t in_slots) {
     return (in_slots < run.slots_bytes) & run.divisor.divides(static_cast<std::uint32_t>(in_slots));
   }
+
+  // Bitmap words are written by the owner only, and read by other threads
+  // too (a cross-thread malloc_usable_size() asks whether a slot is free):
+  // the owner's stores and the other threads' loads are relaxed atomics
+  // (a recent value is all the question needs); the owner reads its own
+  // words plainly.
   static bool test_bit(const Run& run, std::size_t i) {
     return (run.free_bits[i / 64] >> (i % 64)) & 1;
+  }
+  static void store_bits(Run& run, std::size_t w, std::uint64_t bits) {
+    std::atomic_ref<std::uint64_t>(run.free_bits[w]).store(bits, std::memory_order_relaxed);
+  }
+  bool free_in_bitmap(const Run& run, const void* block) const {
+    const Segment* s = segment_of(block);
+    return test_bit(run, slot_index(run, offset_in_segment(s, block) - run.slots_offset));
+  }
+  bool free_in_bitmap_shared(const Run& run, const void* block) const {
+    const Segment* s = segment_of(block);
+    const std::size_t i = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
+    auto& word = const_cast<std::uint64_t&>(run.free_bits[i / 64]);
+    return (std::atomic_ref<std::uint64_t>(word).load(std::memory_order_relaxed) >> (i % 64)) & 1;
   }
 
   // The run of `block` if block is the start of a slot of a live user run;

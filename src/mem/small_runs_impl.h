@@ -66,7 +66,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
       }
       ++taken;
     }
-    run->free_bits[w] = bits;
+    store_bits(*run, w, bits);
     if (taken == want) break;
   }
   if (last != nullptr) link_cached(last, nullptr);
@@ -138,14 +138,14 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep,
 template <HeapConfig Config, SegmentProvider Provider>
 bool SmallRuns<Config, Provider>::mark_free(Segment* s, Run& run, void* block) {
   const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
-  std::uint64_t& word = run.free_bits[index / 64];
+  const std::uint64_t word = run.free_bits[index / 64];
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   if (word & bit) {
     // Freed twice while cached: the second copy is dropped here.
     reporter_.report(HeapError::kDoubleFree, "free()", block);
     return false;
   }
-  word |= bit;
+  store_bits(run, index / 64, word | bit);
   return true;
 }
 
@@ -207,7 +207,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t first = w * 64;
     const std::size_t n = run->slot_count > first ? run->slot_count - first : 0;
-    run->free_bits[w] = n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
+    store_bits(*run, w, n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1);
   }
   bytes_in_runs_ += run->slot_count * size;
   if constexpr (kAddressSanitizer) {
