@@ -270,6 +270,9 @@ class MediumFreeLists {
   // a freed block is kUseOfFreedBlock unless `operation` is a free) and
   // returns 0.
   std::size_t usable_size(const void* p, const char* operation = "malloc_usable_size()") {
+    // Abandoned lists merge nothing, so a live block's neighbours no longer
+    // matter (and may be what was corrupted): its own header decides.
+    if (abandoned_) return usable_size_own_header(p, operation);
     operation_ = operation;
     if (!accept(p)) return 0;
     return Chunk::from_user(p)->size - medium::kChunkHeaderBytes;
