@@ -40,6 +40,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "api/foreign_pointers.h"
 #include "api/globals.h"
 #include "base/base.h"
 
@@ -242,8 +243,15 @@ std::atomic<UsableSizeFn> g_next_usable_size{nullptr};
   }
 }
 
+// Whether a pointer outside every segment goes to the next malloc: in the
+// preload library, when it could be one of that malloc's blocks
+// (api/foreign_pointers.h); everything else is reported here.
+bool forward_foreign(const void* p) {
+  return g_forward_foreign.load(std::memory_order_relaxed) && could_be_glibc_block(p);
+}
+
 [[gnu::cold, gnu::noinline]] void free_foreign(void* p) {
-  if (g_forward_foreign.load(std::memory_order_relaxed)) {
+  if (forward_foreign(p)) {
     if (FreeFn next = next_symbol("free", g_next_free); next != nullptr) next(p);
     return;
   }
@@ -356,7 +364,7 @@ void free(void* p) noexcept {
 void* realloc(void* p, std::size_t size) noexcept {
   SlowPathScope slow_path;
   if (p != nullptr && !is_ours(p)) {
-    if (g_forward_foreign.load(std::memory_order_relaxed)) {
+    if (forward_foreign(p)) {
       if (ReallocFn next = next_symbol("realloc", g_next_realloc); next != nullptr) {
         return next(p, size);
       }
@@ -370,7 +378,7 @@ void* realloc(void* p, std::size_t size) noexcept {
 std::size_t usable_size(const void* p) noexcept {
   if (p == nullptr) return 0;
   if (!is_ours(p)) {
-    if (g_forward_foreign.load(std::memory_order_relaxed)) {
+    if (forward_foreign(p)) {
       if (UsableSizeFn next = next_symbol("malloc_usable_size", g_next_usable_size)) {
         return next(const_cast<void*>(p));
       }

@@ -1,0 +1,117 @@
+/* Run with libhpcalloc.so preloaded. Each misuse runs in a child of its own
+ * (the default configuration aborts at the first) and must end it with
+ * SIGABRT and exactly one line on stderr naming the call the program made,
+ * the kind of misuse and an address, in hpcalloc's one format:
+ *   hpcalloc: fatal: <call>(): <what> 0x...
+ * The cases are the ones the hardening issue found crashing inside glibc,
+ * or naming the wrong call: free() of a stack address, of (void*)1 and of a
+ * global (pointers that cannot be glibc blocks are no longer forwarded to
+ * glibc), realloc() and malloc_usable_size() of a freed block, and
+ * realloc() of a pointer hpcalloc never returned.
+ * Exits non-zero with a line per failed check. */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures;
+static char global_buffer[64] __attribute__((aligned(16)));
+
+typedef void (*Misuse)(void);
+
+static void free_stack_address(void) {
+  char local[64] __attribute__((aligned(16)));
+  memset(local, 0, sizeof local);
+  free(local);
+}
+static void free_one(void) { free((void*)1); }
+static void free_global(void) { free(global_buffer); }
+static void realloc_freed_small(void) {
+  void* p = malloc(40);
+  free(p);
+  void* volatile q = realloc(p, 80);
+  (void)q;
+}
+static void realloc_freed_medium(void) {
+  void* p = malloc(4096);
+  free(p);
+  void* volatile q = realloc(p, 8192);
+  (void)q;
+}
+static void usable_size_freed(void) {
+  void* p = malloc(200);
+  free(p);
+  volatile size_t n = malloc_usable_size(p);
+  (void)n;
+}
+static void realloc_stack_address(void) {
+  char local[64] __attribute__((aligned(16)));
+  void* volatile q = realloc(local, 128);
+  (void)q;
+}
+static void usable_size_global(void) {
+  volatile size_t n = malloc_usable_size(global_buffer);
+  (void)n;
+}
+
+/* Runs misuse() in a child with stderr to a pipe; checks the child died of
+ * SIGABRT after printing exactly `want` as the start of its only line. */
+static void expect_abort(const char* name, Misuse misuse, const char* want) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    perror("pipe");
+    exit(2);
+  }
+  fflush(NULL);
+  const pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);
+    misuse();
+    _exit(0);  /* not reported: the parent sees a clean exit */
+  }
+  close(fds[1]);
+  char out[1024];
+  size_t got = 0;
+  ssize_t n;
+  while (got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0) {
+    got += (size_t)n;
+  }
+  out[got] = '\0';
+  close(fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  const char* newline = strchr(out, '\n');
+  const int one_line = newline != NULL && newline[1] == '\0';
+  const int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+  if (!aborted || !one_line || strncmp(out, want, strlen(want)) != 0 ||
+      strstr(out, " 0x") == NULL) {
+    fprintf(stderr, "FAIL: %s: %s, stderr \"%s\", want one line starting \"%s\"\n", name,
+            aborted ? "aborted" : "did not abort", out, want);
+    ++failures;
+  }
+}
+
+int main(void) {
+  expect_abort("free of a stack address", free_stack_address,
+               "hpcalloc: fatal: free(): pointer not allocated by hpcalloc: ");
+  expect_abort("free((void*)1)", free_one,
+               "hpcalloc: fatal: free(): pointer not allocated by hpcalloc: ");
+  expect_abort("free of a global", free_global,
+               "hpcalloc: fatal: free(): pointer not allocated by hpcalloc: ");
+  expect_abort("realloc of a freed small block", realloc_freed_small,
+               "hpcalloc: fatal: realloc(): use of freed block ");
+  expect_abort("realloc of a freed medium block", realloc_freed_medium,
+               "hpcalloc: fatal: realloc(): use of freed block ");
+  expect_abort("malloc_usable_size of a freed block", usable_size_freed,
+               "hpcalloc: fatal: malloc_usable_size(): use of freed block ");
+  expect_abort("realloc of a stack address", realloc_stack_address,
+               "hpcalloc: fatal: realloc(): pointer not allocated by hpcalloc: ");
+  expect_abort("malloc_usable_size of a global", usable_size_global,
+               "hpcalloc: fatal: malloc_usable_size(): pointer not allocated by hpcalloc: ");
+  return failures == 0 ? 0 : 1;
+}
