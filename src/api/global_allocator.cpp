@@ -144,7 +144,10 @@ bool calling_thread_in_slow_path() { return tls_slow_path_depth != 0; }
   g = g_globals.load(std::memory_order_relaxed);
   if (g == nullptr) {
     g = new (g_storage) Globals(read_settings());
-    if (g->settings.stats && g->settings.stats_file == nullptr) {
+    // A copy of stderr for the summary at exit (programs such as ls close
+    // stderr in their own exit handlers), also when a statistics file is
+    // named: it is where the summary goes if the file cannot be opened.
+    if (g->settings.stats) {
       const int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
       if (fd >= 0) g->stats_fd = fd;
     }

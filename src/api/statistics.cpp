@@ -4,6 +4,8 @@
 // write(2) only. Which statistics exist, their names and their place in the
 // summary are kStatistics' rows (mem/statistics.h).
 #include <fcntl.h>
+
+#include <cerrno>
 #include <unistd.h>
 
 #include <cstdint>
@@ -40,7 +42,16 @@ ProcessStats snapshot(Globals* g) {
   if (!g->settings.stats) return;
   if (g->settings.stats_file != nullptr) {
     const int fd = open(g->settings.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return;
+    if (fd < 0) {
+      // One warning, and the summary is not lost: it goes to stderr. The
+      // errno is printed as a number (strerror may allocate to translate).
+      ReportLine warning = report_line("warning: cannot open HPCALLOC_STATS_FILE ");
+      warning.text(g->settings.stats_file).text(" (errno ").dec(static_cast<std::uint64_t>(errno));
+      warning.text("); the statistics go to stderr");
+      warning.write_to(g->stats_fd);
+      global::print_stats(g->stats_fd);
+      return;
+    }
     ReportLine line = report_line("stats: process ");
     line.dec(static_cast<std::uint64_t>(getpid())).text(" exiting");
     line.write_to(fd);

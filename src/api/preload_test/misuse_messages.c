@@ -7,9 +7,15 @@
  * or naming the wrong call: free() of a stack address, of (void*)1 and of a
  * global (pointers that cannot be glibc blocks are no longer forwarded to
  * glibc), realloc() and malloc_usable_size() of a freed block, and
- * realloc() of a pointer hpcalloc never returned.
+ * realloc() of a pointer hpcalloc never returned. Also: HPCALLOC_STATS_FILE
+ * naming a file that cannot be opened gives one warning, and the summary
+ * goes to stderr instead of being lost.
  * Exits non-zero with a line per failed check. */
 #define _GNU_SOURCE
+/* The misuse is the point: the compiler's own warnings about it are off. */
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object"
+#pragma GCC diagnostic ignored "-Wuse-after-free"
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,7 +102,51 @@ static void expect_abort(const char* name, Misuse misuse, const char* want) {
   }
 }
 
-int main(void) {
+/* Runs this program again as "stats-child" (it allocates and exits 0) with
+ * HPCALLOC_STATS_FILE naming a file in a directory that does not exist. */
+static void expect_stats_file_warning(const char* self) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    perror("pipe");
+    exit(2);
+  }
+  fflush(NULL);
+  const pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);
+    setenv("HPCALLOC_STATS_FILE", "/nonexistent-hpcalloc-dir/stats.txt", 1);
+    execl(self, self, "stats-child", (char*)NULL);
+    _exit(3);
+  }
+  close(fds[1]);
+  char out[8192];
+  size_t got = 0;
+  ssize_t n;
+  while (got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0) {
+    got += (size_t)n;
+  }
+  out[got] = '\0';
+  close(fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  const char* want =
+      "hpcalloc: warning: cannot open HPCALLOC_STATS_FILE /nonexistent-hpcalloc-dir/stats.txt";
+  const char* warning = strstr(out, want);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || warning != out ||
+      strstr(warning + 1, "hpcalloc: warning") != NULL ||
+      strstr(out, "\nhpcalloc: stats: heaps created") == NULL) {
+    fprintf(stderr, "FAIL: HPCALLOC_STATS_FILE unopenable: status %d, stderr \"%s\"\n", status, out);
+    ++failures;
+  }
+}
+
+int main(int argc, char** argv) {
+  if (argc == 2 && strcmp(argv[1], "stats-child") == 0) {
+    free(malloc(100));
+    return 0;
+  }
+  expect_stats_file_warning(argv[0]);
   expect_abort("free of a stack address", free_stack_address,
                "hpcalloc: fatal: free(): pointer not allocated by hpcalloc: ");
   expect_abort("free((void*)1)", free_one,
