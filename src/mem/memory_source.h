@@ -89,6 +89,7 @@ struct SourceStats {
   std::size_t bind_failures = 0;
   std::size_t migrated_in = 0;       // mappings moved here from another node's source
   std::size_t migrate_failures = 0;  // of those, mappings whose pages could not all move
+  std::size_t guard_failures = 0;    // huge blocks served without their guard page
 
   SourceStats& operator+=(const SourceStats& o) {
     mapped_bytes += o.mapped_bytes;
@@ -103,6 +104,7 @@ struct SourceStats {
     bind_failures += o.bind_failures;
     migrated_in += o.migrated_in;
     migrate_failures += o.migrate_failures;
+    guard_failures += o.guard_failures;
     return *this;
   }
 };
@@ -137,7 +139,13 @@ class MemorySource {
   }
 
   // A huge block of at least `bytes` at an address aligned to `alignment` (a
-  // power of two), in its own mapping; usable size rounded up to pages.
+  // power of two), in its own mapping; usable size rounded up to pages. The
+  // mapping starts with the header's page; the page right below the block
+  // is a guard page (inaccessible), so an underflow of the block faults
+  // instead of overwriting the header. A guard that cannot be set (the
+  // process is at its mapping limit: each guard splits the mapping in
+  // three) is counted (SourceStats::guard_failures) and the block is
+  // served without it.
   SegmentHeader* acquire_huge(std::size_t bytes, std::size_t alignment, void* owner) {
     const std::size_t offset = huge_offset(alignment);
     std::size_t usable = 0;
@@ -154,6 +162,10 @@ class MemorySource {
     header->huge_block = reinterpret_cast<char*>(header) + offset;
     header->huge_size = usable;
     header->align_shift = static_cast<std::uint8_t>(log2_floor(alignment));
+    if (!pal_.protect(static_cast<char*>(header->huge_block) - pal_.page_size(), pal_.page_size(),
+                      false)) {
+      count(&SourceStats::guard_failures);
+    }
     return header;
   }
 
@@ -221,8 +233,11 @@ class MemorySource {
     bool zeroed;  // decommitted: every byte reads as zero
   };
 
+  // Where a huge block starts in its mapping: past the header's page and
+  // the guard page, at the alignment asked.
   std::size_t huge_offset(std::size_t alignment) const {
-    if (alignment <= pal_.page_size()) return pal_.page_size();
+    const std::size_t least = 2 * pal_.page_size();
+    if (alignment <= least) return least;
     return alignment <= kSegmentSize ? alignment : kSegmentSize;
   }
 

@@ -126,7 +126,15 @@ template <HeapConfig Config>
 void MemorySource<Config>::release_segment(SegmentHeader* header) {
   char* base = reinterpret_cast<char*>(header);
   const std::size_t size = header->mapping_size;
-  if (size <= limits_.cache_max_block && size <= limits_.cache_max_total &&
+  // A huge block's guard page is made accessible before its mapping is
+  // cached (a cached mapping may come back as a segment, whose every page
+  // is used). If that fails (the program unmapped or remapped the page: a
+  // hole), the mapping is unmapped rather than cached.
+  const bool reusable =
+      header->huge_block == nullptr ||
+      pal_.protect(static_cast<char*>(header->huge_block) - pal_.page_size(), pal_.page_size(),
+                   true);
+  if (reusable && size <= limits_.cache_max_block && size <= limits_.cache_max_total &&
       node_of(header) == node_) {
     bool zeroed = limits_.decommit_cached && pal_.decommit(base, size);
     if (!zeroed) {
@@ -184,11 +192,24 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
     return true;
   }
 
+  // mremap works on one mapping of one protection: the guard page below
+  // the block is made accessible for the remap and set again after it,
+  // wherever the block then is.
+  const std::size_t page = pal_.page_size();
+  char* const guard_page = base + offset - page;
+  const bool guarded = pal_.protect(guard_page, page, true);
+  auto guard_again = [&](char* at) {
+    if (guarded && !pal_.protect(at + offset - page, page, false)) {
+      count(&SourceStats::guard_failures);
+    }
+  };
+
   if (pal_.remap_in_place(base, old_map, new_map)) {
     if (registry_.assign(base + old_map, new_map - old_map, header)) {
       bind(base + old_map, new_map - old_map);
       header->mapping_size = new_map;
       header->huge_size = usable;
+      guard_again(base);
       LockGuard guard(lock_);
       stats_.mapped_bytes += new_map - old_map;
       ++stats_.remaps_in_place;
@@ -200,6 +221,7 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
   // Move the pages to a new range with the same offset and alignment.
   char* target = reserve_mapping(new_map, std::size_t{1} << header->align_shift, offset);
   if (target == nullptr) {
+    guard_again(base);
     errno = ENOMEM;
     return false;
   }
@@ -209,9 +231,11 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
   if (!registry_.assign(target, new_map, moved) ||
       !pal_.remap_move(base, old_map, new_map, target)) {
     unmap(target, new_map);
+    guard_again(base);
     errno = ENOMEM;
     return false;
   }
+  guard_again(target);
   registry_.clear(base, old_map);
   bind(target + old_map, new_map - old_map);
   moved->mapping_size = new_map;

@@ -275,5 +275,59 @@ TEST_F(SourceTest, ReleaseFailureKeepsTheRangeUnreachable) {
   pal->fail_always(PalCall::kRelease, false);
 }
 
+// The page right below every huge block is a guard (SimPal records it),
+// wherever the block goes: acquired, grown in place, moved; and none is
+// left in a cached mapping (it may come back as a segment).
+TEST_F(SourceTest, HugeBlocksHaveAGuardPageBelowThem) {
+  const std::size_t page = pal->page_size();
+  auto expect_guarded = [&](const SegmentHeader* h) {
+    const auto* block = static_cast<const char*>(h->huge_block);
+    EXPECT_TRUE(pal->page_info(block - page).guarded);
+    EXPECT_FALSE(pal->page_info(h).guarded) << "the header's page";
+    EXPECT_FALSE(pal->page_info(block).guarded);
+    EXPECT_GE(block - reinterpret_cast<const char*>(h), static_cast<std::ptrdiff_t>(2 * page));
+  };
+  SegmentHeader* first = source->acquire_segment(SegmentKind::kSmall, &owner);
+  for (std::size_t alignment : {std::size_t{16}, page, 2 * page, 4 * page, kSegment}) {
+    SegmentHeader* h = source->acquire_huge(kSegment, alignment, &owner);
+    ASSERT_NE(h, nullptr);
+    EXPECT_TRUE(is_aligned(h->huge_block, alignment));
+    expect_guarded(h);
+    source->release_segment(h);
+  }
+  source->trim();  // so that the wall below lands right after the block
+  SegmentHeader* h = source->acquire_huge(2 * kSegment, 16, &owner);
+  ASSERT_TRUE(source->resize_huge(h, 6 * kSegment));  // in place
+  expect_guarded(h);
+  SegmentHeader* wall = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_EQ(reinterpret_cast<char*>(wall), reinterpret_cast<char*>(h) + h->mapping_size);
+  ASSERT_TRUE(source->resize_huge(h, 20 * kSegment));  // moved
+  EXPECT_EQ(source->stats().remaps_moved, 1u);
+  expect_guarded(h);
+  char* guard = static_cast<char*>(h->huge_block) - page;
+  source->release_segment(h);  // cached
+  ASSERT_EQ(source->stats().cached_mappings, 1u);
+  EXPECT_FALSE(pal->page_info(guard).guarded);
+  EXPECT_EQ(source->stats().guard_failures, 0u);
+  source->release_segment(wall);
+  source->release_segment(first);
+}
+
+// A guard that cannot be set is counted and the block served without it; a
+// guard that cannot be lifted keeps the mapping out of the cache.
+TEST_F(SourceTest, GuardFailuresServeTheBlockAndNeverCacheAHole) {
+  pal->fail_after(PalCall::kProtect, 0, 1);
+  SegmentHeader* h = source->acquire_huge(kSegment, 16, &owner);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(source->stats().guard_failures, 1u);
+  std::memset(h->huge_block, 1, kSegment);
+  source->release_segment(h);
+  EXPECT_EQ(source->stats().cached_mappings, 1u);
+  h = source->acquire_huge(kSegment, 16, &owner);
+  pal->fail_after(PalCall::kProtect, 0, 1);
+  source->release_segment(h);  // the guard stays: unmapped, not cached
+  EXPECT_EQ(source->stats().cached_mappings, 0u);
+}
+
 }  // namespace
 }  // namespace hpcalloc

@@ -195,6 +195,9 @@ inline constexpr Statistic kStatistics[] = {
     {.name = "numa_migrate_failures",
      .description = "of those, mappings whose pages could not all move (count)",
      .source = &SourceStats::migrate_failures},
+    {.name = "guard_failures",
+     .description = "huge blocks served without the guard page below them (count)",
+     .source = &SourceStats::guard_failures},
 };
 
 // A statistic's process-wide value.

@@ -75,6 +75,10 @@ class LinuxPal {
   // here, and would split mappings.) Never fails.
   bool commit(void* /*p*/, std::size_t /*size*/) { return true; }
 
+  bool protect(void* p, std::size_t size, bool accessible) {
+    return ::mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+  }
+
   // mremap without MREMAP_MAYMOVE. Shrinking unmaps the tail and always
   // works on a valid range. Growing needs the address space after the block
   // free (else ENOMEM, mapping unchanged) and [p, p+old_size) to be one kernel

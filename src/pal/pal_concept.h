@@ -35,6 +35,12 @@
 //                          copying pages; the first min(old, new) bytes are
 //                          preserved and the old range is unmapped. false on
 //                          failure, with both ranges unchanged.
+//   protect(p, size, accessible)
+//                          makes [p, p+size) inaccessible (any access
+//                          faults: a guard page) or readable and writable
+//                          again. false on failure (the protection is
+//                          unchanged; Linux: the range is not all mapped, or
+//                          the process has too many mappings).
 //   bind(p, size, node, policy)
 //                          applies a NUMA policy to the range (kOff: nothing).
 //                          false on failure: the memory is still usable, only
@@ -84,6 +90,7 @@ concept Pal = requires(P& pal, const P& const_pal, void* p, std::size_t n, int n
   { pal.commit(p, n) } -> std::same_as<bool>;
   { pal.remap_in_place(p, n, n) } -> std::same_as<bool>;
   { pal.remap_move(p, n, n, p) } -> std::same_as<bool>;
+  { pal.protect(p, n, true) } -> std::same_as<bool>;
   { pal.bind(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { pal.migrate(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { const_pal.topology() } -> std::same_as<const Topology&>;

@@ -60,6 +60,7 @@ enum class PalCall : std::uint8_t {
   kRemapMove,
   kBind,
   kMigrate,
+  kProtect,
   kCount,
 };
 
@@ -84,6 +85,7 @@ struct SimPageInfo {
   bool committed = false;
   std::uint8_t node = 0;                 // see the top comment
   NumaPolicy policy = NumaPolicy::kOff;  // kOff: never bound
+  bool guarded = false;                  // protect(.., false): recorded, not enforced
   friend bool operator==(const SimPageInfo&, const SimPageInfo&) = default;
 };
 
@@ -252,6 +254,21 @@ class SimPal {
       assign(i, next);
     }
     return succeed(PalCall::kMigrate, size);
+  }
+
+  // Recorded per page (page_info().guarded), not enforced: the arena stays
+  // readable and writable, so the simulation's own copies (remap_move) and
+  // zeroing (decommit) never fault; a test asserts where guards are.
+  bool protect(void* p, std::size_t size, bool accessible) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t first = reserved_range("protect", p, size);
+    if (begin_call(PalCall::kProtect)) return false;
+    for (std::size_t i = first; i < first + size / page_size_; ++i) {
+      Page next = pages_[i];
+      next.guarded = !accessible;
+      assign(i, next);
+    }
+    return succeed(PalCall::kProtect, size);
   }
 
   const Topology& topology() const { return topology_; }

@@ -300,6 +300,7 @@ struct Scene {
       case PalCall::kRemapMove: return pal.remap_move(a, 4 * page, 8 * page, b);
       case PalCall::kBind: return pal.bind(a, 4 * page, 0, NumaPolicy::kPreferred);
       case PalCall::kMigrate: return pal.migrate(a, 4 * page, 0, NumaPolicy::kBind);
+      case PalCall::kProtect: return pal.protect(a, page, false);
       case PalCall::kCount: break;
     }
     return false;
