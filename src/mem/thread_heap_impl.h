@@ -50,6 +50,7 @@ void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignmen
       publish_medium();
       return p;
     }
+    if (medium_.abandoned()) return huge_allocate(size, alignment);  // just now
     // Nothing fits: one fresh segment always does (size, alignment checked
     // by the callers against the region size).
     if (attempt == 0 && !add_medium_segment()) break;
