@@ -278,9 +278,9 @@ bool forward_foreign(const void* p) {
     g->heapless_remote_pushed.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  g->reporter.report(
-      segment->magic() == SegmentHeader::kMagic ? HeapError::kDoubleFree : HeapError::kInvalidPointer,
-      "free()", p);
+  g->reporter.report(segment->magic() == SegmentHeader::kMagic ? HeapError::kDoubleFree
+                                                               : HeapError::kInvalidPointer,
+                     "free()", p);
 }
 
 bool is_ours(const void* p) {

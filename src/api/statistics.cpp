@@ -5,8 +5,8 @@
 // summary are kStatistics' rows (mem/statistics.h).
 #include <fcntl.h>
 
-#include <cerrno>
 #include <unistd.h>
+#include <cerrno>
 
 #include <cstdint>
 #include <string_view>

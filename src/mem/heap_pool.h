@@ -121,7 +121,8 @@ class HeapPool {
   void release(Heap* heap) {
     Record* record = Record::of(heap);
     if (record->state.load() != State::kAttached) return;  // abandoned at a fork
-    if constexpr (Protocol::kTrimBeforePooling) heap->trim(/*release_cached_mappings=*/false, "thread exit");
+    if constexpr (Protocol::kTrimBeforePooling)
+      heap->trim(/*release_cached_mappings=*/false, "thread exit");
     {
       LockGuard guard(lock_);
       record->state.store(State::kPooled);
@@ -170,7 +171,8 @@ class HeapPool {
   // caller may do their owner's work under the lock.
   void trim_pooled() {
     LockGuard guard(lock_);
-    for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load()) r->heap()->trim(false, "malloc_trim()");
+    for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load())
+      r->heap()->trim(false, "malloc_trim()");
   }
 
   // fork() (api/fork_handlers.h): the prepare handler takes the lock,

@@ -25,8 +25,8 @@
 // trim and at thread exit. Owner thread only.
 #pragma once
 
-#include <cstddef>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 
 #include "base/bits.h"

@@ -120,8 +120,8 @@ class MediumFreeLists {
     ++stats_.regions;
     stats_.region_bytes += bytes;
     const std::size_t chunk_bytes = bytes - medium::kRegionOverheadBytes;
-    Chunk* first = make_chunk(region->first_chunk(), chunk_bytes, 0, medium::kStateFree,
-                              medium::kFlagFirst);
+    Chunk* first =
+        make_chunk(region->first_chunk(), chunk_bytes, 0, medium::kStateFree, medium::kFlagFirst);
     make_chunk(region->sentinel(), 0, chunk_bytes, medium::kStateInUse, medium::kFlagSentinel);
     poison_memory(first->at_offset(medium::kMinChunkBytes), chunk_bytes - medium::kMinChunkBytes);
     bin(first);
@@ -203,7 +203,7 @@ class MediumFreeLists {
     Chunk* next = c->next();  // its header was checked by accept()
     if (next->is_free()) {
       if (!unbin(next)) return {nullptr};
-      c->size += next->size;  // sealed below
+      c->size += next->size;                        // sealed below
       poison_memory(next, medium::kMinChunkBytes);  // its header and links are inside c now
     }
     if (!c->is_first()) {
@@ -511,8 +511,7 @@ class MediumFreeLists {
     RegionRecord* next = region->next;
     RegionRecord* prev = region->prev;
     if ((next != nullptr && (!next->tag_ok(keys_) || next->prev != region)) ||
-        (prev != nullptr ? !prev->tag_ok(keys_) || prev->next != region
-                         : regions_ != region)) {
+        (prev != nullptr ? !prev->tag_ok(keys_) || prev->next != region : regions_ != region)) {
       return corrupted(HeapError::kCorruptedChunkHeader, region);
     }
     if (prev != nullptr) {

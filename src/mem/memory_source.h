@@ -184,9 +184,7 @@ class MemorySource {
 
   // The node a live mapping's pages were placed on (see hand_over); any
   // thread may ask while the owner migrates.
-  static unsigned node_of(SegmentHeader* header) {
-    return header->node();
-  }
+  static unsigned node_of(SegmentHeader* header) { return header->node(); }
 
   // Resizes a huge block to hold `new_bytes`, in place or by moving its
   // pages (then `header` is updated to the new header; the block's offset

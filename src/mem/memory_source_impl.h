@@ -130,10 +130,9 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
   // cached (a cached mapping may come back as a segment, whose every page
   // is used). If that fails (the program unmapped or remapped the page: a
   // hole), the mapping is unmapped rather than cached.
-  const bool reusable =
-      header->huge_block == nullptr ||
-      pal_.protect(static_cast<char*>(header->huge_block) - pal_.page_size(), pal_.page_size(),
-                   true);
+  const bool reusable = header->huge_block == nullptr ||
+                        pal_.protect(static_cast<char*>(header->huge_block) - pal_.page_size(),
+                                     pal_.page_size(), true);
   if (reusable && size <= limits_.cache_max_block && size <= limits_.cache_max_total &&
       node_of(header) == node_) {
     bool zeroed = limits_.decommit_cached && pal_.decommit(base, size);

@@ -488,9 +488,9 @@ class SmallRuns {
                                                       const char* operation) {
     const bool retired_after_use = run.slot_size == 0 && run.slots_offset != 0;
     const bool carrier = run.slot_size != 0 && run.size_class == kCarrierClass;
-    reporter_.report(retired_after_use || carrier ? freed_block_error(operation)
-                                                  : HeapError::kInvalidPointer,
-                     operation, block);
+    reporter_.report(
+        retired_after_use || carrier ? freed_block_error(operation) : HeapError::kInvalidPointer,
+        operation, block);
   }
 
   // Pushes a validated block of `run` onto `cache` (its run class's), and
@@ -551,7 +551,8 @@ class SmallRuns {
   }
 
   [[gnu::noinline]] void* refill(unsigned size_class);
-  [[gnu::noinline]] void flush(unsigned size_class, unsigned keep, const char* operation = "free()");
+  [[gnu::noinline]] void flush(unsigned size_class, unsigned keep,
+                               const char* operation = "free()");
   Run* start_run(unsigned size_class);
   // The page-aligned part of run `index`'s slot area (run 0 shares its
   // first pages with the metadata).

@@ -81,8 +81,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep,
-                                        const char* operation) {
+void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, const char* operation) {
   Cache& cache = caches_[size_class];
   // Keep the `keep` most recently freed (hottest) blocks at the head; every
   // walk is bounded by the count.

@@ -307,8 +307,8 @@ class ThreadHeap {
   // block freed twice after its mapping became a medium segment points at
   // the segment's first byte).
   static bool in_medium_region(const SegmentHeader* segment, const void* p) {
-    return static_cast<const char*>(p) >= reinterpret_cast<const char*>(segment) +
-                                               kMediumRegionOffset + medium::kChunkHeaderBytes;
+    return static_cast<const char*>(p) >=
+           reinterpret_cast<const char*>(segment) + kMediumRegionOffset + medium::kChunkHeaderBytes;
   }
   // A carrier of this heap, home from the heap it went to.
   void free_own_carrier(void* carrier);

@@ -107,9 +107,8 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
     free_owned_large(segment, segment->kind(), p);
     return;
   }
-  if (__builtin_expect(owner == nullptr || segment->kind() == SegmentKind::kCached ||
-                           !segment->is_valid(),
-                       0)) {
+  if (__builtin_expect(
+          owner == nullptr || segment->kind() == SegmentKind::kCached || !segment->is_valid(), 0)) {
     report_unowned(segment, p, "free()");
     return;
   }

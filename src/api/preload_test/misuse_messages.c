@@ -78,7 +78,7 @@ static void expect_abort(const char* name, Misuse misuse, const char* want) {
     close(fds[0]);
     dup2(fds[1], STDERR_FILENO);
     misuse();
-    _exit(0);  /* not reported: the parent sees a clean exit */
+    _exit(0); /* not reported: the parent sees a clean exit */
   }
   close(fds[1]);
   char out[1024];
@@ -136,7 +136,8 @@ static void expect_stats_file_warning(const char* self) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || warning != out ||
       strstr(warning + 1, "hpcalloc: warning") != NULL ||
       strstr(out, "\nhpcalloc: stats: heaps created") == NULL) {
-    fprintf(stderr, "FAIL: HPCALLOC_STATS_FILE unopenable: status %d, stderr \"%s\"\n", status, out);
+    fprintf(stderr, "FAIL: HPCALLOC_STATS_FILE unopenable: status %d, stderr \"%s\"\n", status,
+            out);
     ++failures;
   }
 }
