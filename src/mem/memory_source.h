@@ -129,7 +129,7 @@ class MemorySource {
   // One segment for `owner`, header initialised and registered; nullptr with
   // errno = ENOMEM when the OS has no memory (or the registry no table).
   SegmentHeader* acquire_segment(SegmentKind kind, void* owner) {
-    SegmentHeader* header = acquire_mapping(kSegmentSize, kSegmentSize, kSegmentSize);
+    SegmentHeader* header = acquire_mapping(kSegmentSize, kSegmentSize, kSegmentSize, 0);
     if (header == nullptr) return nullptr;
     header->set_owner(kind, owner);
     header->huge_block = nullptr;
@@ -145,7 +145,8 @@ class MemorySource {
   // instead of overwriting the header. A guard that cannot be set (the
   // process is at its mapping limit: each guard splits the mapping in
   // three) is counted (SourceStats::guard_failures) and the block is
-  // served without it.
+  // served without it. A cached mapping keeps its guard, so a huge block
+  // reusing it at the same offset (the common case) costs no system call.
   SegmentHeader* acquire_huge(std::size_t bytes, std::size_t alignment, void* owner) {
     const std::size_t offset = huge_offset(alignment);
     std::size_t usable = 0;
@@ -156,15 +157,16 @@ class MemorySource {
       errno = ENOMEM;
       return nullptr;
     }
-    SegmentHeader* header = acquire_mapping(map_size, alignment, offset);
+    const std::size_t guard = offset - pal_.page_size();
+    SegmentHeader* header = acquire_mapping(map_size, alignment, offset, guard);
     if (header == nullptr) return nullptr;
     header->set_owner(SegmentKind::kHuge, owner);
     header->huge_block = reinterpret_cast<char*>(header) + offset;
     header->huge_size = usable;
     header->align_shift = static_cast<std::uint8_t>(log2_floor(alignment));
-    if (!pal_.protect(static_cast<char*>(header->huge_block) - pal_.page_size(), pal_.page_size(),
-                      false)) {
-      count(&SourceStats::guard_failures);
+    if (!header->guarded) {
+      header->guarded = pal_.protect(reinterpret_cast<char*>(header) + guard, pal_.page_size(), false);
+      if (!header->guarded) count(&SourceStats::guard_failures);
     }
     return header;
   }
@@ -228,7 +230,8 @@ class MemorySource {
   struct CacheEntry {
     char* base;
     std::size_t size;
-    bool zeroed;  // decommitted: every byte reads as zero
+    bool zeroed;        // decommitted: every byte reads as zero
+    std::size_t guard;  // offset of a guard page kept from a huge block; 0: none
   };
 
   // Where a huge block starts in its mapping: past the header's page and
@@ -239,7 +242,11 @@ class MemorySource {
     return alignment <= kSegmentSize ? alignment : kSegmentSize;
   }
 
-  SegmentHeader* acquire_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
+  // A mapping with its header initialised; `guard`: where the caller wants
+  // a guard page (0: nowhere), for a cached mapping that already has one
+  // there (header->guarded then says so; any other guard it has is lifted).
+  SegmentHeader* acquire_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset,
+                                 std::size_t guard);
   char* reserve_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
   bool take_from_cache(std::size_t map_size, CacheEntry* out);
   void unmap(char* base, std::size_t size);

@@ -8,12 +8,18 @@ namespace hpcalloc {
 
 template <HeapConfig Config>
 SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::size_t alignment,
-                                                     std::size_t offset) {
+                                                     std::size_t offset, std::size_t guard) {
   CacheEntry entry{};
   // Cached mappings are segment-aligned only; larger alignments map anew.
   if (alignment <= kSegmentSize && take_from_cache(map_size, &entry)) {
     bool usable = true;
     if (entry.zeroed && !pal_.commit(entry.base, entry.size)) usable = false;
+    // A guard kept where the caller wants none is lifted; if that fails
+    // (the program remapped or unmapped the page), the mapping has a hole.
+    if (usable && entry.guard != 0 && entry.guard != guard &&
+        !pal_.protect(entry.base + entry.guard, pal_.page_size(), true)) {
+      usable = false;
+    }
     if (usable) {
       if (entry.size > map_size) {
         // Trim the tail: unregister first so its address space, once
@@ -34,7 +40,9 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
       SegmentHeader* header = reinterpret_cast<SegmentHeader*>(entry.base);
       header->set_magic();
       header->set_node(node_);
+      // A guard page reads as zero, but the block never includes it.
       header->fresh = entry.zeroed;
+      header->guarded = entry.guard != 0 && entry.guard == guard;
       header->mapping_size = entry.size;
       header->link = {};
       return header;
@@ -52,6 +60,7 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
   header->set_magic();
   header->set_node(node_);
   header->fresh = true;
+  header->guarded = false;
   header->mapping_size = map_size;
   header->link = {};
   // Publishes the header written above (the registry stores with release).
@@ -126,14 +135,15 @@ template <HeapConfig Config>
 void MemorySource<Config>::release_segment(SegmentHeader* header) {
   char* base = reinterpret_cast<char*>(header);
   const std::size_t size = header->mapping_size;
-  // A huge block's guard page is made accessible before its mapping is
-  // cached (a cached mapping may come back as a segment, whose every page
-  // is used). If that fails (the program unmapped or remapped the page: a
-  // hole), the mapping is unmapped rather than cached.
-  const bool reusable = header->huge_block == nullptr ||
-                        pal_.protect(static_cast<char*>(header->huge_block) - pal_.page_size(),
-                                     pal_.page_size(), true);
-  if (reusable && size <= limits_.cache_max_block && size <= limits_.cache_max_total &&
+  // A huge block's guard page stays with its cached mapping (the next huge
+  // block there most likely wants it at the same place; acquire_mapping
+  // lifts it otherwise).
+  const std::size_t guard_offset =
+      header->huge_block != nullptr && header->guarded
+          ? static_cast<std::size_t>(static_cast<char*>(header->huge_block) - base) -
+                pal_.page_size()
+          : 0;
+  if (size <= limits_.cache_max_block && size <= limits_.cache_max_total &&
       node_of(header) == node_) {
     bool zeroed = limits_.decommit_cached && pal_.decommit(base, size);
     if (!zeroed) {
@@ -151,7 +161,7 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
         for (unsigned i = 1; i < cache_count_; ++i) cache_[i - 1] = cache_[i];
         --cache_count_;
       }
-      cache_[cache_count_++] = CacheEntry{base, size, zeroed};
+      cache_[cache_count_++] = CacheEntry{base, size, zeroed, guard_offset};
       stats_.cached_bytes += size;
       ++stats_.cached_mappings;
     }
@@ -196,11 +206,11 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
   // wherever the block then is.
   const std::size_t page = pal_.page_size();
   char* const guard_page = base + offset - page;
-  const bool guarded = pal_.protect(guard_page, page, true);
+  const bool guarded = header->guarded && pal_.protect(guard_page, page, true);
   auto guard_again = [&](char* at) {
-    if (guarded && !pal_.protect(at + offset - page, page, false)) {
-      count(&SourceStats::guard_failures);
-    }
+    auto* h = reinterpret_cast<SegmentHeader*>(at);
+    h->guarded = guarded && pal_.protect(at + offset - page, page, false);
+    if (guarded && !h->guarded) count(&SourceStats::guard_failures);
   };
 
   if (pal_.remap_in_place(base, old_map, new_map)) {

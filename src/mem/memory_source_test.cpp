@@ -305,28 +305,50 @@ TEST_F(SourceTest, HugeBlocksHaveAGuardPageBelowThem) {
   EXPECT_EQ(source->stats().remaps_moved, 1u);
   expect_guarded(h);
   char* guard = static_cast<char*>(h->huge_block) - page;
-  source->release_segment(h);  // cached
+  char* mapping = reinterpret_cast<char*>(h);
+  source->release_segment(h);  // cached, guard and all
   ASSERT_EQ(source->stats().cached_mappings, 1u);
+  EXPECT_TRUE(pal->page_info(guard).guarded);
+  // A huge block reusing it at the same offset needs no call; a segment
+  // reusing it gets the guard lifted (every page of a segment is used).
+  const std::uint64_t protects = pal->stats(PalCall::kProtect).calls;
+  h = source->acquire_huge(18 * kSegment, 16, &owner);
+  ASSERT_EQ(reinterpret_cast<char*>(h), mapping);
+  expect_guarded(h);
+  EXPECT_EQ(pal->stats(PalCall::kProtect).calls, protects);
+  source->release_segment(h);  // the only cached mapping
+  SegmentHeader* reused = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_EQ(reinterpret_cast<char*>(reused), mapping);
   EXPECT_FALSE(pal->page_info(guard).guarded);
   EXPECT_EQ(source->stats().guard_failures, 0u);
+  source->release_segment(reused);
   source->release_segment(wall);
   source->release_segment(first);
 }
 
-// A guard that cannot be set is counted and the block served without it; a
-// guard that cannot be lifted keeps the mapping out of the cache.
-TEST_F(SourceTest, GuardFailuresServeTheBlockAndNeverCacheAHole) {
+// A guard that cannot be set is counted and the block served without it;
+// a cached mapping whose guard cannot be lifted (the program remapped the
+// page) is unmapped, never handed out as a segment with a hole.
+TEST_F(SourceTest, GuardFailuresServeTheBlockAndNeverReuseAHole) {
   pal->fail_after(PalCall::kProtect, 0, 1);
   SegmentHeader* h = source->acquire_huge(kSegment, 16, &owner);
   ASSERT_NE(h, nullptr);
+  EXPECT_FALSE(h->guarded);
   EXPECT_EQ(source->stats().guard_failures, 1u);
   std::memset(h->huge_block, 1, kSegment);
+  char* mapping = reinterpret_cast<char*>(h);
   source->release_segment(h);
-  EXPECT_EQ(source->stats().cached_mappings, 1u);
-  h = source->acquire_huge(kSegment, 16, &owner);
+  h = source->acquire_huge(kSegment, 16, &owner);  // the cached one, guarded now
+  ASSERT_EQ(reinterpret_cast<char*>(h), mapping);
+  EXPECT_TRUE(h->guarded);
+  source->release_segment(h);
   pal->fail_after(PalCall::kProtect, 0, 1);
-  source->release_segment(h);  // the guard stays: unmapped, not cached
+  SegmentHeader* segment = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_NE(segment, nullptr);
   EXPECT_EQ(source->stats().cached_mappings, 0u);
+  EXPECT_FALSE(pal->page_info(segment).reserved && reinterpret_cast<char*>(segment) == mapping &&
+               pal->page_info(mapping + pal->page_size()).guarded);
+  source->release_segment(segment);
 }
 
 }  // namespace

@@ -43,7 +43,8 @@ struct SegmentHeader {
   std::uint8_t node_word;    // NUMA node of the memory source it came from
   bool fresh;                // every byte after the header is still zero (new from the OS)
   std::uint8_t align_shift;  // kHuge: log2 of the alignment the block was asked for
-  std::uint8_t reserved[4];
+  bool guarded;              // kHuge: the page below huge_block is a guard (inaccessible)
+  std::uint8_t reserved[3];
   void* owner_word;          // the heap allocating from it; fixed while live
   void* small_owner_word;    // owner when kind == kSmall, else nullptr: lets the free
                              // fast path test owner and kind with one compare
