@@ -12,8 +12,8 @@
 // A cached block stays "in use" for the free lists (so it keeps its segment
 // alive; the cache is small: kPerClass blocks a class and kMaxTotalBytes in
 // all). Its first three words hold the encoded link (the next block XOR the
-// link key), a check word (over the link, the block's address and its
-// size, with the check key) and its usable size; the keys derive from the
+// link key), a check word (over the link and the size, with the check key)
+// and its usable size; the keys derive from the
 // process secret (base/secret.h). Every walk checks a block's words before
 // following its link or trusting its size: a write into a freed block, or
 // an overflow into it, makes the walk report the block (through the
@@ -113,7 +113,7 @@ class MediumCache {
     const std::uintptr_t link = reinterpret_cast<std::uintptr_t>(heads_[c]) ^ link_key_;
     set_word(block, 0, link);
     set_word(block, 2, usable);
-    set_word(block, 1, check_word(block, link, usable));
+    set_word(block, 1, check_word(link, usable));
     heads_[c] = block;
     ++counts_[c];
     ++total_blocks_;
@@ -183,13 +183,13 @@ class MediumCache {
     static_cast<std::uintptr_t*>(block)[i] = value;
   }
   void* decode(std::uintptr_t link) const { return reinterpret_cast<void*>(link ^ link_key_); }
-  // The size is rotated so that it cannot cancel the address's low bits.
-  std::uintptr_t check_word(const void* block, std::uintptr_t link, std::size_t usable) const {
-    return link ^ reinterpret_cast<std::uintptr_t>(block) ^ std::rotl(std::uint64_t{usable}, 32) ^
-           check_key_;
+  // Over the link and the size (rotated, so that it cannot cancel the
+  // link's low bits); not the address, as in the small caches (small_runs.h).
+  std::uintptr_t check_word(std::uintptr_t link, std::size_t usable) const {
+    return link ^ std::rotl(std::uint64_t{usable}, 32) ^ check_key_;
   }
   bool words_match(const void* block) const {
-    return word(block, 1) == check_word(block, word(block, 0), word(block, 2));
+    return word(block, 1) == check_word(word(block, 0), word(block, 2));
   }
   // Forgets class c's blocks without following a link.
   void abandon(unsigned c) {

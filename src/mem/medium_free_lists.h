@@ -202,14 +202,14 @@ class MediumFreeLists {
     poison_memory(c->at_offset(medium::kMinChunkBytes), c->size - medium::kMinChunkBytes);
     Chunk* next = c->next();  // its header was checked by accept()
     if (next->is_free()) {
-      if (!unbin(next)) return {nullptr};
+      if (!unbin(next, /*c_checked=*/true)) return {nullptr};  // checked by accept()
       c->size += next->size;                        // sealed below
       poison_memory(next, medium::kMinChunkBytes);  // its header and links are inside c now
     }
     if (!c->is_first()) {
       Chunk* prev = c->prev();  // checked by accept() too
       if (prev->is_free()) {
-        if (!unbin(prev)) return {nullptr};
+        if (!unbin(prev, /*c_checked=*/true)) return {nullptr};  // checked by accept()
         c->seal(keys_);
         resize(prev, prev->size + c->size);
         poison_memory(c, medium::kMinChunkBytes);  // inside prev now
@@ -248,7 +248,7 @@ class MediumFreeLists {
       if (next->is_free()) {
         // Even a 16-byte rest can move the boundary of a free neighbour.
         if (rest == 0) return true;
-        if (!unbin(next)) return false;
+        if (!unbin(next, /*c_checked=*/true)) return false;  // checked by accept()
         split_tail(c, need, rest + next->size);
         // The tail was live, and next's header and links are inside it now.
         poison_memory(c->at_offset(need + medium::kMinChunkBytes), rest);
@@ -259,7 +259,7 @@ class MediumFreeLists {
       return true;
     }
     if (!next->is_free() || old_size + next->size < need) return false;
-    if (!unbin(next)) return false;
+    if (!unbin(next, /*c_checked=*/true)) return false;  // checked by accept()
     resize(c, old_size + next->size);
     c->next()->set_prev_size(c->size, keys_);
     carve(c, need);
@@ -445,7 +445,10 @@ class MediumFreeLists {
   void split_tail(Chunk* c, std::size_t keep, std::size_t tail) {
     resize(c, keep);
     unpoison_memory(c->next(), medium::kMinChunkBytes);
-    Chunk* rest = make_chunk(c->next(), tail, keep, medium::kStateFree, 0);
+    // Sealed by bin(), once its links are written.
+    Chunk* rest = new (c->next())
+        Chunk{static_cast<std::uint32_t>(tail), 0, 0, medium::kStateFree, 0, 0};
+    rest->set_prev_size(keep, keys_);
     HPCALLOC_ASSERT(!rest->next()->is_free());
     rest->next()->set_prev_size(rest->size, keys_);
     bin(rest);
