@@ -33,6 +33,7 @@
 // the bytes after it, its old links, are written again).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -59,11 +60,10 @@ inline constexpr std::uint8_t kFlagSentinel = 2;  // end-of-region marker
 
 // The "multiply and fold" mix (wyhash's mum): the 128-bit product of two
 // words, its halves XORed. One multiply; every output bit depends on every
-// input bit of both words, and not linearly, so a program that cannot read
-// the keys cannot change one sealed field and compensate with another.
-// Not a cryptographic MAC: it stops blind overwrites and forgeries, which
-// is the threat here (a program that can read freed memory can learn keys
-// from any such scheme, as from glibc's and mimalloc's).
+// input bit of both words. Not a cryptographic MAC: it stops blind
+// overwrites and forgeries by a program that cannot read the keys, which is
+// the threat here (a program that can read freed memory can learn keys from
+// any such scheme, as from glibc's and mimalloc's).
 inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) {
   __extension__ using Wide = unsigned __int128;  // GCC and Clang on 64-bit targets
   const Wide product = static_cast<Wide>(a) * b;
@@ -127,8 +127,12 @@ struct alignas(kChunkAlignment) Chunk {
   std::uint32_t tag_for(std::uintptr_t at, const FreeLinks& links, const ChunkKeys& keys) const {
     const std::uint64_t fields =
         std::uint64_t{size} | std::uint64_t{state} << 32 | std::uint64_t{flags} << 40;
-    std::uint64_t h = mum(at ^ keys.address, fields ^ keys.fields);
-    if (state == kStateFree) h ^= mum(links.next ^ keys.next, links.prev ^ keys.prev);
+    // One multiply: the links ride along with the address and the fields
+    // (a blind overwrite of any of them changes the product; changing two
+    // so that they cancel needs their values, i.e. reading freed memory).
+    const bool free = state == kStateFree;
+    const std::uint64_t h = mum(at ^ keys.address ^ (free ? links.next : 0),
+                                fields ^ keys.fields ^ (free ? std::rotl(links.prev, 17) : 0));
     return static_cast<std::uint32_t>(h ^ (h >> 32));
   }
   bool tag_ok(const ChunkKeys& keys) const { return tag == tag_for(address(), links(), keys); }
