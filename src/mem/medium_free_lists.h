@@ -286,7 +286,16 @@ class MediumFreeLists {
   // describe a live chunk.
   std::size_t usable_size_of_live_block_shared(const void* p, const char* operation) const {
     const Chunk* c = is_aligned(p, medium::kChunkAlignment) ? Chunk::from_user(p) : nullptr;
-    return own_header_usable(c, c != nullptr ? load_unpoisoned(c) : Chunk{}, p, operation);
+    Chunk header{};
+    if (c != nullptr) {
+      // Field by field: never the boundary tag and its seal, which the
+      // owner may be rewriting now.
+      header.size = c->size;
+      header.tag = c->tag;
+      header.state = c->state;
+      header.flags = c->flags;
+    }
+    return own_header_usable(c, header, p, operation);
   }
 
   // usable_size() checking only p's own header, for the owner's free of a
