@@ -212,7 +212,7 @@ class Session {
     if (slot.p == nullptr) return;
     judge(model_.free(slot.p));
     hpc_free(slot.p);
-    misuse_.graves().add(slot.p, /*by_worker=*/false);
+    misuse_.graves().add(slot.p);
     slot = Slot{};
   }
 
@@ -264,7 +264,7 @@ class Session {
         judge(array ? model_.reallocarray(slot.p, count, size, p, error, reference::Memory::kPlenty)
                     : model_.realloc(slot.p, size, p, error, reference::Memory::kPlenty));
         if (p != slot.p && (p != nullptr || total == 0)) {
-          misuse_.graves().add(slot.p, /*by_worker=*/false);
+          misuse_.graves().add(slot.p);
         }
         if (p != nullptr || total == 0) slot = Slot{};
         adopt(slot, p, total);
@@ -305,7 +305,7 @@ class Session {
         const std::size_t size = model_.live().at(address(slot.p)).size;
         judge(model_.free_sized(slot.p, size));
         hpc_free_sized(slot.p, size);
-        misuse_.graves().add(slot.p, /*by_worker=*/false);
+        misuse_.graves().add(slot.p);
         slot = Slot{};
         return;
       }
@@ -315,7 +315,7 @@ class Session {
         const std::size_t size = model_.live().at(address(slot.p)).size;
         judge(model_.free_sized(slot.p, size));
         hpc_free_aligned_sized(slot.p, slot.alignment, size);
-        misuse_.graves().add(slot.p, /*by_worker=*/false);
+        misuse_.graves().add(slot.p);
         slot = Slot{};
         return;
       }
@@ -330,7 +330,7 @@ class Session {
         if (slot.p == nullptr) return;
         judge(model_.free(slot.p));
         void* p = slot.p;
-        misuse_.graves().add(p, /*by_worker=*/true);
+        misuse_.graves().add(p);
         slot = Slot{};
         cross_thread_ = true;
         const std::function<void()> job = [p] { hpc_free(p); };
@@ -373,7 +373,7 @@ class Session {
         });
         judge(model_.realloc(slot.p, size, p, error, reference::Memory::kPlenty));
         if (p != slot.p && (p != nullptr || size == 0)) {
-          misuse_.graves().add(slot.p, /*by_worker=*/true);
+          misuse_.graves().add(slot.p);
         }
         if (p != nullptr || size == 0) slot = Slot{};
         adopt(slot, p, size);

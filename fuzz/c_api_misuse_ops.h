@@ -53,12 +53,11 @@ class Graveyard {
  public:
   struct Grave {
     void* p = nullptr;
-    bool by_worker = false;  // its free may still wait in this thread's queue
   };
 
-  void add(void* p, bool by_worker) {
+  void add(void* p) {
     if (p == nullptr) return;
-    graves_[next_++ % kGraves] = Grave{p, by_worker};
+    graves_[next_++ % kGraves] = Grave{p};
   }
   // The grave a selector byte names.
   const Grave& at(unsigned selector) const { return graves_[selector % kGraves]; }
@@ -108,7 +107,8 @@ class MisuseOps {
   // still wait in this thread's queue: live as far as the allocator knows).
   void realloc_freed(unsigned selector, std::size_t size) {
     const Graveyard::Grave& grave = graves_.at(selector);
-    if (grave.p == nullptr || grave.by_worker || !model_.is_misuse(grave.p)) return;
+    if (grave.p == nullptr || !model_.is_misuse(grave.p)) return;
+    drain_everywhere();
     void* q = hpc_realloc(grave.p, size);
     judge(model_.realloc_misused(grave.p, size, q));
     settle();
@@ -116,7 +116,8 @@ class MisuseOps {
 
   void usable_size_freed(unsigned selector) {
     const Graveyard::Grave& grave = graves_.at(selector);
-    if (grave.p == nullptr || grave.by_worker || !model_.is_misuse(grave.p)) return;
+    if (grave.p == nullptr || !model_.is_misuse(grave.p)) return;
+    drain_everywhere();
     judge(model_.usable_size_misused(grave.p, hpc_malloc_usable_size(grave.p)));
     settle();
   }
@@ -151,7 +152,7 @@ class MisuseOps {
     // there in one job; settle() then checks every other block is intact.
     for (char* p : frees) {
       judge(model_.is_misuse(p) ? model_.free_misused(p) : model_.free(p));
-      graves_.add(p, /*by_worker=*/true);
+      graves_.add(p);
     }
     worker_.run([&frees, push_before] {
       for (std::size_t i = 0; i < frees.size(); ++i) {
@@ -184,6 +185,17 @@ class MisuseOps {
   }
 
  private:
+  // Every free either thread made reaches its block's owner: this thread
+  // pushes what it holds for the worker, the worker takes it back and
+  // pushes its own, this thread takes those back. Until then a block whose
+  // free waits in a queue (a block of either heap freed on the other
+  // thread, under any grave: addresses are reused) is live as far as its
+  // owner can know, and realloc or usable size of it is no misuse yet.
+  void drain_everywhere() {
+    hpc_malloc_trim(0);
+    worker_.run([] { hpc_malloc_trim(0); });
+    hpc_malloc_trim(0);
+  }
   static std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
   static std::size_t outstanding_remote_frees() {
     return stat_value("remote_frees_pushed") - stat_value("remote_frees_drained");
