@@ -289,11 +289,12 @@ class MediumFreeLists {
     Chunk header{};
     if (c != nullptr) {
       // Field by field: never the boundary tag and its seal, which the
-      // owner may be rewriting now.
-      header.size = c->size;
-      header.tag = c->tag;
-      header.state = c->state;
-      header.flags = c->flags;
+      // owner may be rewriting now. Unpoisoned: a header that merging
+      // absorbed (a freed block) lies in poisoned bytes.
+      header.size = load_unpoisoned(&c->size);
+      header.tag = load_unpoisoned(&c->tag);
+      header.state = load_unpoisoned(&c->state);
+      header.flags = load_unpoisoned(&c->flags);
     }
     return own_header_usable(c, header, p, operation);
   }
