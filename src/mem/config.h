@@ -39,8 +39,9 @@ concept HeapConfig = Pal<typename C::Pal> && SyncPolicy<typename C::Sync> &&
 // header words, then the pointers). Carriers have runs of their own
 // (SmallRuns::allocate_carrier).
 template <HeapConfig C>
-inline constexpr unsigned kRemoteBatchOf =
-    C::kSmallMax / sizeof(void*) - 3 < 64 ? C::kSmallMax / sizeof(void*) - 3 : 64;
+inline constexpr unsigned kRemoteBatchOf = C::kSmallMax / sizeof(void*) - 3 < 64
+                                               ? C::kSmallMax / sizeof(void*) - 3
+                                               : 64;
 template <HeapConfig C>
 inline constexpr std::size_t kCarrierBytesOf = (3 + std::size_t{kRemoteBatchOf<C>}) * sizeof(void*);
 

@@ -203,7 +203,7 @@ class MediumFreeLists {
     Chunk* next = c->next();  // its header was checked by accept()
     if (next->is_free()) {
       if (!unbin(next, /*c_checked=*/true)) return {nullptr};  // checked by accept()
-      c->size += next->size;                        // sealed below
+      c->size += next->size;                                   // sealed below
       poison_memory(next, medium::kMinChunkBytes);  // its header and links are inside c now
     }
     if (!c->is_first()) {
@@ -456,8 +456,8 @@ class MediumFreeLists {
     resize(c, keep);
     unpoison_memory(c->next(), medium::kMinChunkBytes);
     // Sealed by bin(), once its links are written.
-    Chunk* rest = new (c->next())
-        Chunk{static_cast<std::uint32_t>(tail), 0, 0, medium::kStateFree, 0, 0};
+    Chunk* rest =
+        new (c->next()) Chunk{static_cast<std::uint32_t>(tail), 0, 0, medium::kStateFree, 0, 0};
     rest->set_prev_size(keep, keys_);
     HPCALLOC_ASSERT(!rest->next()->is_free());
     rest->next()->set_prev_size(rest->size, keys_);

@@ -165,7 +165,8 @@ class MemorySource {
     header->huge_size = usable;
     header->align_shift = static_cast<std::uint8_t>(log2_floor(alignment));
     if (!header->guarded) {
-      header->guarded = pal_.protect(reinterpret_cast<char*>(header) + guard, pal_.page_size(), false);
+      header->guarded =
+          pal_.protect(reinterpret_cast<char*>(header) + guard, pal_.page_size(), false);
       if (!header->guarded) count(&SourceStats::guard_failures);
     }
     return header;

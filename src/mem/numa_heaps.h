@@ -32,9 +32,9 @@
 #include <new>
 
 #include "mem/config.h"
-#include "mem/thread_heap_pool.h"
 #include "mem/memory_source.h"
 #include "mem/thread_heap.h"
+#include "mem/thread_heap_pool.h"
 #include "sync/spin_lock.h"
 
 namespace hpcalloc {

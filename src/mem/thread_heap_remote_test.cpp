@@ -21,8 +21,8 @@ template <class Config>
 struct TwoHeaps : testing_configs::HeapFixture<Config> {
   using Base = testing_configs::HeapFixture<Config>;
   using Heap = typename Base::Heap;
-  std::unique_ptr<Heap> freer = std::make_unique<Heap>(*this->registry, *this->source,
-                                                        this->reporter);
+  std::unique_ptr<Heap> freer =
+      std::make_unique<Heap>(*this->registry, *this->source, this->reporter);
   Heap& owner() { return *this->heap; }
 
   // Both sides drain until nothing is in flight (blocks home, carriers home).

@@ -64,33 +64,40 @@ static void usable_size_global(void) {
   (void)n;
 }
 
-/* Runs misuse() in a child with stderr to a pipe; checks the child died of
- * SIGABRT after printing exactly `want` as the start of its only line. */
-static void expect_abort(const char* name, Misuse misuse, const char* want) {
+/* Runs child() in a forked child whose stderr goes to a pipe; returns its
+ * wait status, with what it wrote to stderr in out (NUL-terminated). */
+static int run_captured(void (*child)(const void*), const void* arg, char* out, size_t cap) {
   int fds[2];
   if (pipe(fds) != 0) {
     perror("pipe");
     exit(2);
   }
   fflush(NULL);
-  const pid_t child = fork();
-  if (child == 0) {
+  const pid_t pid = fork();
+  if (pid == 0) {
     close(fds[0]);
     dup2(fds[1], STDERR_FILENO);
-    misuse();
-    _exit(0); /* not reported: the parent sees a clean exit */
+    child(arg);
+    _exit(0);
   }
   close(fds[1]);
-  char out[1024];
   size_t got = 0;
   ssize_t n;
-  while (got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0) {
-    got += (size_t)n;
-  }
+  while (got < cap - 1 && (n = read(fds[0], out + got, cap - 1 - got)) > 0) got += (size_t)n;
   out[got] = '\0';
   close(fds[0]);
   int status = 0;
-  waitpid(child, &status, 0);
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+static void call_misuse(const void* misuse) { (*(const Misuse*)misuse)(); }
+
+/* Runs misuse() in a child; checks the child died of SIGABRT after printing
+ * exactly `want` as the start of its only line. */
+static void expect_abort(const char* name, Misuse misuse, const char* want) {
+  char out[1024];
+  const int status = run_captured(call_misuse, &misuse, out, sizeof out);
   const char* newline = strchr(out, '\n');
   const int one_line = newline != NULL && newline[1] == '\0';
   const int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
@@ -102,34 +109,17 @@ static void expect_abort(const char* name, Misuse misuse, const char* want) {
   }
 }
 
+static void run_stats_child(const void* self) {
+  setenv("HPCALLOC_STATS_FILE", "/nonexistent-hpcalloc-dir/stats.txt", 1);
+  execl((const char*)self, (const char*)self, "stats-child", (char*)NULL);
+  _exit(3);
+}
+
 /* Runs this program again as "stats-child" (it allocates and exits 0) with
  * HPCALLOC_STATS_FILE naming a file in a directory that does not exist. */
 static void expect_stats_file_warning(const char* self) {
-  int fds[2];
-  if (pipe(fds) != 0) {
-    perror("pipe");
-    exit(2);
-  }
-  fflush(NULL);
-  const pid_t child = fork();
-  if (child == 0) {
-    close(fds[0]);
-    dup2(fds[1], STDERR_FILENO);
-    setenv("HPCALLOC_STATS_FILE", "/nonexistent-hpcalloc-dir/stats.txt", 1);
-    execl(self, self, "stats-child", (char*)NULL);
-    _exit(3);
-  }
-  close(fds[1]);
   char out[8192];
-  size_t got = 0;
-  ssize_t n;
-  while (got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0) {
-    got += (size_t)n;
-  }
-  out[got] = '\0';
-  close(fds[0]);
-  int status = 0;
-  waitpid(child, &status, 0);
+  const int status = run_captured(run_stats_child, self, out, sizeof out);
   const char* want =
       "hpcalloc: warning: cannot open HPCALLOC_STATS_FILE /nonexistent-hpcalloc-dir/stats.txt";
   const char* warning = strstr(out, want);
