@@ -545,86 +545,23 @@ class MediumFreeLists {
 
   // True for a live block; otherwise reports what p is (naming operation_)
   // and returns false. A corrupted neighbour also abandons the lists.
-  bool accept(const void* p) {
-    const Classified found = classify(p);
-    switch (found.state) {
-      case PointerState::kInUse: return true;
-      case PointerState::kFree:
-        reporter_.report(freed_block_error(operation_), operation_, p);
-        break;
-      case PointerState::kInvalid:
-        reporter_.report(HeapError::kInvalidPointer, operation_, p);
-        break;
-      case PointerState::kCorruptedNeighbour:
-        corrupted(HeapError::kCorruptedChunkHeader, found.corrupted);
-        break;
-    }
-    return false;
-  }
+  bool accept(const void* p);
 
   // p's own header first, so garbage is rejected before any far read; then
   // its boundary tag and both neighbours, whose sealed sizes must agree
   // with it. A neighbour that fails is corruption (an overflow, or a write
   // after free into a merged chunk), not a bad p: p's own header passed.
-  Classified classify(const void* p) const {
-    if (p == nullptr || !is_aligned(p, medium::kChunkAlignment)) {
-      return {PointerState::kInvalid, nullptr};
-    }
-    const Chunk* c = Chunk::from_user(p);
-    // A header that merging absorbed (p freed twice) lies in poisoned bytes.
-    const Chunk header = load_unpoisoned(c);
-    if (!sealed_copy(c, header)) return {PointerState::kInvalid, nullptr};
-    if (header.state == medium::kStateFree) return {PointerState::kFree, nullptr};
-    const std::size_t size = header.size;
-    if (header.state != medium::kStateInUse || (header.flags & ~medium::kFlagFirst) != 0 ||
-        size < medium::kMinChunkBytes || size > kMaxChunkBytes ||
-        size % medium::kChunkAlignment != 0) {
-      return {PointerState::kInvalid, nullptr};
-    }
-    const std::size_t prev_size = header.prev_size;
-    if (header.prev_tag != header.prev_tag_for(c->address(), keys_) || prev_size > kMaxChunkBytes ||
-        prev_size % medium::kChunkAlignment != 0 || (prev_size == 0) != c->is_first()) {
-      return {PointerState::kCorruptedNeighbour, c};  // its own boundary tag
-    }
-    // next's own boundary tag need not pass its seal here: it must equal
-    // c's sealed size, and its seal is checked when next is freed.
-    const Chunk* next = c->next();
-    if (!next->tag_ok(keys_) || next->prev_size != size) {
-      return {PointerState::kCorruptedNeighbour, next};
-    }
-    if (!c->is_first()) {
-      const Chunk* prev = c->prev();
-      if (!prev->tag_ok(keys_) || prev->size != prev_size) {
-        return {PointerState::kCorruptedNeighbour, prev};
-      }
-    }
-    return {PointerState::kInUse, nullptr};
-  }
+  Classified classify(const void* p) const;
 
   // Whether `header`, a copy of the header at c, has the tag it calls for
   // there. A free chunk's links are read too, unpoisoned (merging may have
   // absorbed it: a double free).
-  bool sealed_copy(const Chunk* c, const Chunk& header) const {
-    const FreeLinks links =
-        header.state == medium::kStateFree ? load_unpoisoned(&c->links()) : FreeLinks{};
-    return header.tag == header.tag_for(c->address(), links, keys_);
-  }
+  bool sealed_copy(const Chunk* c, const Chunk& header) const;
 
   // The usable size a header copy describes if it is a live chunk's at c,
   // else 0 after a report.
   std::size_t own_header_usable(const Chunk* c, const Chunk& header, const void* p,
-                                const char* operation) const {
-    const bool sealed = c != nullptr && sealed_copy(c, header);
-    if (!sealed || header.state != medium::kStateInUse || header.size < medium::kMinChunkBytes ||
-        header.size > kMaxChunkBytes || (header.flags & ~medium::kFlagFirst) != 0) {
-      reporter_.report(sealed && header.state == medium::kStateFree ? freed_block_error(operation)
-                                                                    : HeapError::kInvalidPointer,
-                       operation, p);
-      return 0;
-    }
-    return header.size - medium::kChunkHeaderBytes;
-  }
-
+                                const char* operation) const;
   bool overlaps_some_region(const void* begin, std::size_t bytes) const {
     const auto lo = reinterpret_cast<std::uintptr_t>(begin);
     for (const RegionRecord* r = regions_; r != nullptr; r = r->next) {
@@ -654,3 +591,4 @@ class MediumFreeLists {
 }  // namespace hpcalloc
 
 #include "mem/medium_free_lists_check.h"
+#include "mem/medium_free_lists_pointers.h"
