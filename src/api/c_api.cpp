@@ -14,6 +14,7 @@
 
 #include "api/global_allocator.h"
 #include "api/hpcalloc.h"
+#include "api/production_config.h"
 #include "base/base.h"
 
 namespace hpcalloc {
@@ -100,6 +101,7 @@ namespace global = hpcalloc::global;
 
 // Keep in step with project(VERSION) in the top-level CMakeLists.txt.
 const char* hpc_version(void) { return HPCALLOC_VERSION; }  // from project() in CMake
+const char* hpc_flavour(void) { return hpcalloc::kSecureFlavour ? "secure" : "default"; }
 
 void* hpc_malloc(std::size_t size) { return global::malloc(size); }
 

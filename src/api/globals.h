@@ -21,7 +21,7 @@
 
 namespace hpcalloc::internal {
 
-using Config = ProductionConfig;
+using Config = FlavourConfig;
 using Heap = ThreadHeap<Config>;
 using Source = MemorySource<Config>;
 using Registry = SegmentRegistry<Config>;

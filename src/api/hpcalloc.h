@@ -25,6 +25,10 @@ extern "C" {
 
 /* The library's version, "MAJOR.MINOR.PATCH". */
 HPCALLOC_EXPORT const char* hpc_version(void);
+/* Which flavour this library is: "default" (libhpcalloc.so) or "secure"
+ * (libhpcalloc-secure.so: guard pages, canaries, quarantine, zero-on-free;
+ * see the README's "Misuse and hardening"). */
+HPCALLOC_EXPORT const char* hpc_flavour(void);
 
 /* 16-byte-aligned block of >= size bytes (size 0: a unique block); NULL and
  * errno ENOMEM when impossible or out of memory. */

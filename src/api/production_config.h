@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 #include "api/counting_reporter.h"
 #include "mem/config.h"
+#include "mem/hardening.h"
 #include "pal/default_pal.h"
 #include "sync/std_sync.h"
 
@@ -31,5 +33,23 @@ struct ProductionConfig {
 
 static_assert(HeapConfig<ProductionConfig>);
 static_assert(ConfigChecks<ProductionConfig>::kOk);
+
+// The secure flavour (libhpcalloc-secure.so): the same sizes, every
+// hardening feature on (mem/hardening.h).
+struct SecureProductionConfig : ProductionConfig {
+  static constexpr Hardening kHardening = Hardening::secure();
+};
+
+static_assert(HeapConfig<SecureProductionConfig>);
+static_assert(ConfigChecks<SecureProductionConfig>::kOk);
+
+// Which of the two a library is built as: the build sets HPCALLOC_SECURE
+// to 1 for the secure targets (src/CMakeLists.txt), and this is the only
+// place that reads it.
+#ifndef HPCALLOC_SECURE
+#define HPCALLOC_SECURE 0
+#endif
+inline constexpr bool kSecureFlavour = HPCALLOC_SECURE != 0;
+using FlavourConfig = std::conditional_t<kSecureFlavour, SecureProductionConfig, ProductionConfig>;
 
 }  // namespace hpcalloc

@@ -25,6 +25,9 @@ enum class HeapError {
   kCorruptedFreeList,     // a free medium chunk's list links
   kCorruptedChunkHeader,  // a medium chunk's header (size, state, tag)
   kCorruptedCarrier,      // a carrier of remote frees (remote_frees.h)
+  // Secure flavour only (mem/hardening.h):
+  kBlockOverflow,   // a write past the bytes asked for (the block's canary or padding)
+  kWriteAfterFree,  // a write into a block while it was free (it is no longer zero)
 };
 
 inline const char* heap_error_text(HeapError error) {
@@ -40,6 +43,8 @@ inline const char* heap_error_text(HeapError error) {
       return "corrupted free block (medium free-list link overwritten) at ";
     case HeapError::kCorruptedChunkHeader: return "corrupted medium chunk header at ";
     case HeapError::kCorruptedCarrier: return "corrupted remote-free carrier at ";
+    case HeapError::kBlockOverflow: return "write past the end of block ";
+    case HeapError::kWriteAfterFree: return "write into freed block ";
   }
   return "heap error at ";
 }

@@ -27,6 +27,7 @@
 #include "base/report.h"
 #include "ds/region_registry.h"
 #include "mem/config.h"
+#include "mem/hardening.h"
 #include "mem/segment.h"
 #include "sync/spin_lock.h"
 
@@ -199,6 +200,11 @@ class MemorySource {
   // takes them again (small runs that are retired, see SmallRuns).
   bool decommit(void* p, std::size_t bytes) { return pal_.decommit(p, bytes); }
   bool commit(void* p, std::size_t bytes) { return pal_.commit(p, bytes); }
+  // Makes a range inside a live segment inaccessible or accessible again
+  // (the secure flavour's guard pages; the Pal's contract).
+  bool protect(void* p, std::size_t bytes, bool accessible) {
+    return pal_.page_size() == kGuardPageBytes && pal_.protect(p, bytes, accessible);
+  }
 
   // Unmaps every cached mapping.
   void trim();

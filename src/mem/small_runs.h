@@ -68,8 +68,10 @@
 #include "base/secret.h"
 #include "ds/intrusive_list.h"
 #include "mem/config.h"
+#include "mem/hardening.h"
 #include "mem/segment.h"
 #include "mem/size_classes.h"
+#include "mem/small_block_hardening.h"
 
 namespace hpcalloc {
 
@@ -131,40 +133,49 @@ class SmallRuns {
 
   static_assert(kRunSize <= (std::uint64_t{1} << 32), "slot offsets are 32-bit");
 
+  // The secure flavour's features (mem/hardening.h); all off by default.
+  static constexpr Hardening kHardening = hardening_of<Config>;
+  using BlockHardening = SmallBlockHardening<kHardening>;
+  // Bytes after each user block's requested size: the canary (and padding).
+  static constexpr std::size_t kCanaryBytes = BlockHardening::kCanaryBytes;
+  static constexpr bool kZeroOnFree = kHardening.zero_on_free;
+  static constexpr bool kQuarantine = BlockHardening::kQuarantine;
+  // Every free takes the checked path (deallocate()), never the fast one.
+  static constexpr bool kHardenedFree =
+      kCanaryBytes != 0 || kZeroOnFree || kQuarantine || kHardening.check_every_free;
+  static constexpr bool kHardenedBlocks = kCanaryBytes != 0 || kZeroOnFree;
+  // The inaccessible page at the end of every run (guard_runs).
+  static constexpr std::size_t kRunGuardBytes = kHardening.guard_runs ? kGuardPageBytes : 0;
+  static_assert(kRunGuardBytes == 0 || kRunSize >= 4 * kGuardPageBytes,
+                "a run's guard page is a small part of it");
+
   SmallRuns(Provider& provider, Reporter& reporter, void* owner,
             std::uint64_t secret = process_secret())
       : provider_(&provider),
         reporter_(reporter),
         owner_(owner),
         link_key_(derive_key(secret, this, 0x6c696e6b)),
-        check_key_(derive_key(secret, this, 0x636865636b)) {
+        check_key_(derive_key(secret, this, 0x636865636b)),
+        hardening_(secret, this) {
     for (unsigned c = 0; c < kClassCount; ++c) caches_[c].limit = cache_limit(c);
     caches_[kCarrierClass].limit = 0;  // the free fast path never takes a carrier
   }
   SmallRuns(const SmallRuns&) = delete;
   SmallRuns& operator=(const SmallRuns&) = delete;
 
-  // A block of class `size_class`, or nullptr with errno = ENOMEM.
-  [[gnu::always_inline]] void* allocate(unsigned size_class) {
-    Cache& cache = caches_[size_class];
-    void* block = cache.head;
-    if (__builtin_expect(block != nullptr, 1)) {
-      const std::uintptr_t link = word(block, 0);
-      if (__builtin_expect(!check_word_matches(block, link), 0)) {
-        return refill_after_corruption(size_class, block);
-      }
-      cache.head = decode(link);
-      set_word(block, 1, 0);
-      --cache.count;
-      unpoison_memory(block, slot_size_of(size_class));
-      return block;
+  // A block of class `size_class` for a request of `requested` bytes
+  // (requested + kCanaryBytes fits the class), or nullptr with errno = ENOMEM.
+  [[gnu::always_inline]] void* allocate(unsigned size_class, std::size_t requested = 0) {
+    void* block = take(size_class);
+    if constexpr (kHardenedBlocks) {
+      if (block != nullptr) hand_out(block, size_class, requested);
     }
-    return refill(size_class);
+    return block;
   }
 
   // A carrier of kCarrierBytesOf<Config> bytes (see the top comment), or
   // nullptr with errno = ENOMEM. May run the refill hook (drain).
-  void* allocate_carrier() { return allocate(kCarrierClass); }
+  void* allocate_carrier() { return take(kCarrierClass); }
 
   // The fast half of deallocate(): pushes `block` onto its class's cache if
   // it is the start of a live slot, does not look cached (a possible double
@@ -173,7 +184,8 @@ class SmallRuns {
   // full job. Written so that every exit is cheap: no call, no report, few
   // live registers.
   [[gnu::always_inline]] bool try_deallocate_fast(SegmentHeader* segment, void* block) {
-    if constexpr (kChecked) return false;  // the checked build checks every free
+    // The checked build and the secure flavour check every free.
+    if constexpr (kChecked || kHardenedFree) return false;
     Segment* s = reinterpret_cast<Segment*>(segment);
     Run* run = &s->runs[run_index(s, block)];
     const std::size_t in_slots = offset_in_segment(s, block) - run->slots_offset;  // may wrap
@@ -199,12 +211,28 @@ class SmallRuns {
   [[gnu::always_inline]] bool deallocate(SegmentHeader* segment, void* block) {
     Run* run = validated_run(segment, block, "free()");
     if (run == nullptr) return false;
-    if (__builtin_expect(free_in_bitmap(*run, block) || looks_cached(block) || kChecked, 0)) {
+    if (__builtin_expect(free_in_bitmap(*run, block) || looks_freed(block) || kChecked, 0)) {
       if (!check_allocated(*run, block, "free()")) return false;
     }
+    if constexpr (kHardenedFree) return free_hardened(*run, block);
     Cache& cache = caches_[run->size_class];
     push_to_cache(cache, *run, block, cache.limit);
     return true;
+  }
+
+  // Secure flavour: re-seals a live block for `requested` bytes (an
+  // in-place realloc within its slot).
+  void reseal(SegmentHeader* segment, void* block, std::size_t requested) {
+    if constexpr (kCanaryBytes != 0) {
+      Segment* s = reinterpret_cast<Segment*>(segment);
+      hardening_.seal(block, s->runs[run_index(s, block)].slot_size,
+                      requested == 0 ? 1 : requested);
+    }
+  }
+  // The most a block of `slot_size` can hold in place (its usable size
+  // before any request: the slot less its canary).
+  static constexpr std::size_t capacity_of(std::size_t slot_size) {
+    return slot_size - kCanaryBytes;
   }
 
   // Frees a carrier of this heap (back from the heap it went to). A block
@@ -234,10 +262,19 @@ class SmallRuns {
     Run* run = validated_run(segment, block, operation);
     if (run == nullptr) return 0;
     const bool freed = owner_thread ? is_free(*run, block, operation)
-                                    : looks_cached(block) || free_in_bitmap_shared(*run, block);
+                                    : looks_freed(block) || free_in_bitmap_shared(*run, block);
     if (__builtin_expect(freed, 0)) {
       reporter_.report(HeapError::kUseOfFreedBlock, operation, block);
       return 0;
+    }
+    if constexpr (kCanaryBytes != 0) {
+      // The size the block was sealed with: every byte of it is the user's.
+      const std::size_t requested = hardening_.sealed_size(block, run->slot_size);
+      if (requested == SIZE_MAX) {
+        reporter_.report(HeapError::kBlockOverflow, operation, block);
+        return 0;
+      }
+      return requested;
     }
     return run->slot_size;
   }
@@ -246,6 +283,9 @@ class SmallRuns {
   // segments that become empty are retired as usual.
   // `operation` names the call in a report of a corrupted cache.
   void flush_all(const char* operation = "malloc_trim()") {
+    if constexpr (kQuarantine) {
+      while (!hardening_.empty()) release_oldest_quarantined(operation);
+    }
     for (unsigned c = 0; c < kRunClasses; ++c) flush(c, 0, operation);
   }
 
@@ -270,7 +310,9 @@ class SmallRuns {
       available_[c].forget_all();
     }
     with_free_runs_.forget_all();
+    if constexpr (kQuarantine) hardening_.forget_all();
     while (SegmentHeader* header = all_segments_.pop_front()) {
+      lift_run_guards(reinterpret_cast<Segment*>(header));
       unpoison_memory(header, kSegmentSize);
       provider_->release_segment(header);
     }
@@ -299,9 +341,10 @@ class SmallRuns {
   std::size_t segment_count() const { return all_segments_.size(); }
   // Bytes of blocks taken out of the bitmaps: handed out or in a cache.
   std::size_t out_of_bitmaps_bytes() const { return out_of_bitmaps_bytes_; }
-  // Bytes of blocks in the caches.
+  // Bytes of blocks in the caches (and the quarantine).
   std::size_t cached_bytes() const {
     std::size_t bytes = 0;
+    if constexpr (kQuarantine) bytes += hardening_.bytes();
     for (unsigned c = 0; c < kRunClasses; ++c) bytes += caches_[c].count * slot_size_of(c);
     return bytes;
   }
@@ -354,12 +397,13 @@ class SmallRuns {
     IntrusiveListNode<Segment> with_free_runs_link;
     std::uint64_t free_runs;    // 1 = retired run
     std::uint64_t decommitted;  // 1 = retired run whose pages went back to the OS
+    std::uint64_t guarded;      // 1 = run whose last page is PROT_NONE (guard_runs)
     Run runs[kRunsPerSegment];
   };
 
  public:
   static constexpr std::size_t kFirstSlotsOffset = align_up(sizeof(Segment), Config::kSmallMax);
-  static_assert(kFirstSlotsOffset + Config::kSmallMax <= kRunSize,
+  static_assert(kFirstSlotsOffset + Config::kSmallMax + kRunGuardBytes <= kRunSize,
                 "run 0 must hold a block of the largest class after the metadata");
 
  private:
@@ -385,6 +429,13 @@ class SmallRuns {
   // free candidate). Two loads, no branch on the link.
   [[gnu::always_inline]] bool looks_cached(const void* block) const {
     return check_word_matches(block, word(block, 0));
+  }
+  // Or quarantined (secure flavour): a block that may be free already.
+  [[gnu::always_inline]] bool looks_freed(const void* block) const {
+    if constexpr (kQuarantine) {
+      if (hardening_.looks_quarantined(block)) return true;
+    }
+    return looks_cached(block);
   }
   // Links block in front of `next` (nullptr: the end).
   [[gnu::always_inline]] void link_cached(void* block, void* next) const {
@@ -505,6 +556,9 @@ class SmallRuns {
     const Segment* s = segment_of(block);
     const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
     if (test_bit(run, index)) return true;
+    if constexpr (kQuarantine) {
+      if (hardening_.looks_quarantined(block) && hardening_.in_quarantine(block)) return true;
+    }
     Cache& cache = caches_[run.size_class];
     const void* p = cache.head;
     for (std::uint32_t i = 0; i < cache.count && p != nullptr; ++i) {
@@ -536,7 +590,36 @@ class SmallRuns {
     return refill(size_class);
   }
 
+  // allocate() without the secure flavour's checks (and carriers).
+  [[gnu::always_inline]] void* take(unsigned size_class) {
+    Cache& cache = caches_[size_class];
+    void* block = cache.head;
+    if (__builtin_expect(block != nullptr, 1)) {
+      const std::uintptr_t link = word(block, 0);
+      if (__builtin_expect(!check_word_matches(block, link), 0)) {
+        return refill_after_corruption(size_class, block);
+      }
+      cache.head = decode(link);
+      set_word(block, 1, 0);
+      --cache.count;
+      unpoison_memory(block, slot_size_of(size_class));
+      return block;
+    }
+    return refill(size_class);
+  }
+
   [[gnu::noinline]] void* refill(unsigned size_class);
+  // Secure flavour (small_runs_hardened.h): checks and seals a block being
+  // handed out; frees a checked block into the quarantine (or its cache);
+  // moves the quarantine's oldest block to its cache; shuffles a refill.
+  void hand_out(void* block, unsigned size_class, std::size_t requested);
+  bool free_hardened(Run& run, void* block);
+  void release_oldest_quarantined(const char* operation);
+  void* shuffle_refill(unsigned size_class, void* first);
+  // Guard pages of runs (guard_runs): set when a run first starts in a
+  // segment, lifted (all at once) when the segment leaves the heap.
+  void guard_run(Segment* s, unsigned index);
+  void lift_run_guards(Segment* s);
   [[gnu::noinline]] void flush(unsigned size_class, unsigned keep,
                                const char* operation = "free()");
   Run* start_run(unsigned size_class);
@@ -557,6 +640,7 @@ class SmallRuns {
   // paths load both.
   const std::uintptr_t link_key_;
   const std::uintptr_t check_key_;
+  [[no_unique_address]] BlockHardening hardening_;
   void (*refill_hook_)(void* owner) = nullptr;
   std::size_t out_of_bitmaps_bytes_ = 0;
   Cache caches_[kRunClasses];
@@ -569,4 +653,5 @@ class SmallRuns {
 
 }  // namespace hpcalloc
 
+#include "mem/small_runs_hardened.h"
 #include "mem/small_runs_impl.h"

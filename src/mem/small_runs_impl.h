@@ -76,6 +76,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   run->free_count -= taken;
   out_of_bitmaps_bytes_ += std::size_t{taken} * run->slot_size;
   if (run->free_count == 0) available_[size_class].remove(run);
+  if constexpr (kHardening.random_slots) first = shuffle_refill(size_class, first);
   unpoison_memory(first, run->slot_size);
   return first;
 }
@@ -195,7 +196,14 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
   Run* run = &s->runs[index];
   const std::size_t size = slot_size_of(size_class);
   const std::size_t begin = index == 0 ? kFirstSlotsOffset : index * kRunSize;
-  const std::size_t end = (index + 1) * kRunSize;
+  const std::size_t end = (index + 1) * kRunSize - kRunGuardBytes;
+  if constexpr (kRunGuardBytes != 0) guard_run(s, index);
+  if constexpr (kZeroOnFree) {
+    // A free slot is zero past its link words (small_block_hardening.h):
+    // so is every slot of a new run, whatever the run held before.
+    unpoison_memory(reinterpret_cast<char*>(s) + begin, end - begin);
+    std::memset(reinterpret_cast<char*>(s) + begin, 0, end - begin);
+  }
   run->slot_size = static_cast<std::uint32_t>(size);
   run->divisor = SlotDivisor::of(static_cast<std::uint32_t>(size));
   run->slots_offset = static_cast<std::uint32_t>(begin);
@@ -224,7 +232,7 @@ void SmallRuns<Config, Provider>::run_pages(Segment* s, unsigned index, char** b
                                             std::size_t* bytes) {
   constexpr std::size_t kPage = 4096;  // the smallest page we run on; larger pages still align
   const std::size_t first = index == 0 ? align_up(kFirstSlotsOffset, kPage) : index * kRunSize;
-  const std::size_t end = (index + 1) * kRunSize;
+  const std::size_t end = (index + 1) * kRunSize - kRunGuardBytes;  // not the guard page
   *begin = reinterpret_cast<char*>(s) + first;
   *bytes = first < end ? end - first : 0;
 }
@@ -276,6 +284,7 @@ void SmallRuns<Config, Provider>::release_segment(Segment* s) {
   HPCALLOC_ASSERT(s->free_runs == kAllRuns);
   with_free_runs_.remove(s);
   all_segments_.remove(&s->header);
+  lift_run_guards(s);
   // Free slots are poisoned; the segment leaves the heap addressable.
   unpoison_memory(s, kSegmentSize);
   provider_->release_segment(&s->header);

@@ -63,10 +63,19 @@ class ThreadHeap {
   // glibc refuses requests above PTRDIFF_MAX; so do we.
   static constexpr std::size_t kMaxRequest = PTRDIFF_MAX;
   static constexpr std::size_t kMediumRegionOffset = align_up(sizeof(SegmentHeader), 16);
-  static constexpr std::size_t kMediumRegionBytes = kSegmentSize - kMediumRegionOffset;
+  // The secure flavour's guard page at the end of a medium segment
+  // (mem/hardening.h): the region stops before it.
+  static constexpr std::size_t kMediumGuardBytes =
+      hardening_of<Config>.guard_medium ? kGuardPageBytes : 0;
+  static constexpr std::size_t kMediumRegionBytes =
+      kSegmentSize - kMediumRegionOffset - kMediumGuardBytes;
   using Medium = MediumFreeLists<Reporter, kSegmentSize>;
   using MediumCacheT = MediumCache<kSmallMax>;
   static_assert(MediumCacheT::kMaxBytes <= kMediumMax, "cached classes are medium sizes");
+  // The secure flavour's canary after each small block (0 by default), and
+  // the largest request a small block takes.
+  static constexpr std::size_t kCanaryBytes = SmallRuns<Config, Source>::kCanaryBytes;
+  static constexpr std::size_t kSmallMaxRequest = kSmallMax - kCanaryBytes;
   // See the top comment: whether a cached huge block may stay poisoned.
   static constexpr bool kPoisonCachedHuge = std::is_same_v<typename Config::Pal, DefaultPal>;
   // Blocks a batch of remote frees holds (config.h).
@@ -117,7 +126,9 @@ class ThreadHeap {
   std::size_t migrate_to(Source& target);
 
   [[gnu::always_inline]] void* malloc(std::size_t size) {
-    if (__builtin_expect(size <= kSmallMax, 1)) return small_.allocate(Classes::class_of(size));
+    if (__builtin_expect(size <= kSmallMaxRequest, 1)) {
+      return small_.allocate(Classes::class_of(size + kCanaryBytes), size);
+    }
     return malloc_large(size);
   }
 
@@ -275,6 +286,14 @@ class ThreadHeap {
   void* medium_allocate(std::size_t size, std::size_t alignment);
   void* huge_allocate(std::size_t size, std::size_t alignment);
   bool add_medium_segment();
+  // Back to the source, its guard page lifted (secure flavour).
+  void release_medium_segment(SegmentHeader* s) {
+    if constexpr (kMediumGuardBytes != 0) {
+      source_->protect(reinterpret_cast<char*>(s) + kSegmentSize - kMediumGuardBytes,
+                       kMediumGuardBytes, true);
+    }
+    source_->release_segment(s);
+  }
   void release_medium_region(void* region);
   // Usable size of p in `segment` (live), or 0 after a report naming
   // `operation` (the call the program made).

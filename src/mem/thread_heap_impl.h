@@ -12,7 +12,7 @@ ThreadHeap<Config>::~ThreadHeap() {
   small_.release_all();
   while (SegmentHeader* s = medium_segments_.pop_front()) {
     unpoison_memory(s, s->mapping_size);  // its free chunks are poisoned
-    source_->release_segment(s);
+    release_medium_segment(s);
   }
   while (SegmentHeader* s = huge_blocks_.pop_front()) source_->release_segment(s);
 }
@@ -63,6 +63,11 @@ template <HeapConfig Config>
 bool ThreadHeap<Config>::add_medium_segment() {
   SegmentHeader* s = source_->acquire_segment(SegmentKind::kMedium, this);
   if (s == nullptr) return false;
+  if constexpr (kMediumGuardBytes != 0) {
+    // A failed mprotect leaves the segment unguarded, still correct.
+    source_->protect(reinterpret_cast<char*>(s) + kSegmentSize - kMediumGuardBytes,
+                     kMediumGuardBytes, false);
+  }
   medium_segments_.push_front(s);
   medium_.add_region(reinterpret_cast<char*>(s) + kMediumRegionOffset, kMediumRegionBytes);
   return true;
@@ -78,7 +83,7 @@ void ThreadHeap<Config>::release_medium_region(void* region) {
     return;
   }
   medium_segments_.remove(s);
-  source_->release_segment(s);
+  release_medium_segment(s);
 }
 
 template <HeapConfig Config>
@@ -275,8 +280,8 @@ void* ThreadHeap<Config>::memalign(std::size_t alignment, std::size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (alignment <= kSmallMax && size <= kSmallMax) {
-    return small_.allocate(Classes::class_of_aligned(size, alignment));
+  if (alignment <= kSmallMax && size <= kSmallMaxRequest) {
+    return small_.allocate(Classes::class_of_aligned(size + kCanaryBytes, alignment), size);
   }
   // Medium when the worst case (size + alignment + a split-off gap) fits a
   // medium request; otherwise a huge block, which can align to anything.
@@ -359,7 +364,10 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
   switch (segment->kind()) {
     case SegmentKind::kSmall:
       // Stay while the block is at most twice what is needed.
-      if (size <= old_usable && size * 2 >= old_usable) return p;
+      if (size <= old_usable && size * 2 >= old_usable) {
+        small_.reseal(segment, p, size);  // secure flavour: the new size's seal
+        return p;
+      }
       break;
     case SegmentKind::kMedium:
       if (size > kSmallMax && size <= kMediumMax && medium_.try_resize(p, size)) {

@@ -1,0 +1,182 @@
+// The secure flavour's per-heap state for small blocks (mem/hardening.h):
+// the seal after each live block (padding and canary), the zero check of
+// freed blocks, the quarantine FIFO and the random source of slot order.
+// SmallRuns owns one and calls it on its slow paths; in the default flavour
+// the class is empty and every call is compiled out.
+//
+// A live block's slot, secure flavour:
+//   [0, requested)            the user's bytes
+//   [requested, slot - 8)     padding: every byte is pad_byte_
+//   [slot - 8, slot)          canary word: the requested size in its low 16
+//                             bits, above them a keyed hash of the block's
+//                             address and that size
+// so a write even one byte past what was asked for changes the padding or
+// the canary, and free() finds it. The size cannot be forged without the
+// key, so malloc_usable_size() can trust it (it returns the requested size:
+// every byte it promises is the user's).
+//
+// A freed block: its first two words are the structure's (a quarantine
+// marker, later the cache link and check word), every byte after them is
+// zero. Leaving the quarantine and being handed out again both check that.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/secret.h"
+#include "mem/hardening.h"
+
+namespace hpcalloc {
+
+template <Hardening H>
+class SmallBlockHardening {
+ public:
+  static constexpr std::size_t kCanaryBytes = H.canary_bytes;
+  static_assert(kCanaryBytes == 0 || kCanaryBytes == sizeof(std::uint64_t),
+                "a canary is one word");
+  static constexpr unsigned kQuarantineBlocks = H.quarantine_blocks;
+  static constexpr bool kQuarantine = kQuarantineBlocks != 0;
+  // Bytes of a freed block the allocator itself writes (link and check
+  // word, or the quarantine marker); the rest is zero when zero_on_free.
+  static constexpr std::size_t kLinkBytes = 2 * sizeof(void*);
+
+  SmallBlockHardening(std::uint64_t secret, const void* owner)
+      : canary_key_(derive_key(secret, owner, 0x63616e617279)),
+        marker_key_(derive_key(secret, owner, 0x71756172)),
+        random_state_(derive_key(secret, owner, 0x72616e64)),
+        pad_byte_(static_cast<unsigned char>((canary_key_ >> 40) | 1)) {}
+
+  // --- Seal (canary and padding) --------------------------------------
+  // Writes the padding and canary of a block handed out for `requested`
+  // bytes (requested + kCanaryBytes <= slot_size).
+  void seal(void* block, std::size_t slot_size, std::size_t requested) const {
+    char* bytes = static_cast<char*>(block);
+    std::memset(bytes + requested, pad_byte_, slot_size - kCanaryBytes - requested);
+    const std::uint64_t canary = canary_of(block, requested);
+    std::memcpy(bytes + slot_size - kCanaryBytes, &canary, sizeof(canary));
+  }
+  // The requested size a live block was sealed with, or SIZE_MAX when its
+  // canary or padding was overwritten (a write past the end).
+  std::size_t sealed_size(const void* block, std::size_t slot_size) const {
+    const char* bytes = static_cast<const char*>(block);
+    std::uint64_t canary = 0;
+    std::memcpy(&canary, bytes + slot_size - kCanaryBytes, sizeof(canary));
+    const std::size_t requested = canary & 0xffff;
+    if (requested > slot_size - kCanaryBytes || canary != canary_of(block, requested)) {
+      return SIZE_MAX;
+    }
+    for (std::size_t i = requested; i < slot_size - kCanaryBytes; ++i) {
+      if (static_cast<unsigned char>(bytes[i]) != pad_byte_) return SIZE_MAX;
+    }
+    return requested;
+  }
+
+  // --- Zero on free ---------------------------------------------------
+  static void zero_past_links(void* block, std::size_t slot_size) {
+    if (slot_size > kLinkBytes) {
+      std::memset(static_cast<char*>(block) + kLinkBytes, 0, slot_size - kLinkBytes);
+    }
+  }
+  static bool is_zero_past_links(const void* block, std::size_t slot_size) {
+    const auto* words = static_cast<const std::uint64_t*>(block);
+    std::uint64_t any = 0;
+    for (std::size_t i = kLinkBytes / 8; i < slot_size / 8; ++i) any |= words[i];
+    return any == 0;
+  }
+
+  // --- Quarantine -----------------------------------------------------
+  // A quarantined block's first two words: keyed with its address, so a
+  // block's own words say "maybe quarantined" and the FIFO says for sure.
+  void mark_quarantined(void* block) const {
+    auto* words = static_cast<std::uint64_t*>(block);
+    words[0] = marker(block, 0);
+    words[1] = marker(block, 1);
+  }
+  bool looks_quarantined(const void* block) const {
+    const auto* words = static_cast<const std::uint64_t*>(block);
+    return words[0] == marker(block, 0) && words[1] == marker(block, 1);
+  }
+  bool in_quarantine(const void* block) const {
+    for (unsigned i = 0; i < count_; ++i) {
+      if (ring_[(head_ + i) % kRingSize].block == block) return true;
+    }
+    return false;
+  }
+  // Whether a block of `slot_size` bytes can join without one leaving first.
+  bool has_room_for(std::size_t slot_size) const {
+    return count_ < kRingSize && bytes_ + slot_size <= H.quarantine_bytes;
+  }
+  bool empty() const { return count_ == 0; }
+  std::size_t bytes() const { return bytes_; }
+  void push(void* block, std::size_t slot_size) {
+    ring_[(head_ + count_) % kRingSize] = {block, static_cast<std::uint32_t>(slot_size)};
+    ++count_;
+    bytes_ += slot_size;
+  }
+  // The oldest block (the quarantine is not empty); *slot_size its slot.
+  void* pop_oldest(std::size_t* slot_size) {
+    const Entry entry = ring_[head_];
+    head_ = (head_ + 1) % kRingSize;
+    --count_;
+    bytes_ -= entry.slot_size;
+    *slot_size = entry.slot_size;
+    return entry.block;
+  }
+  // Forgets every block (tear-down: the memory goes back wholesale).
+  void forget_all() { head_ = count_ = 0, bytes_ = 0; }
+
+  // --- Random slot order ------------------------------------------------
+  // Shuffles blocks[0, n) (Fisher-Yates with xorshift64*: unpredictable
+  // enough to stop placement by allocation order, not a cryptographic RNG).
+  void shuffle(void** blocks, unsigned n) {
+    for (unsigned i = n; i > 1; --i) {
+      const unsigned j = static_cast<unsigned>(next_random() % i);
+      void* t = blocks[i - 1];
+      blocks[i - 1] = blocks[j];
+      blocks[j] = t;
+    }
+  }
+
+ private:
+  static constexpr unsigned kRingSize = kQuarantine ? kQuarantineBlocks : 1;
+  struct Entry {
+    void* block;
+    std::uint32_t slot_size;
+  };
+
+  std::uint64_t canary_of(const void* block, std::size_t requested) const {
+    const std::uint64_t hash =
+        mix64(reinterpret_cast<std::uintptr_t>(block) ^ canary_key_ ^ (requested << 48));
+    return (hash & ~std::uint64_t{0xffff}) | requested;
+  }
+  std::uint64_t marker(const void* block, unsigned word) const {
+    return (reinterpret_cast<std::uintptr_t>(block) + word) * marker_key_;
+  }
+  std::uint64_t next_random() {
+    random_state_ ^= random_state_ >> 12;
+    random_state_ ^= random_state_ << 25;
+    random_state_ ^= random_state_ >> 27;
+    return random_state_ * 0x2545f4914f6cdd1dull;
+  }
+
+  const std::uint64_t canary_key_;
+  const std::uint64_t marker_key_;  // odd (derive_key), so marker() is a bijection
+  std::uint64_t random_state_;      // never 0 (derive_key sets bit 0)
+  const unsigned char pad_byte_;    // never 0: padding differs from a zeroed block
+  Entry ring_[kRingSize] = {};
+  unsigned head_ = 0;
+  unsigned count_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+// The default flavour: nothing to keep.
+template <>
+class SmallBlockHardening<kDefaultHardening> {
+ public:
+  static constexpr std::size_t kCanaryBytes = 0;
+  static constexpr bool kQuarantine = false;
+  SmallBlockHardening(std::uint64_t, const void*) {}
+};
+
+}  // namespace hpcalloc
