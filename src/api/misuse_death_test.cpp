@@ -6,6 +6,11 @@
 // neighbour, and forged headers. Each case is one the hardening issue found
 // silent or crashing; the line each must print is the one a user would see.
 //
+// Built twice, against each flavour (src/CMakeLists.txt): the secure one
+// catches the same cases, some at another call (a freed small block waits in
+// its quarantine, so a write into it is found when it leaves; an overflow
+// is found at the overflowing block's own free, by its canary).
+//
 // The corrupting writes go through write_freed(), which first clears ASan's
 // poison (the asan build would otherwise stop at the write itself, which is
 // its job, not hpcalloc's): what is tested is hpcalloc's own check.
@@ -15,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "api/hpcalloc.h"
 #include "base/sanitizer.h"
@@ -23,6 +29,8 @@ namespace {
 
 // What a forged link points at: memory that is not the heap's.
 alignas(64) unsigned char g_target[256];
+
+bool secure_flavour() { return std::string_view(hpc_flavour()) == "secure"; }
 
 // A write into memory the program no longer owns (or past its end).
 void write_freed(void* at, const void* bytes, std::size_t n) {
@@ -96,19 +104,25 @@ TEST_F(MisuseDeathTest, UsableSizeOfAFreedMediumBlock) {
 // ---- Writes into freed blocks ---------------------------------------------
 
 // The issue's case: the first word of a freed 32 B block overwritten with
-// the address of a global made a later malloc return the global.
+// the address of a global made a later malloc return the global. The
+// default flavour finds it at the malloc that would follow the link; the
+// secure one when the block leaves its quarantine (after 256 frees).
 TEST_F(MisuseDeathTest, ALinkOverwrittenInAFreedSmallBlockIsNeverFollowed) {
   EXPECT_DEATH(
       {
         void* p = hpc_malloc(32);
         hpc_free(p);
         write_word(p, reinterpret_cast<std::uintptr_t>(g_target));
-        void* a = hpc_malloc(32);
-        void* b = hpc_malloc(32);
-        if (a == g_target || b == g_target) std::abort();  // would be silent corruption
+        void* blocks[512];
+        for (void*& b : blocks) {
+          b = hpc_malloc(32);
+          if (b == g_target) std::abort();  // would be silent corruption
+        }
+        for (void* b : blocks) hpc_free(b);
       },
-      "hpcalloc: fatal: malloc\\(\\): corrupted free block \\(small-block cache link "
-      "overwritten\\) at 0x");
+      secure_flavour() ? "hpcalloc: fatal: free\\(\\): write into freed block 0x"
+                       : "hpcalloc: fatal: malloc\\(\\): corrupted free block \\(small-block "
+                         "cache link overwritten\\) at 0x");
 }
 
 TEST_F(MisuseDeathTest, ALinkOverwrittenInAFreedMediumCacheBlockIsNeverFollowed) {
@@ -152,7 +166,8 @@ TEST_F(MisuseDeathTest, ForgedMediumFreeListLinksAreNeverFollowed) {
 
 // The issue's case: overflowing a 32 B block by 1 to 64 bytes made the next
 // malloc follow the clobbered link of the freed block after it (SIGSEGV,
-// no message).
+// no message). The secure flavour (whose neighbours are in random order)
+// finds any overflow at the block's own free, by its padding and canary.
 class SmallOverflowDeathTest : public MisuseDeathTest,
                                public testing::WithParamInterface<std::size_t> {};
 
@@ -160,21 +175,27 @@ TEST_P(SmallOverflowDeathTest, IntoAFreedNeighbourIsCaughtAtTheNextMalloc) {
   const std::size_t overflow = GetParam();
   EXPECT_DEATH(
       {
-        auto* p = static_cast<unsigned char*>(hpc_malloc(32));
-        auto* q = static_cast<unsigned char*>(hpc_malloc(32));
-        if (q != p + 32) std::abort();  // the test's premise: neighbours
-        hpc_free(q);
         unsigned char junk[32 + 64];
         std::memset(junk, 0x41, sizeof junk);
-        write_freed(p, junk, 32 + overflow);
-        hpc_malloc(32);
-        hpc_malloc(32);
+        auto* p = static_cast<unsigned char*>(hpc_malloc(32));
+        if (secure_flavour()) {
+          write_freed(p, junk, 32 + overflow);
+          hpc_free(p);
+        } else {
+          auto* q = static_cast<unsigned char*>(hpc_malloc(32));
+          if (q != p + 32) std::abort();  // the test's premise: neighbours
+          hpc_free(q);
+          write_freed(p, junk, 32 + overflow);
+          hpc_malloc(32);
+          hpc_malloc(32);
+        }
       },
-      "hpcalloc: fatal: malloc\\(\\): corrupted free block \\(small-block cache link "
-      "overwritten\\) at 0x");
+      secure_flavour() ? "hpcalloc: fatal: free\\(\\): write past the end of block 0x"
+                       : "hpcalloc: fatal: malloc\\(\\): corrupted free block \\(small-block "
+                         "cache link overwritten\\) at 0x");
 }
 
-INSTANTIATE_TEST_SUITE_P(Bytes, SmallOverflowDeathTest, testing::Values(1, 8, 16, 64));
+INSTANTIATE_TEST_SUITE_P(Bytes, SmallOverflowDeathTest, testing::Values(1, 8, 9, 16, 17, 64));
 
 // The issue's case: a 4 KiB overflow crashed in the medium cache's pop.
 TEST_F(MisuseDeathTest, AMediumOverflowIntoACachedNeighbourIsCaught) {

@@ -6,13 +6,17 @@
 //
 // A live block's slot, secure flavour:
 //   [0, requested)            the user's bytes
-//   [requested, slot - 8)     padding: every byte is pad_byte_
+//   [requested, slot - 8)     padding: byte i is pad_at(i), a fixed pattern
+//                             of bytes in [0x80, 0xfe] (never 0, 0xff or
+//                             ASCII: what a string or an accidental
+//                             overflow writes always differs)
 //   [slot - 8, slot)          canary word: the requested size in its low 16
 //                             bits, above them a keyed hash of the block's
 //                             address and that size
 // so a write even one byte past what was asked for changes the padding or
-// the canary, and free() finds it. The size cannot be forged without the
-// key, so malloc_usable_size() can trust it (it returns the requested size:
+// the canary, and free() finds it. The padding needs no key: it is inside
+// the block's own slot, and the keyed canary guards the slot's end. The
+// size cannot be forged without the key, so malloc_usable_size() can trust it (it returns the requested size:
 // every byte it promises is the user's).
 //
 // A freed block: its first two words are the structure's (a quarantine
@@ -44,22 +48,21 @@ class SmallBlockHardening {
   SmallBlockHardening(std::uint64_t secret, const void* owner)
       : canary_key_(derive_key(secret, owner, 0x63616e617279)),
         marker_key_(derive_key(secret, owner, 0x71756172)),
-        random_state_(derive_key(secret, owner, 0x72616e64)),
-        pad_byte_(static_cast<unsigned char>((canary_key_ >> 40) | 1)) {}
+        random_state_(derive_key(secret, owner, 0x72616e64)) {}
 
   // --- Seal (canary and padding) --------------------------------------
   // Writes the padding and canary of a block handed out for `requested`
   // bytes (requested + kCanaryBytes <= slot_size).
   void seal(void* block, std::size_t slot_size, std::size_t requested) const {
-    char* bytes = static_cast<char*>(block);
-    std::memset(bytes + requested, pad_byte_, slot_size - kCanaryBytes - requested);
+    auto* bytes = static_cast<unsigned char*>(block);
+    for (std::size_t i = requested; i < slot_size - kCanaryBytes; ++i) bytes[i] = pad_at(i);
     const std::uint64_t canary = canary_of(block, requested);
     std::memcpy(bytes + slot_size - kCanaryBytes, &canary, sizeof(canary));
   }
   // The requested size a live block was sealed with, or SIZE_MAX when its
   // canary or padding was overwritten (a write past the end).
   std::size_t sealed_size(const void* block, std::size_t slot_size) const {
-    const char* bytes = static_cast<const char*>(block);
+    const auto* bytes = static_cast<const unsigned char*>(block);
     std::uint64_t canary = 0;
     std::memcpy(&canary, bytes + slot_size - kCanaryBytes, sizeof(canary));
     const std::size_t requested = canary & 0xffff;
@@ -67,7 +70,7 @@ class SmallBlockHardening {
       return SIZE_MAX;
     }
     for (std::size_t i = requested; i < slot_size - kCanaryBytes; ++i) {
-      if (static_cast<unsigned char>(bytes[i]) != pad_byte_) return SIZE_MAX;
+      if (bytes[i] != pad_at(i)) return SIZE_MAX;
     }
     return requested;
   }
@@ -145,6 +148,9 @@ class SmallBlockHardening {
     std::uint32_t slot_size;
   };
 
+  static constexpr unsigned char pad_at(std::size_t i) {
+    return static_cast<unsigned char>(0x80 | ((i * 0x25 + 0x1b) & 0x7e));
+  }
   std::uint64_t canary_of(const void* block, std::size_t requested) const {
     const std::uint64_t hash =
         mix64(reinterpret_cast<std::uintptr_t>(block) ^ canary_key_ ^ (requested << 48));
@@ -163,7 +169,6 @@ class SmallBlockHardening {
   const std::uint64_t canary_key_;
   const std::uint64_t marker_key_;  // odd (derive_key), so marker() is a bijection
   std::uint64_t random_state_;      // never 0 (derive_key sets bit 0)
-  const unsigned char pad_byte_;    // never 0: padding differs from a zeroed block
   Entry ring_[kRingSize] = {};
   unsigned head_ = 0;
   unsigned count_ = 0;
