@@ -9,13 +9,16 @@
  * glibc), realloc() and malloc_usable_size() of a freed block, and
  * realloc() of a pointer hpcalloc never returned. Also: HPCALLOC_STATS_FILE
  * naming a file that cannot be opened gives one warning, and the summary
- * goes to stderr instead of being lost.
+ * goes to stderr instead of being lost. Under the secure flavour
+ * (libhpcalloc-secure.so, which this test also runs with), an overflow by
+ * one byte and a write into a freed block are reported too.
  * Exits non-zero with a line per failed check. */
 #define _GNU_SOURCE
 /* The misuse is the point: the compiler's own warnings about it are off. */
 #pragma GCC diagnostic ignored "-Wpragmas"
 #pragma GCC diagnostic ignored "-Wfree-nonheap-object"
 #pragma GCC diagnostic ignored "-Wuse-after-free"
+#include <dlfcn.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +65,31 @@ static void realloc_stack_address(void) {
 static void usable_size_global(void) {
   volatile size_t n = malloc_usable_size(global_buffer);
   (void)n;
+}
+/* The pointer, hidden from the optimiser (which may drop a store it can
+ * prove out of bounds or after free). */
+static char* launder(void* p) {
+  __asm__ volatile("" : "+r"(p));
+  return (char*)p;
+}
+static void overflow_by_one(void) {
+  char* p = malloc(32);
+  launder(p)[32] = 'x';
+  free(p);
+}
+static void write_after_free(void) {
+  char* p = malloc(32);
+  free(p);
+  launder(p)[20] = 'x';
+  void* blocks[300];
+  for (int i = 0; i < 300; ++i) blocks[i] = malloc(32);
+  for (int i = 0; i < 300; ++i) free(blocks[i]);
+}
+
+/* The preloaded library's flavour ("default" or "secure"). */
+static const char* flavour(void) {
+  const char* (*hpc_flavour)(void) = (const char* (*)(void))dlsym(RTLD_DEFAULT, "hpc_flavour");
+  return hpc_flavour != NULL ? hpc_flavour() : "none";
 }
 
 /* Runs child() in a forked child whose stderr goes to a pipe; returns its
@@ -154,5 +182,17 @@ int main(int argc, char** argv) {
                "hpcalloc: fatal: realloc(): pointer not allocated by hpcalloc: ");
   expect_abort("malloc_usable_size of a global", usable_size_global,
                "hpcalloc: fatal: malloc_usable_size(): pointer not allocated by hpcalloc: ");
+  const char* want_flavour = getenv("HPCALLOC_EXPECT_FLAVOUR");
+  if (want_flavour != NULL && strcmp(flavour(), want_flavour) != 0) {
+    fprintf(stderr, "FAIL: the preloaded library is the %s flavour, not %s\n", flavour(),
+            want_flavour);
+    ++failures;
+  }
+  if (strcmp(flavour(), "secure") == 0) {
+    expect_abort("an overflow by one byte", overflow_by_one,
+                 "hpcalloc: fatal: free(): write past the end of block ");
+    expect_abort("a write into a freed block", write_after_free,
+                 "hpcalloc: fatal: free(): write into freed block ");
+  }
   return failures == 0 ? 0 : 1;
 }
