@@ -6,10 +6,10 @@
 //
 // A live block's slot, secure flavour:
 //   [0, requested)            the user's bytes
-//   [requested, slot - 8)     padding: byte i is pad_at(i), a fixed pattern
-//                             of bytes in [0x80, 0xfe] (never 0, 0xff or
-//                             ASCII: what a string or an accidental
-//                             overflow writes always differs)
+//   [requested, slot - 8)     padding: byte i is byte i % 8 of kPadWord, a
+//                             fixed pattern of bytes in [0x80, 0xfe] (never
+//                             0, 0xff or ASCII: what a string or an
+//                             accidental overflow writes always differs)
 //   [slot - 8, slot)          canary word: the requested size in its low 16
 //                             bits, above them a keyed hash of the block's
 //                             address and that size
@@ -55,7 +55,10 @@ class SmallBlockHardening {
   // bytes (requested + kCanaryBytes <= slot_size).
   void seal(void* block, std::size_t slot_size, std::size_t requested) const {
     auto* bytes = static_cast<unsigned char*>(block);
-    for (std::size_t i = requested; i < slot_size - kCanaryBytes; ++i) bytes[i] = pad_at(i);
+    const std::size_t end = slot_size - kCanaryBytes;  // a multiple of 8
+    std::size_t i = requested;
+    for (; i < end && i % 8 != 0; ++i) bytes[i] = pad_at(i);
+    for (; i < end; i += 8) std::memcpy(bytes + i, &kPadWord, 8);
     const std::uint64_t canary = canary_of(block, requested);
     std::memcpy(bytes + slot_size - kCanaryBytes, &canary, sizeof(canary));
   }
@@ -69,10 +72,18 @@ class SmallBlockHardening {
     if (requested > slot_size - kCanaryBytes || canary != canary_of(block, requested)) {
       return SIZE_MAX;
     }
-    for (std::size_t i = requested; i < slot_size - kCanaryBytes; ++i) {
+    const std::size_t end = slot_size - kCanaryBytes;
+    std::size_t i = requested;
+    for (; i < end && i % 8 != 0; ++i) {
       if (bytes[i] != pad_at(i)) return SIZE_MAX;
     }
-    return requested;
+    std::uint64_t differs = 0;
+    for (; i < end; i += 8) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, bytes + i, 8);
+      differs |= word ^ kPadWord;
+    }
+    return differs == 0 ? requested : SIZE_MAX;
   }
 
   // --- Zero on free ---------------------------------------------------
@@ -148,9 +159,20 @@ class SmallBlockHardening {
     std::uint32_t slot_size;
   };
 
+  // Little-endian: byte k of the word is the padding byte at offsets
+  // congruent to k mod 8.
+  static constexpr std::uint64_t kPadWord = 0xd2b4'9a8e'c6f0'a4baull;
   static constexpr unsigned char pad_at(std::size_t i) {
-    return static_cast<unsigned char>(0x80 | ((i * 0x25 + 0x1b) & 0x7e));
+    return static_cast<unsigned char>(kPadWord >> (8 * (i % 8)));
   }
+  static_assert(
+      [] {
+        for (std::size_t k = 0; k < 8; ++k) {
+          if (pad_at(k) < 0x80 || pad_at(k) == 0xff) return false;
+        }
+        return true;
+      }(),
+      "padding bytes are never ASCII, 0 or 0xff");
   std::uint64_t canary_of(const void* block, std::size_t requested) const {
     const std::uint64_t hash =
         mix64(reinterpret_cast<std::uintptr_t>(block) ^ canary_key_ ^ (requested << 48));

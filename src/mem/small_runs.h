@@ -211,10 +211,11 @@ class SmallRuns {
   [[gnu::always_inline]] bool deallocate(SegmentHeader* segment, void* block) {
     Run* run = validated_run(segment, block, "free()");
     if (run == nullptr) return false;
-    if (__builtin_expect(free_in_bitmap(*run, block) || looks_freed(block) || kChecked, 0)) {
+    const bool suspect = free_in_bitmap(*run, block) || looks_freed(block);
+    if constexpr (kHardenedFree) return free_hardened(*run, block, suspect);
+    if (__builtin_expect(suspect || kChecked, 0)) {
       if (!check_allocated(*run, block, "free()")) return false;
     }
-    if constexpr (kHardenedFree) return free_hardened(*run, block);
     Cache& cache = caches_[run->size_class];
     push_to_cache(cache, *run, block, cache.limit);
     return true;
@@ -613,7 +614,8 @@ class SmallRuns {
   // handed out; frees a checked block into the quarantine (or its cache);
   // moves the quarantine's oldest block to its cache; shuffles a refill.
   void hand_out(void* block, unsigned size_class, std::size_t requested);
-  bool free_hardened(Run& run, void* block);
+  // `suspect`: the block's bit or words say it may be free already.
+  bool free_hardened(Run& run, void* block, bool suspect);
   void release_oldest_quarantined(const char* operation);
   void* shuffle_refill(unsigned size_class, void* first);
   // Guard pages of runs (guard_runs): set when a run first starts in a

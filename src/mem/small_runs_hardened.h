@@ -28,8 +28,13 @@ void SmallRuns<Config, Provider>::hand_out(void* block, unsigned size_class,
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block) {
+bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool suspect) {
   const std::size_t slot = run.slot_size;
+  // A block that may be free already is looked up first (a freed block has
+  // no seal to check); a live one's seal is checked before any walk of its
+  // cache, so an overflow is blamed on the overflowing block, not on the
+  // cached neighbour it reached.
+  if (suspect && !check_allocated(run, block, "free()")) return false;
   if constexpr (kCanaryBytes != 0) {
     if (hardening_.sealed_size(block, slot) == SIZE_MAX) {
       // The block is freed all the same: what the overflow reached past
@@ -37,6 +42,7 @@ bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block) {
       reporter_.report(HeapError::kBlockOverflow, "free()", block);
     }
   }
+  if (kChecked && !suspect && !check_allocated(run, block, "free()")) return false;
   if constexpr (kZeroOnFree) BlockHardening::zero_past_links(block, slot);
   if constexpr (kQuarantine) {
     while (!hardening_.has_room_for(slot) && !hardening_.empty()) {
