@@ -123,6 +123,7 @@ class SmallBlockHardening {
   }
   bool empty() const { return count_ == 0; }
   std::size_t bytes() const { return bytes_; }
+  unsigned blocks() const { return count_; }
   void push(void* block, std::size_t slot_size) {
     ring_[(head_ + count_) % kRingSize] = {block, static_cast<std::uint32_t>(slot_size)};
     ++count_;

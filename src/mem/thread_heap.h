@@ -75,6 +75,11 @@ class ThreadHeap {
   // The secure flavour's canary after each small block (0 by default), and
   // the largest request a small block takes.
   static constexpr std::size_t kCanaryBytes = SmallRuns<Config, Source>::kCanaryBytes;
+  // Freed medium blocks wait in a quarantine of their own (secure flavour),
+  // zeroed when zero_on_free; SmallBlockHardening keeps the FIFO.
+  using MediumQuarantine = SmallBlockHardening<hardening_of<Config>>;
+  static constexpr bool kMediumQuarantine = MediumQuarantine::kQuarantine;
+  static constexpr bool kZeroOnFree = hardening_of<Config>.zero_on_free;
   static constexpr std::size_t kSmallMaxRequest = kSmallMax - kCanaryBytes;
   // See the top comment: whether a cached huge block may stay poisoned.
   static constexpr bool kPoisonCachedHuge = std::is_same_v<typename Config::Pal, DefaultPal>;
@@ -250,8 +255,11 @@ class ThreadHeap {
   void publish_medium() {
     const auto m = medium_.stats();
     // Cached medium blocks count as free (with their chunk headers).
-    const std::size_t cached = medium_cache_.cached_usable_bytes() +
-                               medium_cache_.cached_blocks() * medium::kChunkHeaderBytes;
+    std::size_t cached = medium_cache_.cached_usable_bytes() +
+                         medium_cache_.cached_blocks() * medium::kChunkHeaderBytes;
+    if constexpr (kMediumQuarantine) {
+      cached += medium_quarantine_.bytes() + medium_quarantine_.blocks() * medium::kChunkHeaderBytes;
+    }
     counter<&HeapStats::medium_in_use>().store(
         m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes - cached,
         std::memory_order_relaxed);
@@ -262,6 +270,17 @@ class ThreadHeap {
   // false after a report. `kind`: the segment's, already loaded.
   bool free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p);
   void free_medium(void* p);  // to the free lists
+  // Secure flavour: a checked medium block of `usable` bytes into the
+  // quarantine; the quarantine's oldest block out (to the cache or lists);
+  // whether p is a quarantined block (owner only).
+  void quarantine_medium(void* p, std::size_t usable);
+  void release_oldest_medium(const char* operation);
+  bool in_medium_quarantine(const void* p) const {
+    if constexpr (kMediumQuarantine) {
+      return medium_quarantine_.looks_quarantined(p) && medium_quarantine_.in_quarantine(p);
+    }
+    return false;
+  }
 
   // The segment of a live block of any heap, or nullptr after a report
   // naming `operation`.
@@ -312,6 +331,7 @@ class ThreadHeap {
   SmallRuns<Config, Source> small_;
   Medium medium_;
   MediumCache<kSmallMax> medium_cache_;
+  [[no_unique_address]] MediumQuarantine medium_quarantine_{process_secret(), &medium_cache_};
   using SegmentList = IntrusiveList<SegmentHeader, &SegmentHeader::link>;
   SegmentList medium_segments_;
   SegmentList huge_blocks_;  // the header of each live huge block

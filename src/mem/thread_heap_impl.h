@@ -140,6 +140,10 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
       // free lists check its neighbours too when it reaches them.
       const std::size_t usable = medium_.usable_size_own_header(p, "free()");
       if (usable == 0) return false;
+      if (__builtin_expect(in_medium_quarantine(p), 0)) {
+        reporter_.report(HeapError::kDoubleFree, "free()", p);
+        return false;
+      }
       if (__builtin_expect(medium_cache_.looks_cached(p), 0)) {
         const auto found = medium_cache_.find(p, usable);
         if (found.corrupted != nullptr) {
@@ -150,6 +154,11 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
           return false;
         }
       }
+      if constexpr (kMediumQuarantine) {
+        quarantine_medium(p, usable);
+        return true;
+      }
+      if constexpr (kZeroOnFree) MediumQuarantine::zero_past_links(p, usable);
       if (medium_cache_.push(p, usable)) return true;
       free_medium(p);
       return true;
@@ -169,6 +178,34 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
     case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return false;
   }
   return false;
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::quarantine_medium(void* p, std::size_t usable) {
+  if constexpr (kZeroOnFree) MediumQuarantine::zero_past_links(p, usable);
+  while (!medium_quarantine_.has_room_for(usable) && !medium_quarantine_.empty()) {
+    release_oldest_medium("free()");
+  }
+  medium_quarantine_.mark_quarantined(p);
+  medium_quarantine_.push(p, usable);
+  poison_memory(static_cast<char*>(p) + MediumQuarantine::kLinkBytes,
+                usable - MediumQuarantine::kLinkBytes);
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::release_oldest_medium(const char* operation) {
+  std::size_t usable = 0;
+  void* p = medium_quarantine_.pop_oldest(&usable);
+  unpoison_memory(p, usable);
+  bool intact = medium_quarantine_.looks_quarantined(p);
+  if constexpr (kZeroOnFree) intact = intact && MediumQuarantine::is_zero_past_links(p, usable);
+  if (!intact) {
+    // Written through a dangling pointer while quarantined: never handed
+    // out again (the chunk stays allocated).
+    reporter_.report(HeapError::kWriteAfterFree, operation, p);
+    return;
+  }
+  if (!medium_cache_.push(p, usable)) free_medium(p);
 }
 
 template <HeapConfig Config>
@@ -317,6 +354,10 @@ std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const voi
       // cache.
       if (owner == this) {
         const std::size_t usable = medium_.usable_size(p, operation);
+        if (usable != 0 && in_medium_quarantine(p)) {
+          reporter_.report(HeapError::kUseOfFreedBlock, operation, p);
+          return 0;
+        }
         if (usable == 0 || !medium_cache_.looks_cached(p)) return usable;
         const auto found = medium_cache_.find(p, usable);
         if (found.corrupted != nullptr) {
@@ -329,7 +370,11 @@ std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const voi
         // the owner may be splitting or merging; a block in the owner's
         // cache is told by its words alone.
         const std::size_t usable = medium_.usable_size_of_live_block_shared(p, operation);
-        if (usable == 0 || !owner->medium_cache_.looks_cached(p)) return usable;
+        bool quarantined = false;
+        if constexpr (kMediumQuarantine) {
+          quarantined = usable != 0 && owner->medium_quarantine_.looks_quarantined(p);
+        }
+        if (!quarantined && (usable == 0 || !owner->medium_cache_.looks_cached(p))) return usable;
       }
       reporter_.report(HeapError::kUseOfFreedBlock, operation, p);
       return 0;
@@ -409,6 +454,9 @@ template <HeapConfig Config>
 void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operation) {
   flush_remote_batch();
   drain_remote();
+  if constexpr (kMediumQuarantine) {
+    while (!medium_quarantine_.empty()) release_oldest_medium(operation);
+  }
   medium_cache_.flush([this](void* p) { free_medium(p); },
                       [this, operation](const void* corrupted) {
                         reporter_.report(HeapError::kCorruptedMediumCache, operation, corrupted);
