@@ -14,6 +14,9 @@
 // misuse_messages; c_api_fuzz checks the valid API and the misuse that
 // corrupts nothing against the reference model.
 //
+// Built twice (fuzz/CMakeLists.txt): against the default flavour and, as
+// corruption_fuzz_secure, the secure one; the invariants are the same.
+//
 // Writes only where memory is still mapped (mincore), never across a
 // segment boundary (where a guard page or another mapping may start), never
 // into the first 64 KiB of a segment (see write_into_freed), and
@@ -34,6 +37,7 @@
 
 #include "api/hpcalloc.h"
 #include "api/production_config.h"
+#include "mem/hardening.h"
 #include "base/sanitizer.h"
 #include "fuzz/fuzz_input.h"
 
@@ -70,6 +74,20 @@ bool mapped(const void* p, std::size_t n) {
 bool crosses_segment(const void* p, std::size_t n) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   return a / kSegment != (a + n - 1) / kSegment;
+}
+
+// The secure flavour's guard pages are the last page of every 64 KiB run
+// and of every medium segment (mem/hardening.h): a write there faults, as
+// it is meant to, which the harness cannot tell from a crash. It writes
+// around them.
+bool touches_guard(const void* p, std::size_t n) {
+  if (!kSecureFlavour) return false;
+  constexpr std::uintptr_t kRun = std::uintptr_t{64} << 10;
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  for (std::uintptr_t at = a; at < a + n; ++at) {
+    if (at % kRun >= kRun - kGuardPageBytes) return true;
+  }
+  return false;
 }
 
 void write_raw(void* at, const void* bytes, std::size_t n) {
@@ -180,7 +198,7 @@ class Session {
     // of the free structures the hardening protects (see the top comment
     // of mem/small_runs.h).
     if (f.size > kMediumMax || f.size < offset + n || f.p % kSegment < kMetadataZone ||
-        !mapped(at, n) || crosses_segment(at, n)) {
+        !mapped(at, n) || crosses_segment(at, n) || touches_guard(at, n)) {
       return;
     }
     write_raw(at, &value, n);
@@ -194,7 +212,10 @@ class Session {
     if (it == live_.end() || it->second > kMediumMax) return;
     auto* p = reinterpret_cast<unsigned char*>(it->first);
     const std::size_t usable = hpc_malloc_usable_size(p);
-    if (usable == 0 || !mapped(p + usable, n) || crosses_segment(p, usable + n)) return;
+    if (usable == 0 || !mapped(p + usable, n) || crosses_segment(p, usable + n) ||
+        touches_guard(p + usable, n)) {
+      return;
+    }
     unsigned char bytes[64];
     std::memset(bytes, fill, sizeof bytes);
     write_raw(p + usable, bytes, n);
