@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/sanitizer.h"
 #include "base/secret.h"
 #include "mem/hardening.h"
 
@@ -63,11 +64,13 @@ class SmallBlockHardening {
     std::memcpy(bytes + slot_size - kCanaryBytes, &canary, sizeof(canary));
   }
   // The requested size a live block was sealed with, or SIZE_MAX when its
-  // canary or padding was overwritten (a write past the end).
+  // canary or padding was overwritten (a write past the end), or when the
+  // block is not live after all (a freed block has no seal: its words may
+  // be poisoned under ASan, hence the unpoisoned loads).
   std::size_t sealed_size(const void* block, std::size_t slot_size) const {
     const auto* bytes = static_cast<const unsigned char*>(block);
-    std::uint64_t canary = 0;
-    std::memcpy(&canary, bytes + slot_size - kCanaryBytes, sizeof(canary));
+    const auto* words = static_cast<const std::uint64_t*>(block);
+    const std::uint64_t canary = load_unpoisoned(words + (slot_size - kCanaryBytes) / 8);
     const std::size_t requested = canary & 0xffff;
     if (requested > slot_size - kCanaryBytes || canary != canary_of(block, requested)) {
       return SIZE_MAX;
@@ -75,14 +78,10 @@ class SmallBlockHardening {
     const std::size_t end = slot_size - kCanaryBytes;
     std::size_t i = requested;
     for (; i < end && i % 8 != 0; ++i) {
-      if (bytes[i] != pad_at(i)) return SIZE_MAX;
+      if (load_unpoisoned(bytes + i) != pad_at(i)) return SIZE_MAX;
     }
     std::uint64_t differs = 0;
-    for (; i < end; i += 8) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, bytes + i, 8);
-      differs |= word ^ kPadWord;
-    }
+    for (; i < end; i += 8) differs |= load_unpoisoned(words + i / 8) ^ kPadWord;
     return differs == 0 ? requested : SIZE_MAX;
   }
 

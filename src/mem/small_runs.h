@@ -557,8 +557,10 @@ class SmallRuns {
     const Segment* s = segment_of(block);
     const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
     if (test_bit(run, index)) return true;
+    // The whole quarantine, not only blocks whose marker is intact: a
+    // block written after its free is still there.
     if constexpr (kQuarantine) {
-      if (hardening_.looks_quarantined(block) && hardening_.in_quarantine(block)) return true;
+      if (hardening_.in_quarantine(block)) return true;
     }
     Cache& cache = caches_[run.size_class];
     const void* p = cache.head;

@@ -37,8 +37,11 @@ bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool susp
   if (suspect && !check_allocated(run, block, "free()")) return false;
   if constexpr (kCanaryBytes != 0) {
     if (hardening_.sealed_size(block, slot) == SIZE_MAX) {
-      // The block is freed all the same: what the overflow reached past
-      // its slot is checked where it lies (a neighbour's link or seal).
+      // No seal: a freed block whose words were overwritten since (so it
+      // did not look free), freed again; or a live block overflowed, which
+      // is freed all the same: what the overflow reached past its slot is
+      // checked where it lies (a neighbour's link or seal).
+      if (!suspect && !check_allocated(run, block, "free()")) return false;
       reporter_.report(HeapError::kBlockOverflow, "free()", block);
     }
   }
