@@ -618,6 +618,19 @@ class SmallRuns {
   void hand_out(void* block, unsigned size_class, std::size_t requested);
   // `suspect`: the block's bit or words say it may be free already.
   bool free_hardened(Run& run, void* block, bool suspect);
+  // Whether block is in its class's cache, as far as the walk can go
+  // without following a link that fails its check (no report).
+  bool reachable_in_cache(const Run& run, const void* block) const {
+    const Cache& cache = caches_[run.size_class];
+    const void* p = cache.head;
+    for (std::uint32_t i = 0; i < cache.count && p != nullptr; ++i) {
+      if (p == block) return true;
+      bool ok = true;
+      p = next_checked(p, &ok);
+      if (!ok) return false;
+    }
+    return false;
+  }
   void release_oldest_quarantined(const char* operation);
   void* shuffle_refill(unsigned size_class, void* first);
   // Guard pages of runs (guard_runs): set when a run first starts in a

@@ -37,18 +37,21 @@ bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool susp
   if (suspect && !check_allocated(run, block, "free()")) return false;
   if constexpr (kCanaryBytes != 0) {
     if (hardening_.sealed_size(block, slot) == SIZE_MAX) {
-      // No seal: a quarantined block whose marker was overwritten since (so
-      // it did not look free), freed again; or a live block overflowed,
-      // which is freed all the same: what the overflow reached past its
-      // slot is checked where it lies (a neighbour's link or seal). Not a
-      // walk of the cache: that would trip over the neighbour first.
-      if constexpr (kQuarantine) {
-        if (!suspect && hardening_.in_quarantine(block)) {
-          reporter_.report(HeapError::kDoubleFree, "free()", block);
-          return false;
-        }
+      // No seal: a freed block whose words were overwritten since (so it
+      // did not look free), freed again; or a live block overflowed, which
+      // is freed all the same: what the overflow reached past its slot is
+      // checked where it lies (a neighbour's link or seal). The cache walk
+      // stops quietly at a corrupted link: that is the neighbour's report,
+      // made when its cache is next used.
+      if (!suspect && (hardening_.in_quarantine(block) || reachable_in_cache(run, block))) {
+        reporter_.report(HeapError::kDoubleFree, "free()", block);
+        return false;
       }
       reporter_.report(HeapError::kBlockOverflow, "free()", block);
+      // A free block behind a corrupted link cannot be told from a live
+      // one; under ASan its bytes are poisoned, and the writes below are
+      // the allocator's own.
+      unpoison_memory(block, slot);
     }
   }
   if (kChecked && !suspect && !check_allocated(run, block, "free()")) return false;
