@@ -523,13 +523,7 @@ class SmallRuns {
   // emptied. So is a carrier run's slot: users never get one, so a user's
   // pointer into it is from the run's earlier life, as user blocks.
   [[gnu::cold, gnu::noinline]] void report_not_a_slot(const Run& run, const void* block,
-                                                      const char* operation) {
-    const bool retired_after_use = run.slot_size == 0 && run.slots_offset != 0;
-    const bool carrier = run.slot_size != 0 && run.size_class == kCarrierClass;
-    reporter_.report(
-        retired_after_use || carrier ? freed_block_error(operation) : HeapError::kInvalidPointer,
-        operation, block);
-  }
+                                                      const char* operation);
 
   // Pushes a validated block of `run` onto `cache` (its run class's), and
   // flushes half of it back to the bitmaps past `limit`.
@@ -544,54 +538,21 @@ class SmallRuns {
   // The block must be marked allocated and not be cached (slow: a walk of
   // the class's cache, bounded by its count); a free of it is reported.
   [[gnu::cold, gnu::noinline]] bool check_allocated(const Run& run, const void* block,
-                                                    const char* operation) {
-    if (!is_free(run, block, operation)) return true;
-    reporter_.report(HeapError::kDoubleFree, operation, block);
-    return false;
-  }
+                                                    const char* operation);
   // Whether block (a slot of the live run `run`) is free in its bitmap or in
   // its class's cache. A cache link that fails its check ends the walk
   // (after a report naming `operation`; the cache is abandoned).
   [[gnu::cold, gnu::noinline]] bool is_free(const Run& run, const void* block,
-                                            const char* operation) {
-    const Segment* s = segment_of(block);
-    const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
-    if (test_bit(run, index)) return true;
-    // The whole quarantine, not only blocks whose marker is intact: a
-    // block written after its free is still there.
-    if constexpr (kQuarantine) {
-      if (hardening_.in_quarantine(block)) return true;
-    }
-    Cache& cache = caches_[run.size_class];
-    const void* p = cache.head;
-    for (std::uint32_t i = 0; i < cache.count && p != nullptr; ++i) {
-      if (p == block) return true;
-      bool ok = true;
-      const void* next = next_checked(p, &ok);
-      if (!ok) {
-        abandon_cache(cache, p, operation);
-        return false;
-      }
-      p = next;
-    }
-    return false;
-  }
+                                            const char* operation);
   // A cached block whose words fail their check: reported, and its cache
   // emptied without following a link (the cached blocks leak: they stay
   // marked allocated in their bitmaps).
   [[gnu::cold, gnu::noinline]] void abandon_cache(Cache& cache, const void* corrupted,
-                                                  const char* operation) {
-    reporter_.report(HeapError::kCorruptedSmallCache, operation, corrupted);
-    cache.head = nullptr;
-    cache.count = 0;
-  }
+                                                  const char* operation);
   // malloc() found its cache's head corrupted: abandon the cache, then
   // serve the request from the runs.
   [[gnu::cold, gnu::noinline]] void* refill_after_corruption(unsigned size_class,
-                                                             const void* corrupted) {
-    abandon_cache(caches_[size_class], corrupted, "malloc()");
-    return refill(size_class);
-  }
+                                                             const void* corrupted);
 
   // allocate() without the secure flavour's checks (and carriers).
   [[gnu::always_inline]] void* take(unsigned size_class) {
@@ -620,17 +581,7 @@ class SmallRuns {
   bool free_hardened(Run& run, void* block, bool suspect);
   // Whether block is in its class's cache, as far as the walk can go
   // without following a link that fails its check (no report).
-  bool reachable_in_cache(const Run& run, const void* block) const {
-    const Cache& cache = caches_[run.size_class];
-    const void* p = cache.head;
-    for (std::uint32_t i = 0; i < cache.count && p != nullptr; ++i) {
-      if (p == block) return true;
-      bool ok = true;
-      p = next_checked(p, &ok);
-      if (!ok) return false;
-    }
-    return false;
-  }
+  bool reachable_in_cache(const Run& run, const void* block) const;
   void release_oldest_quarantined(const char* operation);
   void* shuffle_refill(unsigned size_class, void* first);
   // Guard pages of runs (guard_runs): set when a run first starts in a

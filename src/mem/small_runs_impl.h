@@ -7,6 +7,79 @@
 
 namespace hpcalloc {
 
+// The checks of freed blocks and the reports of corrupted caches.
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::report_not_a_slot(const Run& run, const void* block,
+                                                    const char* operation) {
+  const bool retired_after_use = run.slot_size == 0 && run.slots_offset != 0;
+  const bool carrier = run.slot_size != 0 && run.size_class == kCarrierClass;
+  reporter_.report(
+      retired_after_use || carrier ? freed_block_error(operation) : HeapError::kInvalidPointer,
+      operation, block);
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+bool SmallRuns<Config, Provider>::check_allocated(const Run& run, const void* block,
+                                                  const char* operation) {
+  if (!is_free(run, block, operation)) return true;
+  reporter_.report(HeapError::kDoubleFree, operation, block);
+  return false;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+bool SmallRuns<Config, Provider>::is_free(const Run& run, const void* block,
+                                          const char* operation) {
+  const Segment* s = segment_of(block);
+  const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
+  if (test_bit(run, index)) return true;
+  // The whole quarantine, not only blocks whose marker is intact: a
+  // block written after its free is still there.
+  if constexpr (kQuarantine) {
+    if (hardening_.in_quarantine(block)) return true;
+  }
+  Cache& cache = caches_[run.size_class];
+  const void* p = cache.head;
+  for (std::uint32_t i = 0; i < cache.count && p != nullptr; ++i) {
+    if (p == block) return true;
+    bool ok = true;
+    const void* next = next_checked(p, &ok);
+    if (!ok) {
+      abandon_cache(cache, p, operation);
+      return false;
+    }
+    p = next;
+  }
+  return false;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::abandon_cache(Cache& cache, const void* corrupted,
+                                                const char* operation) {
+  reporter_.report(HeapError::kCorruptedSmallCache, operation, corrupted);
+  cache.head = nullptr;
+  cache.count = 0;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void* SmallRuns<Config, Provider>::refill_after_corruption(unsigned size_class,
+                                                           const void* corrupted) {
+  abandon_cache(caches_[size_class], corrupted, "malloc()");
+  return refill(size_class);
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+bool SmallRuns<Config, Provider>::reachable_in_cache(const Run& run, const void* block) const {
+  const Cache& cache = caches_[run.size_class];
+  const void* p = cache.head;
+  for (std::uint32_t i = 0; i < cache.count && p != nullptr; ++i) {
+    if (p == block) return true;
+    bool ok = true;
+    p = next_checked(p, &ok);
+    if (!ok) return false;
+  }
+  return false;
+}
+
 template <HeapConfig Config, SegmentProvider Provider>
 void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   if (refill_hook_ != nullptr) {
