@@ -8,7 +8,10 @@
 //     own data (a forged link followed would show as one of those);
 //   - every block handed out is hpcalloc's: malloc_usable_size() of it
 //     answers at least its size without a report;
-//   - no crash (a corrupted link or header followed would be one).
+//   - no crash (a corrupted link or header followed would be one);
+//   - every report names a call the step made (a corruption found inside
+//     realloc() names realloc(), not the malloc() or free() it is made of):
+//     checked on the latest report of each step that made one.
 // The exact report of each case and the line it prints are checked by the
 // death tests (src/api/misuse_death_test.cpp) and the preload test
 // misuse_messages; c_api_fuzz checks the valid API and the misuse that
@@ -33,8 +36,10 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "api/globals.h"
 #include "api/hpcalloc.h"
 #include "api/production_config.h"
 #include "mem/hardening.h"
@@ -107,7 +112,35 @@ class Session {
 
  private:
   void step(Input& in) {
-    switch (in.byte() % 8) {
+    const std::size_t reports = errors_reported();
+    const std::uint8_t opcode = in.byte() % 8;
+    run_step(opcode, in);
+    if (errors_reported() != reports) check_named_call(opcode);
+  }
+
+  // The calls each opcode makes (accept() asks malloc_usable_size()).
+  static bool makes_call(std::uint8_t opcode, std::string_view call) {
+    switch (opcode) {
+      case 0: return call == "malloc()" || call == "malloc_usable_size()";
+      case 1:
+      case 4:
+      case 5: return call == "free()";
+      case 3: return call == "malloc_usable_size()";
+      case 6: return call == "realloc()" || call == "malloc_usable_size()";
+      case 7: return call == "malloc_trim()";
+      default: return false;  // 2 writes memory, makes no call
+    }
+  }
+  void check_named_call(std::uint8_t opcode) {
+    const char* named = internal::globals()->reporter.last_operation();
+    if (named == nullptr || !makes_call(opcode, named)) {
+      fail(kName, std::string("opcode ") + std::to_string(opcode) + ": a report names " +
+                      (named == nullptr ? "no call" : named) + ", a call the step did not make");
+    }
+  }
+
+  void run_step(std::uint8_t opcode, Input& in) {
+    switch (opcode) {
       case 0: allocate(size_from(in)); return;
       case 1: free_live(in.byte()); return;
       case 2: write_into_freed(in); return;

@@ -25,14 +25,20 @@ class CountingStderrReporter {
     // thread that must see this report synchronises with the reporting
     // thread by its own means (join, a lock) before reading.
     reported_.fetch_add(1, std::memory_order_relaxed);
+    last_operation_.store(operation, std::memory_order_relaxed);
     line_.report(error, operation, p);
   }
 
   std::size_t reported() const { return reported_.load(std::memory_order_relaxed); }
+  // The call the latest report named (nullptr before any): lets a harness
+  // in warn mode check that a report names the call it made
+  // (fuzz/corruption_fuzz.cpp). Relaxed, as the count.
+  const char* last_operation() const { return last_operation_.load(std::memory_order_relaxed); }
 
  private:
   StderrReporter line_;
   std::atomic<std::size_t> reported_{0};
+  std::atomic<const char*> last_operation_{nullptr};
 };
 
 static_assert(HeapErrorReporter<CountingStderrReporter>);

@@ -238,7 +238,8 @@ TEST_F(MisuseDeathTest, AMediumOverflowIntoALiveNeighbourNamesTheNeighboursHeade
         hpc_free(p);
         hpc_malloc_trim(0);  // the secure flavour's quarantine lets p go
       },
-      "hpcalloc: fatal: free\\(\\): corrupted medium chunk header at 0x");
+      secure_flavour() ? "hpcalloc: fatal: malloc_trim\\(\\): corrupted medium chunk header at 0x"
+                       : "hpcalloc: fatal: free\\(\\): corrupted medium chunk header at 0x");
 }
 
 // ---- Forged headers -------------------------------------------------------

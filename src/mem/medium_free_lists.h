@@ -146,10 +146,11 @@ class MediumFreeLists {
   // A block of at least n usable bytes, 16-byte aligned, or nullptr when no
   // free chunk fits (the caller adds a region and retries) or the lists are
   // abandoned.
-  void* allocate(std::size_t n) {
+  // `operation`: the call served, which a report names.
+  void* allocate(std::size_t n, const char* operation = "malloc()") {
     const std::size_t need = chunk_bytes_for(n);
     if (need == 0 || abandoned_) return nullptr;
-    operation_ = "malloc()";
+    operation_ = operation;
     Chunk* c =
         find_free_chunk(need, [need](const Chunk* candidate) { return candidate->size >= need; });
     if (c == nullptr || !unbin(c, /*c_checked=*/true)) return nullptr;
@@ -161,12 +162,13 @@ class MediumFreeLists {
   // chunk big enough for the worst leading gap (under alignment +
   // kMinChunkBytes: see aligned_gap) or from a smaller one that happens to
   // fit; the gap becomes an ordinary free chunk.
-  void* allocate_aligned(std::size_t n, std::size_t alignment) {
-    if (alignment <= medium::kChunkAlignment) return allocate(n);
+  void* allocate_aligned(std::size_t n, std::size_t alignment,
+                         const char* operation = "malloc()") {
+    if (alignment <= medium::kChunkAlignment) return allocate(n, operation);
     if (!is_pow2(alignment) || alignment > kMaxRegionBytes || abandoned_) return nullptr;
     const std::size_t need = chunk_bytes_for(n);
     if (need == 0) return nullptr;
-    operation_ = "malloc()";
+    operation_ = operation;
     const std::size_t worst = std::min(need + alignment + medium::kMinChunkBytes, kMaxChunkBytes);
     Chunk* c = find_free_chunk(worst, [need, alignment](const Chunk* candidate) {
       return candidate->size >= aligned_gap(candidate, alignment) + need;
@@ -190,9 +192,9 @@ class MediumFreeLists {
   // anything else that is not a live block kInvalidPointer (a corrupted
   // neighbour header kCorruptedChunkHeader); after a report nothing
   // changes. free(nullptr) does nothing; after abandonment a free leaks.
-  FreeResult free(void* p) {
+  FreeResult free(void* p, const char* operation = "free()") {
     if (p == nullptr || abandoned_) return {nullptr};
-    operation_ = "free()";
+    operation_ = operation;
     if (!accept(p)) return {nullptr};
     Chunk* c = Chunk::from_user(p);
     // Sealed free once its fate is known: bin() or a merge into the chunk

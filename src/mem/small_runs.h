@@ -207,19 +207,26 @@ class SmallRuns {
 
   // Frees `block`, which lies in `segment` (a small segment this heap owns).
   // Reports a pointer that is not the start of a slot of a live run, and a
-  // block already free (false after a report).
-  [[gnu::always_inline]] bool deallocate(SegmentHeader* segment, void* block) {
-    Run* run = validated_run(segment, block, "free()");
+  // block already free (false after a report), naming `operation` (the
+  // call the program made: free(), or realloc() freeing the old block).
+  [[gnu::always_inline]] bool deallocate(SegmentHeader* segment, void* block,
+                                         const char* operation = "free()") {
+    Run* run = validated_run(segment, block, operation);
     if (run == nullptr) return false;
     const bool suspect = free_in_bitmap(*run, block) || looks_freed(block);
-    if constexpr (kHardenedFree) return free_hardened(*run, block, suspect);
+    if constexpr (kHardenedFree) return free_hardened(*run, block, suspect, operation);
     if (__builtin_expect(suspect || kChecked, 0)) {
-      if (!check_allocated(*run, block, "free()")) return false;
+      if (!check_allocated(*run, block, operation)) return false;
     }
     Cache& cache = caches_[run->size_class];
-    push_to_cache(cache, *run, block, cache.limit);
+    push_to_cache(cache, *run, block, cache.limit, operation);
     return true;
   }
+
+  // The call that allocations serve until the next change (malloc() by
+  // default; calloc(), realloc() and memalign() name themselves around the
+  // allocations they make): what a report found on the way names.
+  void set_allocating_call(const char* call) { allocating_call_ = call; }
 
   // Secure flavour: re-seals a live block for `requested` bytes (an
   // in-place realloc within its slot).
@@ -528,11 +535,12 @@ class SmallRuns {
   // Pushes a validated block of `run` onto `cache` (its run class's), and
   // flushes half of it back to the bitmaps past `limit`.
   [[gnu::always_inline]] void push_to_cache(Cache& cache, const Run& run, void* block,
-                                            std::uint32_t limit) {
+                                            std::uint32_t limit,
+                                            const char* operation = "free()") {
     link_cached(block, cache.head);
     cache.head = block;
     poison_free_slot(block, run.slot_size);
-    if (__builtin_expect(++cache.count > limit, 0)) flush(run.size_class, limit / 2);
+    if (__builtin_expect(++cache.count > limit, 0)) flush(run.size_class, limit / 2, operation);
   }
 
   // The block must be marked allocated and not be cached (slow: a walk of
@@ -578,7 +586,7 @@ class SmallRuns {
   // moves the quarantine's oldest block to its cache; shuffles a refill.
   void hand_out(void* block, unsigned size_class, std::size_t requested);
   // `suspect`: the block's bit or words say it may be free already.
-  bool free_hardened(Run& run, void* block, bool suspect);
+  bool free_hardened(Run& run, void* block, bool suspect, const char* operation);
   // Whether block is in its class's cache, as far as the walk can go
   // without following a link that fails its check (no report).
   bool reachable_in_cache(const Run& run, const void* block) const;
@@ -596,7 +604,7 @@ class SmallRuns {
   static void run_pages(Segment* s, unsigned index, char** begin, std::size_t* bytes);
   // flush(): marks one block free in its run's bitmap (false after
   // reporting a double free), then settles the run's count and lists.
-  bool mark_free(Segment* s, Run& run, void* block);
+  bool mark_free(Segment* s, Run& run, void* block, const char* operation);
   void settle_run(Segment* s, Run* run, std::uint32_t marked);
   void retire_run(Segment* s, Run* run);
   void release_segment(Segment* s);
@@ -609,6 +617,7 @@ class SmallRuns {
   const std::uintptr_t link_key_;
   const std::uintptr_t check_key_;
   [[no_unique_address]] BlockHardening hardening_;
+  const char* allocating_call_ = "malloc()";  // see set_allocating_call()
   void (*refill_hook_)(void* owner) = nullptr;
   std::size_t out_of_bitmaps_bytes_ = 0;
   Cache caches_[kRunClasses];

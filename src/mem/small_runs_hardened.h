@@ -18,7 +18,7 @@ void SmallRuns<Config, Provider>::hand_out(void* block, unsigned size_class,
     // pointer since. The block's own data is lost, the heap is not: zero
     // it and go on (warn mode).
     if (!BlockHardening::is_zero_past_links(block, slot)) {
-      reporter_.report(HeapError::kWriteAfterFree, "malloc()", block);
+      reporter_.report(HeapError::kWriteAfterFree, allocating_call_, block);
       BlockHardening::zero_past_links(block, slot);
     }
   }
@@ -28,13 +28,14 @@ void SmallRuns<Config, Provider>::hand_out(void* block, unsigned size_class,
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool suspect) {
+bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool suspect,
+                                                const char* operation) {
   const std::size_t slot = run.slot_size;
   // A block that may be free already is looked up first (a freed block has
   // no seal to check); a live one's seal is checked before any walk of its
   // cache, so an overflow is blamed on the overflowing block, not on the
   // cached neighbour it reached.
-  if (suspect && !check_allocated(run, block, "free()")) return false;
+  if (suspect && !check_allocated(run, block, operation)) return false;
   if constexpr (kCanaryBytes != 0) {
     if (hardening_.sealed_size(block, slot) == SIZE_MAX) {
       // No seal: a freed block whose words were overwritten since (so it
@@ -44,21 +45,21 @@ bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool susp
       // stops quietly at a corrupted link: that is the neighbour's report,
       // made when its cache is next used.
       if (!suspect && (hardening_.in_quarantine(block) || reachable_in_cache(run, block))) {
-        reporter_.report(HeapError::kDoubleFree, "free()", block);
+        reporter_.report(HeapError::kDoubleFree, operation, block);
         return false;
       }
-      reporter_.report(HeapError::kBlockOverflow, "free()", block);
+      reporter_.report(HeapError::kBlockOverflow, operation, block);
       // A free block behind a corrupted link cannot be told from a live
       // one; under ASan its bytes are poisoned, and the writes below are
       // the allocator's own.
       unpoison_memory(block, slot);
     }
   }
-  if (kChecked && !suspect && !check_allocated(run, block, "free()")) return false;
+  if (kChecked && !suspect && !check_allocated(run, block, operation)) return false;
   if constexpr (kZeroOnFree) BlockHardening::zero_past_links(block, slot);
   if constexpr (kQuarantine) {
     while (!hardening_.has_room_for(slot) && !hardening_.empty()) {
-      release_oldest_quarantined("free()");
+      release_oldest_quarantined(operation);
     }
     hardening_.mark_quarantined(block);
     hardening_.push(block, slot);
@@ -66,7 +67,7 @@ bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool susp
     return true;
   }
   Cache& cache = caches_[run.size_class];
-  push_to_cache(cache, run, block, cache.limit);
+  push_to_cache(cache, run, block, cache.limit, operation);
   return true;
 }
 

@@ -63,7 +63,7 @@ void SmallRuns<Config, Provider>::abandon_cache(Cache& cache, const void* corrup
 template <HeapConfig Config, SegmentProvider Provider>
 void* SmallRuns<Config, Provider>::refill_after_corruption(unsigned size_class,
                                                            const void* corrupted) {
-  abandon_cache(caches_[size_class], corrupted, "malloc()");
+  abandon_cache(caches_[size_class], corrupted, allocating_call_);
   return refill(size_class);
 }
 
@@ -97,7 +97,7 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
         unpoison_memory(block, slot_size_of(size_class));
         return block;
       }
-      abandon_cache(cache, block, "malloc()");
+      abandon_cache(cache, block, allocating_call_);
     }
   }
   Run* run = available_[size_class].front();
@@ -202,20 +202,21 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, cons
       run = r;
       marked = 0;
     }
-    marked += mark_free(s, *r, rest) ? 1 : 0;
+    marked += mark_free(s, *r, rest, operation) ? 1 : 0;
     rest = next;
   }
   if (run != nullptr) settle_run(segment, run, marked);
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-bool SmallRuns<Config, Provider>::mark_free(Segment* s, Run& run, void* block) {
+bool SmallRuns<Config, Provider>::mark_free(Segment* s, Run& run, void* block,
+                                            const char* operation) {
   const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
   const std::uint64_t word = run.free_bits[index / 64];
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   if (word & bit) {
     // Freed twice while cached: the second copy is dropped here.
-    reporter_.report(HeapError::kDoubleFree, "free()", block);
+    reporter_.report(HeapError::kDoubleFree, operation, block);
     return false;
   }
   store_bits(run, index / 64, word | bit);

@@ -143,15 +143,16 @@ class ThreadHeap {
   void* memalign(std::size_t alignment, std::size_t size);
 
   // Frees a block of any heap: this heap's own locally, another heap's
-  // through that heap's remote-free queue. Reports anything else.
-  [[gnu::always_inline]] void free(void* p) {
+  // through that heap's remote-free queue. Reports anything else, naming
+  // `operation` (the call the program made).
+  [[gnu::always_inline]] void free(void* p, const char* operation = "free()") {
     if (p == nullptr) return;
     SegmentHeader* segment = registry_.lookup(p);
     if (__builtin_expect(segment == nullptr, 0)) {
-      reporter_.report(HeapError::kInvalidPointer, "free()", p);
+      reporter_.report(HeapError::kInvalidPointer, operation, p);
       return;
     }
-    free_in_segment(segment, p);
+    free_in_segment(segment, p, operation);
   }
 
   // The common case of free_in_segment(): a small block of this heap that
@@ -161,12 +162,13 @@ class ThreadHeap {
   }
 
   // free() once the caller has looked up the segment (non-null).
-  [[gnu::always_inline]] void free_in_segment(SegmentHeader* segment, void* p) {
+  [[gnu::always_inline]] void free_in_segment(SegmentHeader* segment, void* p,
+                                              const char* operation = "free()") {
     if (__builtin_expect(segment->small_owner() == this, 1)) {
-      small_.deallocate(segment, p);
+      small_.deallocate(segment, p, operation);
       return;
     }
-    free_other(segment, p);
+    free_other(segment, p, operation);
   }
 
   // A thread without a heap gives back one of this heap's blocks
@@ -266,14 +268,16 @@ class ThreadHeap {
     counter<&HeapStats::medium_segments>().store(medium_segments_.size(),
                                                  std::memory_order_relaxed);
   }
-  [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p);
-  // false after a report. `kind`: the segment's, already loaded.
-  bool free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p);
-  void free_medium(void* p);  // to the free lists
+  [[gnu::noinline]] void free_other(SegmentHeader* segment, void* p, const char* operation);
+  // false after a report naming `operation`. `kind`: the segment's, already
+  // loaded.
+  bool free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p,
+                        const char* operation = "free()");
+  void free_medium(void* p, const char* operation = "free()");  // to the free lists
   // Secure flavour: a checked medium block of `usable` bytes into the
   // quarantine; the quarantine's oldest block out (to the cache or lists);
   // whether p is a quarantined block (owner only).
-  void quarantine_medium(void* p, std::size_t usable);
+  void quarantine_medium(void* p, std::size_t usable, const char* operation);
   void release_oldest_medium(const char* operation);
   bool in_medium_quarantine(const void* p) const {
     if constexpr (kMediumQuarantine) {
@@ -301,6 +305,25 @@ class ThreadHeap {
   }
 
   [[gnu::noinline]] void* malloc_large(std::size_t size);
+  // The call the allocations made now serve, for their reports: malloc()
+  // but inside calloc(), realloc() and memalign(), which name themselves
+  // for their whole duration (a report found on the way, such as a
+  // corrupted cache, names the call the program made).
+  const char* allocating_call_ = "malloc()";
+  class AllocatingCall {
+   public:
+    AllocatingCall(ThreadHeap& heap, const char* call) : heap_(heap) { heap_.name_call(call); }
+    ~AllocatingCall() { heap_.name_call("malloc()"); }
+    AllocatingCall(const AllocatingCall&) = delete;
+    AllocatingCall& operator=(const AllocatingCall&) = delete;
+
+   private:
+    ThreadHeap& heap_;
+  };
+  void name_call(const char* call) {
+    allocating_call_ = call;
+    small_.set_allocating_call(call);
+  }
   // Also drains: the refill hook covers small requests.
   void* medium_allocate(std::size_t size, std::size_t alignment);
   void* huge_allocate(std::size_t size, std::size_t alignment);

@@ -29,7 +29,7 @@ void* ThreadHeap<Config>::malloc_large(std::size_t size) {
     const void* corrupted = nullptr;
     if (void* p = medium_cache_.pop(c, &corrupted)) return p;
     if (__builtin_expect(corrupted != nullptr, 0)) {
-      reporter_.report(HeapError::kCorruptedMediumCache, "malloc()", corrupted);
+      reporter_.report(HeapError::kCorruptedMediumCache, allocating_call_, corrupted);
     }
     // Rounded up to the class, so the block serves any request of it later.
     return medium_allocate(MediumCacheT::class_size(c), 0);
@@ -45,7 +45,8 @@ void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignmen
     // the request gets a mapping of its own, which is slower but never
     // touches what was corrupted.
     if (__builtin_expect(medium_.abandoned(), 0)) return huge_allocate(size, alignment);
-    void* p = alignment == 0 ? medium_.allocate(size) : medium_.allocate_aligned(size, alignment);
+    void* p = alignment == 0 ? medium_.allocate(size, allocating_call_)
+                             : medium_.allocate_aligned(size, alignment, allocating_call_);
     if (p != nullptr) {
       publish_medium();
       return p;
@@ -104,17 +105,17 @@ void* ThreadHeap<Config>::huge_allocate(std::size_t size, std::size_t alignment)
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
+void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p, const char* operation) {
   // Each header field loaded once (relaxed atomics: segment.h). A segment
   // this heap owns is live and valid (only its owner changes that).
   auto* const owner = static_cast<ThreadHeap*>(segment->owner());
   if (owner == this) {
-    free_owned_large(segment, segment->kind(), p);
+    free_owned_large(segment, segment->kind(), p, operation);
     return;
   }
   if (__builtin_expect(
           owner == nullptr || segment->kind() == SegmentKind::kCached || !segment->is_valid(), 0)) {
-    report_unowned(segment, p, "free()");
+    report_unowned(segment, p, operation);
     return;
   }
   // Another heap's block: its owner validates it when it drains. Batched
@@ -129,43 +130,44 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p) {
 }
 
 template <HeapConfig Config>
-bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p) {
+bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p,
+                                          const char* operation) {
   switch (kind) {
     case SegmentKind::kMedium: {
       if (!in_medium_region(segment, p)) {
-        reporter_.report(HeapError::kInvalidPointer, "free()", p);
+        reporter_.report(HeapError::kInvalidPointer, operation, p);
         return false;
       }
       // Its own header is checked before caching it (reports a bad p); the
       // free lists check its neighbours too when it reaches them.
-      const std::size_t usable = medium_.usable_size_own_header(p, "free()");
+      const std::size_t usable = medium_.usable_size_own_header(p, operation);
       if (usable == 0) return false;
       if (__builtin_expect(in_medium_quarantine(p), 0)) {
-        reporter_.report(HeapError::kDoubleFree, "free()", p);
+        reporter_.report(freed_block_error(operation), operation, p);
         return false;
       }
       if (__builtin_expect(medium_cache_.looks_cached(p), 0)) {
         const auto found = medium_cache_.find(p, usable);
         if (found.corrupted != nullptr) {
-          reporter_.report(HeapError::kCorruptedMediumCache, "free()", found.corrupted);
+          reporter_.report(HeapError::kCorruptedMediumCache, operation, found.corrupted);
         }
         if (found.found) {
-          reporter_.report(HeapError::kDoubleFree, "free()", p);
+          reporter_.report(freed_block_error(operation), operation, p);
           return false;
         }
       }
       if constexpr (kMediumQuarantine) {
-        quarantine_medium(p, usable);
+        quarantine_medium(p, usable, operation);
         return true;
       }
       if constexpr (kZeroOnFree) MediumQuarantine::zero_past_links(p, usable);
       if (medium_cache_.push(p, usable)) return true;
-      free_medium(p);
+      free_medium(p, operation);
       return true;
     }
     case SegmentKind::kHuge:
       if (p != segment->huge_block) {
-        reporter_.report(HeapError::kInvalidPointer, "free()", p);
+        reporter_.report(HeapError::kInvalidPointer, operation, p);
         return false;
       }
       huge_blocks_.remove(segment);
@@ -174,17 +176,19 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
       if constexpr (kPoisonCachedHuge) poison_memory(segment->huge_block, segment->huge_size);
       source_->release_segment(segment);
       return true;
-    case SegmentKind::kSmall: return small_.deallocate(segment, p);
-    case SegmentKind::kCached: reporter_.report(HeapError::kDoubleFree, "free()", p); return false;
+    case SegmentKind::kSmall: return small_.deallocate(segment, p, operation);
+    case SegmentKind::kCached:
+      reporter_.report(freed_block_error(operation), operation, p);
+      return false;
   }
   return false;
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::quarantine_medium(void* p, std::size_t usable) {
+void ThreadHeap<Config>::quarantine_medium(void* p, std::size_t usable, const char* operation) {
   if constexpr (kZeroOnFree) MediumQuarantine::zero_past_links(p, usable);
   while (!medium_quarantine_.has_room_for(usable) && !medium_quarantine_.empty()) {
-    release_oldest_medium("free()");
+    release_oldest_medium(operation);
   }
   medium_quarantine_.mark_quarantined(p);
   medium_quarantine_.push(p, usable);
@@ -205,12 +209,12 @@ void ThreadHeap<Config>::release_oldest_medium(const char* operation) {
     reporter_.report(HeapError::kWriteAfterFree, operation, p);
     return;
   }
-  if (!medium_cache_.push(p, usable)) free_medium(p);
+  if (!medium_cache_.push(p, usable)) free_medium(p, operation);
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::free_medium(void* p) {
-  const auto result = medium_.free(p);
+void ThreadHeap<Config>::free_medium(void* p, const char* operation) {
+  const auto result = medium_.free(p, operation);
   if (result.emptied_region != nullptr) release_medium_region(result.emptied_region);
   publish_medium();
 }
@@ -290,6 +294,7 @@ void ThreadHeap<Config>::drain_remote(Returns returns) {
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::calloc(std::size_t count, std::size_t size) {
+  const AllocatingCall call(*this, "calloc()");
   std::size_t total = 0;
   if (!checked_mul(count, size, &total) || total > kMaxRequest) {
     errno = ENOMEM;
@@ -311,6 +316,7 @@ void* ThreadHeap<Config>::calloc(std::size_t count, std::size_t size) {
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::memalign(std::size_t alignment, std::size_t size) {
+  const AllocatingCall call(*this, "memalign()");
   HPCALLOC_ASSERT(is_pow2(alignment));
   if (alignment <= 16) return malloc(size);
   if (size > kMaxRequest) {
@@ -390,9 +396,10 @@ std::size_t ThreadHeap<Config>::usable_size_in(SegmentHeader* segment, const voi
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
+  const AllocatingCall call(*this, "realloc()");
   if (p == nullptr) return malloc(size);
   if (size == 0) {  // glibc: frees and returns nullptr
-    free(p);
+    free(p, "realloc()");
     return nullptr;
   }
   SegmentHeader* segment = live_segment(p, "realloc()");
@@ -446,7 +453,7 @@ void* ThreadHeap<Config>::realloc_by_copy(void* p, std::size_t old_usable, std::
   void* q = malloc(size);
   if (q == nullptr) return nullptr;  // p untouched, errno = ENOMEM
   std::memcpy(q, p, old_usable < size ? old_usable : size);
-  free(p);
+  free(p, "realloc()");
   return q;
 }
 
