@@ -39,6 +39,13 @@ void write_bytes(void* at, int value, std::size_t n) {
   std::memset(at, value, n);
 }
 
+// Changes the byte at `at` (whatever it holds: a marker byte may already
+// equal any one value).
+void flip_byte(unsigned char* at) {
+  hpcalloc::unpoison_memory(at, 1);
+  *at ^= 0x5a;
+}
+
 // Frees kQuarantineFlush fresh 32-byte blocks: whatever was quarantined
 // before leaves the quarantine.
 void push_out_of_quarantine() {
@@ -164,7 +171,7 @@ TEST_F(SecureFlavourDeathTest, AWriteIntoAQuarantinedBlockIsFoundAtAnyOffset) {
         {
           auto* p = static_cast<unsigned char*>(hpc_malloc(40));  // a 48-byte slot
           hpc_free(p);
-          write_bytes(p + offset, 0x41, 1);
+          flip_byte(p + offset);
           push_out_of_quarantine();
         },
         "hpcalloc: fatal: free\\(\\): write into freed block 0x")

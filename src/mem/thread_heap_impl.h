@@ -464,7 +464,7 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operatio
   if constexpr (kMediumQuarantine) {
     while (!medium_quarantine_.empty()) release_oldest_medium(operation);
   }
-  medium_cache_.flush([this](void* p) { free_medium(p); },
+  medium_cache_.flush([this, operation](void* p) { free_medium(p, operation); },
                       [this, operation](const void* corrupted) {
                         reporter_.report(HeapError::kCorruptedMediumCache, operation, corrupted);
                       });
