@@ -42,9 +42,9 @@
 #include "api/globals.h"
 #include "api/hpcalloc.h"
 #include "api/production_config.h"
-#include "mem/hardening.h"
 #include "base/sanitizer.h"
 #include "fuzz/fuzz_input.h"
+#include "mem/hardening.h"
 
 namespace hpcalloc::fuzz {
 namespace {

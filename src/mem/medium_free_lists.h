@@ -162,8 +162,7 @@ class MediumFreeLists {
   // chunk big enough for the worst leading gap (under alignment +
   // kMinChunkBytes: see aligned_gap) or from a smaller one that happens to
   // fit; the gap becomes an ordinary free chunk.
-  void* allocate_aligned(std::size_t n, std::size_t alignment,
-                         const char* operation = "malloc()") {
+  void* allocate_aligned(std::size_t n, std::size_t alignment, const char* operation = "malloc()") {
     if (alignment <= medium::kChunkAlignment) return allocate(n, operation);
     if (!is_pow2(alignment) || alignment > kMaxRegionBytes || abandoned_) return nullptr;
     const std::size_t need = chunk_bytes_for(n);

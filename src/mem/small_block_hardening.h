@@ -16,8 +16,8 @@
 // so a write even one byte past what was asked for changes the padding or
 // the canary, and free() finds it. The padding needs no key: it is inside
 // the block's own slot, and the keyed canary guards the slot's end. The
-// size cannot be forged without the key, so malloc_usable_size() can trust it (it returns the requested size:
-// every byte it promises is the user's).
+// size cannot be forged without the key, so malloc_usable_size() can trust it (it returns the
+// requested size: every byte it promises is the user's).
 //
 // A freed block: its first two words are the structure's (a quarantine
 // marker, later the cache link and check word), every byte after them is
@@ -38,8 +38,7 @@ template <Hardening H>
 class SmallBlockHardening {
  public:
   static constexpr std::size_t kCanaryBytes = H.canary_bytes;
-  static_assert(kCanaryBytes == 0 || kCanaryBytes == sizeof(std::uint64_t),
-                "a canary is one word");
+  static_assert(kCanaryBytes == 0 || kCanaryBytes == sizeof(std::uint64_t), "a canary is one word");
   static constexpr unsigned kQuarantineBlocks = H.quarantine_blocks;
   static constexpr bool kQuarantine = kQuarantineBlocks != 0;
   // Bytes of a freed block the allocator itself writes (link and check

@@ -535,8 +535,7 @@ class SmallRuns {
   // Pushes a validated block of `run` onto `cache` (its run class's), and
   // flushes half of it back to the bitmaps past `limit`.
   [[gnu::always_inline]] void push_to_cache(Cache& cache, const Run& run, void* block,
-                                            std::uint32_t limit,
-                                            const char* operation = "free()") {
+                                            std::uint32_t limit, const char* operation = "free()") {
     link_cached(block, cache.head);
     cache.head = block;
     poison_free_slot(block, run.slot_size);

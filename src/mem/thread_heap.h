@@ -260,7 +260,8 @@ class ThreadHeap {
     std::size_t cached = medium_cache_.cached_usable_bytes() +
                          medium_cache_.cached_blocks() * medium::kChunkHeaderBytes;
     if constexpr (kMediumQuarantine) {
-      cached += medium_quarantine_.bytes() + medium_quarantine_.blocks() * medium::kChunkHeaderBytes;
+      cached +=
+          medium_quarantine_.bytes() + medium_quarantine_.blocks() * medium::kChunkHeaderBytes;
     }
     counter<&HeapStats::medium_in_use>().store(
         m.region_bytes - m.free_bytes - m.regions * medium::kRegionOverheadBytes - cached,

@@ -147,7 +147,8 @@ TEST(HardenedHeap, QuarantinedBytesCountAsFree) {
 TEST(HardenedHeap, SlotsOfARefillComeInRandomOrder) {
   Fixture f;
   std::vector<std::uintptr_t> blocks;
-  for (int i = 0; i < 32; ++i) blocks.push_back(reinterpret_cast<std::uintptr_t>(f.heap->malloc(200)));
+  for (int i = 0; i < 32; ++i)
+    blocks.push_back(reinterpret_cast<std::uintptr_t>(f.heap->malloc(200)));
   int ascending = 0;
   for (std::size_t i = 1; i < blocks.size(); ++i) ascending += blocks[i] > blocks[i - 1];
   // In address order every step ascends; a shuffle ascends about half the time.
