@@ -111,6 +111,15 @@ class SmallBlockHardening {
     words[0] = marker(block, 0);
     words[1] = marker(block, 1);
   }
+  // Wipes the marker of a block leaving the quarantine: a medium block goes
+  // on to its cache or lists, which may leave its first words as they are
+  // (a merge absorbs it), and a live block later carved at the same address
+  // must not look quarantined to a thread that can only read its words.
+  static void clear_marker(void* block) {
+    auto* words = static_cast<std::uint64_t*>(block);
+    words[0] = 0;
+    words[1] = 0;
+  }
   bool looks_quarantined(const void* block) const {
     const auto* words = static_cast<const std::uint64_t*>(block);
     return words[0] == marker(block, 0) && words[1] == marker(block, 1);

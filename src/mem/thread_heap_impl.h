@@ -209,6 +209,7 @@ void ThreadHeap<Config>::release_oldest_medium(const char* operation) {
     reporter_.report(HeapError::kWriteAfterFree, operation, p);
     return;
   }
+  MediumQuarantine::clear_marker(p);
   if (!medium_cache_.push(p, usable)) free_medium(p, operation);
 }
 
