@@ -246,46 +246,14 @@ class SmallRuns {
   // Frees a carrier of this heap (back from the heap it went to). A block
   // that is not a live carrier slot is reported as corrupted metadata (a
   // carrier's words were overwritten) and left alone.
-  bool deallocate_carrier(SegmentHeader* segment, void* block) {
-    Segment* s = reinterpret_cast<Segment*>(segment);
-    Run* run = &s->runs[run_index(s, block)];
-    if (!is_slot_start(*run, offset_in_segment(s, block)) || run->size_class != kCarrierClass) {
-      reporter_.report(HeapError::kCorruptedCarrier, "free()", block);
-      return false;
-    }
-    if (looks_cached(block) || kChecked) {
-      if (!check_allocated(*run, block, "free()")) return false;
-    }
-    // The carrier cache's own limit: its field is 0 (see the top comment).
-    push_to_cache(caches_[kCarrierClass], *run, block, cache_limit(kCarrierClass));
-    return true;
-  }
+  bool deallocate_carrier(SegmentHeader* segment, void* block);
 
   // Usable size of a live block, or 0 (after a report) for an invalid or
   // freed one (`operation`: the call asking). `owner_thread`: the caller is
   // this heap's owner, who may read its caches and bitmaps; another thread
   // relies on the block's own words (a freed block's check word matches).
   std::size_t usable_size(SegmentHeader* segment, const void* block, const char* operation,
-                          bool owner_thread) {
-    Run* run = validated_run(segment, block, operation);
-    if (run == nullptr) return 0;
-    const bool freed = owner_thread ? is_free(*run, block, operation)
-                                    : looks_freed(block) || free_in_bitmap_shared(*run, block);
-    if (__builtin_expect(freed, 0)) {
-      reporter_.report(HeapError::kUseOfFreedBlock, operation, block);
-      return 0;
-    }
-    if constexpr (kCanaryBytes != 0) {
-      // The size the block was sealed with: every byte of it is the user's.
-      const std::size_t requested = hardening_.sealed_size(block, run->slot_size);
-      if (requested == SIZE_MAX) {
-        reporter_.report(HeapError::kBlockOverflow, operation, block);
-        return 0;
-      }
-      return requested;
-    }
-    return run->slot_size;
-  }
+                          bool owner_thread);
 
   // Gives every cached block back to its run (thread exit, trim); runs and
   // segments that become empty are retired as usual.
@@ -309,23 +277,7 @@ class SmallRuns {
 
   // Gives every segment back to the provider, live blocks or not (tear-down
   // of a private heap).
-  void release_all() {
-    // The other lists link runs and segments inside the memory given back:
-    // they are forgotten, not unlinked.
-    for (unsigned c = 0; c < kRunClasses; ++c) {
-      caches_[c].head = nullptr;
-      caches_[c].count = 0;
-      available_[c].forget_all();
-    }
-    with_free_runs_.forget_all();
-    if constexpr (kQuarantine) hardening_.forget_all();
-    while (SegmentHeader* header = all_segments_.pop_front()) {
-      lift_run_guards(reinterpret_cast<Segment*>(header));
-      unpoison_memory(header, kSegmentSize);
-      provider_->release_segment(header);
-    }
-    empty_segments_ = bytes_in_runs_ = out_of_bitmaps_bytes_ = 0;
-  }
+  void release_all();
 
   // Gives the pages of every retired run back to the OS (trim, thread exit):
   // a segment pinned by a few live blocks then costs only their runs in
@@ -333,14 +285,7 @@ class SmallRuns {
   void decommit_retired_runs();
 
   // Releases the spare empty segment, if any (trim).
-  void release_spare() {
-    for (Segment* s : with_free_runs_) {
-      if (s->free_runs == kAllRuns) {
-        --empty_segments_;
-        release_segment(s);  // unlinks s: the walk allows it
-      }
-    }
-  }
+  void release_spare();
 
   // Called at the start of every refill, before the bitmaps are touched:
   // lets the owning heap drain its remote frees into the caches first.

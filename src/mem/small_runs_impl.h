@@ -1,11 +1,82 @@
-// The slow paths of SmallRuns (small_runs.h): refilling a class's cache from
-// its runs, flushing a cache back to the bitmaps, starting and retiring runs,
-// taking and giving back segments.
+// The slow paths of SmallRuns (small_runs.h): carriers coming home, sizing
+// a block, tear-down, the checks of freed blocks and the reports of
+// corrupted caches, refilling a class's cache from its runs, flushing a
+// cache back to the bitmaps, starting and retiring runs, taking and giving
+// back segments.
 #pragma once
 
 #include "mem/small_runs.h"
 
 namespace hpcalloc {
+
+// Carriers coming home, sizes, and tear-down.
+template <HeapConfig Config, SegmentProvider Provider>
+bool SmallRuns<Config, Provider>::deallocate_carrier(SegmentHeader* segment, void* block) {
+  Segment* s = reinterpret_cast<Segment*>(segment);
+  Run* run = &s->runs[run_index(s, block)];
+  if (!is_slot_start(*run, offset_in_segment(s, block)) || run->size_class != kCarrierClass) {
+    reporter_.report(HeapError::kCorruptedCarrier, "free()", block);
+    return false;
+  }
+  if (looks_cached(block) || kChecked) {
+    if (!check_allocated(*run, block, "free()")) return false;
+  }
+  // The carrier cache's own limit: its field is 0 (see the top comment).
+  push_to_cache(caches_[kCarrierClass], *run, block, cache_limit(kCarrierClass));
+  return true;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+std::size_t SmallRuns<Config, Provider>::usable_size(SegmentHeader* segment, const void* block,
+                                                     const char* operation, bool owner_thread) {
+  Run* run = validated_run(segment, block, operation);
+  if (run == nullptr) return 0;
+  const bool freed = owner_thread ? is_free(*run, block, operation)
+                                  : looks_freed(block) || free_in_bitmap_shared(*run, block);
+  if (__builtin_expect(freed, 0)) {
+    reporter_.report(HeapError::kUseOfFreedBlock, operation, block);
+    return 0;
+  }
+  if constexpr (kCanaryBytes != 0) {
+    // The size the block was sealed with: every byte of it is the user's.
+    const std::size_t requested = hardening_.sealed_size(block, run->slot_size);
+    if (requested == SIZE_MAX) {
+      reporter_.report(HeapError::kBlockOverflow, operation, block);
+      return 0;
+    }
+    return requested;
+  }
+  return run->slot_size;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::release_all() {
+  // The other lists link runs and segments inside the memory given back:
+  // they are forgotten, not unlinked.
+  for (unsigned c = 0; c < kRunClasses; ++c) {
+    caches_[c].head = nullptr;
+    caches_[c].count = 0;
+    available_[c].forget_all();
+  }
+  with_free_runs_.forget_all();
+  if constexpr (kQuarantine) hardening_.forget_all();
+  while (SegmentHeader* header = all_segments_.pop_front()) {
+    lift_run_guards(reinterpret_cast<Segment*>(header));
+    unpoison_memory(header, kSegmentSize);
+    provider_->release_segment(header);
+  }
+  empty_segments_ = bytes_in_runs_ = out_of_bitmaps_bytes_ = 0;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::release_spare() {
+  for (Segment* s : with_free_runs_) {
+    if (s->free_runs == kAllRuns) {
+      --empty_segments_;
+      release_segment(s);  // unlinks s: the walk allows it
+    }
+  }
+}
 
 // The checks of freed blocks and the reports of corrupted caches.
 template <HeapConfig Config, SegmentProvider Provider>
