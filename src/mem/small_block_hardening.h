@@ -151,6 +151,17 @@ class SmallBlockHardening {
     *slot_size = entry.slot_size;
     return entry.block;
   }
+  // Takes the oldest block out (the quarantine is not empty), its bytes
+  // addressable again (ASan), *bytes its size; *intact: its marker is
+  // there and, with zero_on_free, every byte past it is still zero (false:
+  // it was written through a dangling pointer while quarantined).
+  void* pop_checked(std::size_t* bytes, bool* intact) {
+    void* block = pop_oldest(bytes);
+    unpoison_memory(block, *bytes);
+    *intact = looks_quarantined(block);
+    if constexpr (H.zero_on_free) *intact = *intact && is_zero_past_links(block, *bytes);
+    return block;
+  }
   // Forgets every block (tear-down: the memory goes back wholesale).
   void forget_all() { head_ = count_ = 0, bytes_ = 0; }
 

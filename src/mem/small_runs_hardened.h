@@ -11,7 +11,6 @@ namespace hpcalloc {
 template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::hand_out(void* block, unsigned size_class,
                                            std::size_t requested) {
-  if (size_class == kCarrierClass) return;  // never a user's
   const std::size_t slot = slot_size_of(size_class);
   if constexpr (kZeroOnFree) {
     // Zeroed when freed; anything else was written through a dangling
@@ -74,10 +73,8 @@ bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool susp
 template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::release_oldest_quarantined(const char* operation) {
   std::size_t slot = 0;
-  void* block = hardening_.pop_oldest(&slot);
-  unpoison_memory(block, slot);
-  bool intact = hardening_.looks_quarantined(block);
-  if constexpr (kZeroOnFree) intact = intact && BlockHardening::is_zero_past_links(block, slot);
+  bool intact = false;
+  void* block = hardening_.pop_checked(&slot, &intact);
   if (!intact) {
     // Written through a dangling pointer while quarantined: reported, and
     // the block is never handed out again (it stays allocated: a leak of

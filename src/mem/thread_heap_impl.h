@@ -199,10 +199,8 @@ void ThreadHeap<Config>::quarantine_medium(void* p, std::size_t usable, const ch
 template <HeapConfig Config>
 void ThreadHeap<Config>::release_oldest_medium(const char* operation) {
   std::size_t usable = 0;
-  void* p = medium_quarantine_.pop_oldest(&usable);
-  unpoison_memory(p, usable);
-  bool intact = medium_quarantine_.looks_quarantined(p);
-  if constexpr (kZeroOnFree) intact = intact && MediumQuarantine::is_zero_past_links(p, usable);
+  bool intact = false;
+  void* p = medium_quarantine_.pop_checked(&usable, &intact);
   if (!intact) {
     // Written through a dangling pointer while quarantined: never handed
     // out again (the chunk stays allocated).
