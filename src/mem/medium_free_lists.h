@@ -191,10 +191,13 @@ class MediumFreeLists {
   // anything else that is not a live block kInvalidPointer (a corrupted
   // neighbour header kCorruptedChunkHeader); after a report nothing
   // changes. free(nullptr) does nothing; after abandonment a free leaks.
-  FreeResult free(void* p, const char* operation = "free()") {
+  // `own_header_checked`: the caller has just checked p's own header
+  // (usable_size_own_header() found it sealed and live), so only its
+  // boundary tag and neighbours are checked here.
+  FreeResult free(void* p, const char* operation = "free()", bool own_header_checked = false) {
     if (p == nullptr || abandoned_) return {nullptr};
     operation_ = operation;
-    if (!accept(p)) return {nullptr};
+    if (!accept(p, own_header_checked)) return {nullptr};
     Chunk* c = Chunk::from_user(p);
     // Sealed free once its fate is known: bin() or a merge into the chunk
     // before it (which leaves its header behind, free, for a double free to
@@ -212,7 +215,7 @@ class MediumFreeLists {
       if (prev->is_free()) {
         if (!unbin(prev, /*c_checked=*/true)) return {nullptr};  // checked by accept()
         c->seal(keys_);
-        resize(prev, prev->size + c->size);
+        prev->size += c->size;  // sealed below (bin() or the region's return)
         poison_memory(c, medium::kMinChunkBytes);  // inside prev now
         c = prev;
       }
@@ -251,17 +254,19 @@ class MediumFreeLists {
         if (rest == 0) return true;
         if (!unbin(next, /*c_checked=*/true)) return false;  // checked by accept()
         split_tail(c, need, rest + next->size);
+        c->seal(keys_);
         // The tail was live, and next's header and links are inside it now.
         poison_memory(c->at_offset(need + medium::kMinChunkBytes), rest);
       } else if (rest >= medium::kMinChunkBytes) {
         split_tail(c, need, rest);
+        c->seal(keys_);
         poison_memory(c->at_offset(need + medium::kMinChunkBytes), rest - medium::kMinChunkBytes);
       }
       return true;
     }
     if (!next->is_free() || old_size + next->size < need) return false;
     if (!unbin(next, /*c_checked=*/true)) return false;  // checked by accept()
-    resize(c, old_size + next->size);
+    c->size = static_cast<std::uint32_t>(old_size + next->size);  // carve() seals c
     c->next()->set_prev_size(c->size, keys_);
     carve(c, need);
     return true;
@@ -452,9 +457,11 @@ class MediumFreeLists {
 
   // Shrinks c to `keep` bytes and makes the following `tail` bytes (up to the
   // next chunk that is not free) one free chunk. The new header and links
-  // are made addressable; the caller poisons what else became free.
+  // are made addressable; the caller poisons what else became free, and
+  // seals c (its state changes too when carve() splits; sealing once saves
+  // a multiply on every split).
   void split_tail(Chunk* c, std::size_t keep, std::size_t tail) {
-    resize(c, keep);
+    c->size = static_cast<std::uint32_t>(keep);
     unpoison_memory(c->next(), medium::kMinChunkBytes);
     // Sealed by bin(), once its links are written.
     Chunk* rest =
@@ -546,13 +553,14 @@ class MediumFreeLists {
 
   // True for a live block; otherwise reports what p is (naming operation_)
   // and returns false. A corrupted neighbour also abandons the lists.
-  bool accept(const void* p);
+  bool accept(const void* p, bool own_header_checked = false);
 
   // p's own header first, so garbage is rejected before any far read; then
   // its boundary tag and both neighbours, whose sealed sizes must agree
   // with it. A neighbour that fails is corruption (an overflow, or a write
   // after free into a merged chunk), not a bad p: p's own header passed.
-  Classified classify(const void* p) const;
+  // `own_header_checked`: as in free(); the own header is not read again.
+  Classified classify(const void* p, bool own_header_checked = false) const;
 
   // Whether `header`, a copy of the header at c, has the tag it calls for
   // there. A free chunk's links are read too, unpoisoned (merging may have

@@ -10,8 +10,8 @@
 namespace hpcalloc {
 
 template <HeapErrorReporter Reporter, std::size_t kMaxRegionBytes>
-bool MediumFreeLists<Reporter, kMaxRegionBytes>::accept(const void* p) {
-  const Classified found = classify(p);
+bool MediumFreeLists<Reporter, kMaxRegionBytes>::accept(const void* p, bool own_header_checked) {
+  const Classified found = classify(p, own_header_checked);
   switch (found.state) {
     case PointerState::kInUse: return true;
     case PointerState::kFree: reporter_.report(freed_block_error(operation_), operation_, p); break;
@@ -25,21 +25,24 @@ bool MediumFreeLists<Reporter, kMaxRegionBytes>::accept(const void* p) {
 
 template <HeapErrorReporter Reporter, std::size_t kMaxRegionBytes>
 typename MediumFreeLists<Reporter, kMaxRegionBytes>::Classified
-MediumFreeLists<Reporter, kMaxRegionBytes>::classify(const void* p) const {
-  if (p == nullptr || !is_aligned(p, medium::kChunkAlignment)) {
+MediumFreeLists<Reporter, kMaxRegionBytes>::classify(const void* p,
+                                                    bool own_header_checked) const {
+  if (!own_header_checked && (p == nullptr || !is_aligned(p, medium::kChunkAlignment))) {
     return {PointerState::kInvalid, nullptr};
   }
   const Chunk* c = Chunk::from_user(p);
   // A header that merging absorbed (p freed twice) lies in poisoned bytes.
   const Chunk header = load_unpoisoned(c);
-  if (!sealed_copy(c, header)) return {PointerState::kInvalid, nullptr};
-  if (header.state == medium::kStateFree) return {PointerState::kFree, nullptr};
-  const std::size_t size = header.size;
-  if (header.state != medium::kStateInUse || (header.flags & ~medium::kFlagFirst) != 0 ||
-      size < medium::kMinChunkBytes || size > kMaxChunkBytes ||
-      size % medium::kChunkAlignment != 0) {
-    return {PointerState::kInvalid, nullptr};
+  if (!own_header_checked) {
+    if (!sealed_copy(c, header)) return {PointerState::kInvalid, nullptr};
+    if (header.state == medium::kStateFree) return {PointerState::kFree, nullptr};
+    if (header.state != medium::kStateInUse || (header.flags & ~medium::kFlagFirst) != 0 ||
+        header.size < medium::kMinChunkBytes || header.size > kMaxChunkBytes ||
+        header.size % medium::kChunkAlignment != 0) {
+      return {PointerState::kInvalid, nullptr};
+    }
   }
+  const std::size_t size = header.size;
   const std::size_t prev_size = header.prev_size;
   if (header.prev_tag != header.prev_tag_for(c->address(), keys_) || prev_size > kMaxChunkBytes ||
       prev_size % medium::kChunkAlignment != 0 || (prev_size == 0) != c->is_first()) {

@@ -274,7 +274,9 @@ class ThreadHeap {
   // loaded.
   bool free_owned_large(SegmentHeader* segment, SegmentKind kind, void* p,
                         const char* operation = "free()");
-  void free_medium(void* p, const char* operation = "free()");  // to the free lists
+  // To the free lists. `own_header_checked`: p's own header passed
+  // usable_size_own_header() just now (a free, not a block leaving a cache).
+  void free_medium(void* p, const char* operation = "free()", bool own_header_checked = false);
   // Secure flavour: a checked medium block of `usable` bytes into the
   // quarantine; the quarantine's oldest block out (to the cache or lists);
   // whether p is a quarantined block (owner only).

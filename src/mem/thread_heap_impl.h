@@ -162,7 +162,7 @@ bool ThreadHeap<Config>::free_owned_large(SegmentHeader* segment, SegmentKind ki
       }
       if constexpr (kZeroOnFree) MediumQuarantine::zero_past_links(p, usable);
       if (medium_cache_.push(p, usable)) return true;
-      free_medium(p, operation);
+      free_medium(p, operation, /*own_header_checked=*/true);
       return true;
     }
     case SegmentKind::kHuge:
@@ -212,8 +212,8 @@ void ThreadHeap<Config>::release_oldest_medium(const char* operation) {
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::free_medium(void* p, const char* operation) {
-  const auto result = medium_.free(p, operation);
+void ThreadHeap<Config>::free_medium(void* p, const char* operation, bool own_header_checked) {
+  const auto result = medium_.free(p, operation, own_header_checked);
   if (result.emptied_region != nullptr) release_medium_region(result.emptied_region);
   publish_medium();
 }
@@ -263,6 +263,10 @@ bool ThreadHeap<Config>::drain_one(void* p) {
   // The common case first, with one header load: a small block of ours (a
   // header naming this heap is ours, so valid).
   if (__builtin_expect(segment != nullptr && segment->small_owner() == this, 1)) {
+    // The checks of a free by the owner itself, no more: the fast half
+    // first (it skips the bitmap, as that free does; see
+    // try_deallocate_fast), then the full one when the cache is full.
+    if (small_.try_deallocate_fast(segment, p)) return true;
     return small_.deallocate(segment, p);
   }
   if (segment == nullptr || segment->owner() != this || !segment->is_valid()) {
