@@ -11,14 +11,12 @@
 //   - the sentinel (size 0, in use, kFlagSentinel) stops forward merging and
 //     kFlagFirst stops backward merging;
 //   - no two neighbouring chunks are both free;
-//   - a header's tag seals its address, size, state and flags, and for a
-//     free chunk its bin links too, with keys of the process (ChunkKeys,
-//     from base/secret.h); its state is one of two magic values. So a
-//     pointer hpcalloc never returned (interior, foreign, garbage), a header
-//     forged inside a live block, a header an overflow rewrote and a free
-//     chunk's links a write after free changed all fail the check (a forger
-//     would need the keys), and the check is made before a size is trusted
-//     or a link followed;
+//   - a header's tag seals its address, size, state and flags with keys of
+//     the process (ChunkKeys, from base/secret.h); its state is one of two
+//     magic values. So a pointer hpcalloc never returned (interior,
+//     foreign, garbage), a header forged inside a live block and a header
+//     an overflow rewrote all fail the check (a forger would need the
+//     keys), and the check is made before a size is trusted;
 //   - prev_size (the boundary tag) has a seal of its own, prev_tag, with the
 //     address: the owner rewrites it while the chunk is live (when the chunk
 //     before splits or merges), while other threads may read the live
@@ -26,11 +24,15 @@
 //     cover disjoint fields. prev_tag is 16 bits (a header has no room for
 //     more); prev_size is also checked against the size the chunk before it
 //     has sealed.
-// A free chunk keeps its bin links (FreeLinks) in its first 16 user bytes,
-// encoded with its lists' link key, hence the 32-byte minimum. Headers that
-// merging absorbs are left behind with state kStateFree, so freeing such a
-// pointer again reads as a double free rather than as a live chunk (until
-// the bytes after it, its old links, are written again).
+// A free chunk keeps its bin links (FreeLinks) in its first 24 user bytes:
+// both links encoded with its lists' link key, and a check word over the two
+// with another key, checked before either link is followed (as the small
+// caches' links are), hence the 48-byte minimum. The links are not in the
+// tag: a neighbour in a bin is relinked by rewriting three words, with no
+// multiply, and the tag is computed only when the header itself changes.
+// Headers that merging absorbs are left behind with state kStateFree, so
+// freeing such a pointer again reads as a double free rather than as a live
+// chunk (until the header itself is written over).
 #pragma once
 
 #include <bit>
@@ -45,8 +47,9 @@ namespace hpcalloc::medium {
 
 inline constexpr std::size_t kChunkHeaderBytes = 16;
 inline constexpr std::size_t kChunkAlignment = 16;
-// Header plus the two bin links of a free chunk.
-inline constexpr std::size_t kMinChunkBytes = 32;
+// Header plus the bin links and their check word of a free chunk (40 bytes),
+// rounded up to the alignment.
+inline constexpr std::size_t kMinChunkBytes = 48;
 inline constexpr std::size_t kRegionRecordBytes = 32;
 // Record plus end sentinel: what a region spends besides its chunks.
 inline constexpr std::size_t kRegionOverheadBytes = kRegionRecordBytes + kChunkHeaderBytes;
@@ -83,10 +86,12 @@ struct ChunkKeys {
 };
 
 // Doubly linked bin list, in the user area of a free chunk: both links
-// encoded (address XOR the lists' link key), and sealed by the chunk's tag.
+// encoded (address XOR the lists' link key), and a check word over both
+// (medium_free_lists.h, link_check()).
 struct FreeLinks {
   std::uintptr_t next;
   std::uintptr_t prev;
+  std::uintptr_t check;
 };
 
 struct alignas(kChunkAlignment) Chunk {
@@ -121,22 +126,16 @@ struct alignas(kChunkAlignment) Chunk {
   FreeLinks& links() { return *reinterpret_cast<FreeLinks*>(user()); }
   const FreeLinks& links() const { return *reinterpret_cast<const FreeLinks*>(user()); }
 
-  // The tag this header calls for were it at `at` with these links (a copy
-  // of a header is checked against its original's address and links; the
-  // links count only for a free chunk).
-  std::uint32_t tag_for(std::uintptr_t at, const FreeLinks& links, const ChunkKeys& keys) const {
+  // The tag this header calls for were it at `at` (a copy of a header is
+  // checked against its original's address). One multiply.
+  std::uint32_t tag_for(std::uintptr_t at, const ChunkKeys& keys) const {
     const std::uint64_t fields =
         std::uint64_t{size} | std::uint64_t{state} << 32 | std::uint64_t{flags} << 40;
-    // One multiply: the links ride along with the address and the fields
-    // (a blind overwrite of any of them changes the product; changing two
-    // so that they cancel needs their values, i.e. reading freed memory).
-    const bool free = state == kStateFree;
-    const std::uint64_t h = mum(at ^ keys.address ^ (free ? links.next : 0),
-                                fields ^ keys.fields ^ (free ? std::rotl(links.prev, 17) : 0));
+    const std::uint64_t h = mum(at ^ keys.address, fields ^ keys.fields);
     return static_cast<std::uint32_t>(h ^ (h >> 32));
   }
-  bool tag_ok(const ChunkKeys& keys) const { return tag == tag_for(address(), links(), keys); }
-  void seal(const ChunkKeys& keys) { tag = tag_for(address(), links(), keys); }
+  bool tag_ok(const ChunkKeys& keys) const { return tag == tag_for(address(), keys); }
+  void seal(const ChunkKeys& keys) { tag = tag_for(address(), keys); }
 
   // The boundary tag's seal, for a header at `at`; set_prev_size() writes
   // both.

@@ -18,9 +18,10 @@
 // Never allocates.
 //
 // Misuse (medium_chunk.h has the seals): every header is checked before its
-// size or boundary tag is used, every free chunk's links before they are
-// followed, and an unlink checks both neighbours' links back to the chunk
-// (glibc's safe unlinking) and the bin head. A check that fails is
+// size or boundary tag is used, every free chunk's links (by their check
+// word) before they are followed or rewritten, and an unlink checks both
+// neighbours' links back to the chunk (glibc's safe unlinking) and the bin
+// head; so does a bin() the head it goes in front of. A check that fails is
 // reported (kCorruptedChunkHeader or kCorruptedFreeList, naming the call
 // being served) and the lists are abandoned: nothing is allocated from or
 // freed into them again (allocate returns nullptr and abandoned() says
@@ -84,11 +85,12 @@ class MediumFreeLists {
 
   // Headers are sealed with a key of the process (every heap's lists must
   // check every heap's live headers: a cross-thread realloc), links and
-  // region records with a key of these lists.
+  // region records with keys of these lists.
   explicit MediumFreeLists(Reporter& reporter, std::uint64_t secret = process_secret())
       : reporter_(reporter),
         keys_(medium::ChunkKeys::derive(secret)),
-        link_key_(derive_key(secret, this, 0x666c696e6b)) {}
+        link_key_(derive_key(secret, this, 0x666c696e6b)),
+        link_check_key_(derive_key(secret, this, 0x666c636865636b)) {}
   MediumFreeLists(const MediumFreeLists&) = delete;
   MediumFreeLists& operator=(const MediumFreeLists&) = delete;
 
@@ -153,7 +155,7 @@ class MediumFreeLists {
     operation_ = operation;
     Chunk* c =
         find_free_chunk(need, [need](const Chunk* candidate) { return candidate->size >= need; });
-    if (c == nullptr || !unbin(c, /*c_checked=*/true)) return nullptr;
+    if (c == nullptr || !unbin(c, /*header_checked=*/true)) return nullptr;
     return carve(c, need);
   }
 
@@ -172,7 +174,7 @@ class MediumFreeLists {
     Chunk* c = find_free_chunk(worst, [need, alignment](const Chunk* candidate) {
       return candidate->size >= aligned_gap(candidate, alignment) + need;
     });
-    if (c == nullptr || !unbin(c, /*c_checked=*/true)) return nullptr;
+    if (c == nullptr || !unbin(c, /*header_checked=*/true)) return nullptr;
     const std::size_t gap = aligned_gap(c, alignment);
     if (gap != 0) {
       // c keeps its prev_size and flags and stays free as the gap chunk; its
@@ -206,16 +208,16 @@ class MediumFreeLists {
     poison_memory(c->at_offset(medium::kMinChunkBytes), c->size - medium::kMinChunkBytes);
     Chunk* next = c->next();  // its header was checked by accept()
     if (next->is_free()) {
-      if (!unbin(next, /*c_checked=*/true)) return {nullptr};  // checked by accept()
-      c->size += next->size;                                   // sealed below
+      if (!unbin(next, /*header_checked=*/true)) return {nullptr};  // checked by accept()
+      c->size += next->size;                                        // sealed below
       poison_memory(next, medium::kMinChunkBytes);  // its header and links are inside c now
     }
     if (!c->is_first()) {
       Chunk* prev = c->prev();  // checked by accept() too
       if (prev->is_free()) {
-        if (!unbin(prev, /*c_checked=*/true)) return {nullptr};  // checked by accept()
+        if (!unbin(prev, /*header_checked=*/true)) return {nullptr};  // checked by accept()
         c->seal(keys_);
-        prev->size += c->size;  // sealed below (bin() or the region's return)
+        prev->size += c->size;                     // sealed below (bin() or the region's return)
         poison_memory(c, medium::kMinChunkBytes);  // inside prev now
         c = prev;
       }
@@ -252,7 +254,7 @@ class MediumFreeLists {
       if (next->is_free()) {
         // Even a 16-byte rest can move the boundary of a free neighbour.
         if (rest == 0) return true;
-        if (!unbin(next, /*c_checked=*/true)) return false;  // checked by accept()
+        if (!unbin(next, /*header_checked=*/true)) return false;  // checked by accept()
         split_tail(c, need, rest + next->size);
         c->seal(keys_);
         // The tail was live, and next's header and links are inside it now.
@@ -265,7 +267,7 @@ class MediumFreeLists {
       return true;
     }
     if (!next->is_free() || old_size + next->size < need) return false;
-    if (!unbin(next, /*c_checked=*/true)) return false;  // checked by accept()
+    if (!unbin(next, /*header_checked=*/true)) return false;      // checked by accept()
     c->size = static_cast<std::uint32_t>(old_size + next->size);  // carve() seals c
     c->next()->set_prev_size(c->size, keys_);
     carve(c, need);
@@ -369,22 +371,56 @@ class MediumFreeLists {
     c->seal(keys_);
   }
 
-  // ---- Links (medium_chunk.h's FreeLinks, sealed by the chunk's tag) ----
+  // ---- Links (medium_chunk.h's FreeLinks) ----
+  // Both links are encoded (address XOR the link key) and checked together
+  // by a third word, their check: a blind write into a free chunk's first
+  // words (a use after free, an overflow from the chunk before) fails it,
+  // and forging links that pass needs the check key. Linear, like the small
+  // caches' check word: it stops blind overwrites, which is the threat (see
+  // medium_chunk.h's mum()); the rotation keeps equal junk in both links
+  // from cancelling out.
   std::uintptr_t encode(const Chunk* c) const {
     return reinterpret_cast<std::uintptr_t>(c) ^ link_key_;
   }
   Chunk* decode(std::uintptr_t link) const { return reinterpret_cast<Chunk*>(link ^ link_key_); }
+  std::uintptr_t link_check(std::uintptr_t next, std::uintptr_t prev) const {
+    return next ^ std::rotl(prev, 29) ^ link_check_key_;
+  }
+  bool links_ok(const Chunk* c) const {
+    const FreeLinks& links = c->links();
+    return links.check == link_check(links.next, links.prev);
+  }
   Chunk* next_in_bin(const Chunk* c) const { return decode(c->links().next); }
   Chunk* prev_in_bin(const Chunk* c) const { return decode(c->links().prev); }
-  // Writes free chunk c's links and seals it.
+  // Writes free chunk c's links (its header is sealed apart: relinking a
+  // neighbour leaves its header alone).
   void set_links(Chunk* c, const Chunk* next, const Chunk* prev) {
-    c->links() = {encode(next), encode(prev)};
-    c->seal(keys_);
+    const std::uintptr_t n = encode(next);
+    const std::uintptr_t p = encode(prev);
+    c->links() = {n, p, link_check(n, p)};
   }
-  // Whether c is a free chunk whose header and links pass their check;
-  // otherwise reports it and abandons the lists.
+  void set_next_link(Chunk* c, const Chunk* next) {
+    FreeLinks& links = c->links();
+    links.next = encode(next);
+    links.check = link_check(links.next, links.prev);
+  }
+  void set_prev_link(Chunk* c, const Chunk* prev) {
+    FreeLinks& links = c->links();
+    links.prev = encode(prev);
+    links.check = link_check(links.next, links.prev);
+  }
+  // Whether c is a free chunk whose header and links pass their checks (its
+  // size may be trusted and its links followed); otherwise reports it and
+  // abandons the lists.
   bool checked_free_chunk(const Chunk* c) {
-    if (__builtin_expect(!c->is_free() || !c->tag_ok(keys_), 0)) {
+    if (__builtin_expect(!c->is_free() || !c->tag_ok(keys_) || !links_ok(c), 0)) {
+      return corrupted(HeapError::kCorruptedFreeList, c->user());
+    }
+    return true;
+  }
+  // Whether c's links pass their check; otherwise reports c and abandons.
+  bool checked_links(const Chunk* c) {
+    if (__builtin_expect(!links_ok(c), 0)) {
       return corrupted(HeapError::kCorruptedFreeList, c->user());
     }
     return true;
@@ -472,84 +508,21 @@ class MediumFreeLists {
     bin(rest);
   }
 
-  // Puts free chunk c at the head of its bin. The old head is checked
-  // before its back link is rewritten (resealing a forged link would make
-  // it pass later checks).
-  void bin(Chunk* c) {
-    HPCALLOC_ASSERT(c->is_free() && c->size >= medium::kMinChunkBytes);
-    if (abandoned_) return;
-    const unsigned b = medium::bin_index(c->size);
-    Chunk* head = bins_[b];
-    if (head != nullptr) {
-      if (!checked_free_chunk(head)) return;
-      set_links(head, next_in_bin(head), c);
-    } else {
-      nonempty_[b / 64] |= std::uint64_t{1} << (b % 64);
-    }
-    set_links(c, head, nullptr);
-    bins_[b] = c;
-    ++stats_.free_chunks;
-    stats_.free_bytes += c->size;
-  }
+  // Puts free chunk c at the head of its bin and seals its header. The old
+  // head's links are checked, and its back link must be the bin's (none),
+  // before that link is rewritten (a new check word over a forged link
+  // would make it pass later checks).
+  void bin(Chunk* c);
 
-  // Takes free chunk c out of its bin, after checking c (unless the caller
-  // just did), both neighbours in the bin and their links back to c; false
-  // (after a report; the lists are abandoned) when a check fails.
-  [[nodiscard]] bool unbin(Chunk* c, bool c_checked = false) {
-    if (abandoned_ || (!c_checked && !checked_free_chunk(c))) return false;
-    const unsigned b = medium::bin_index(c->size);
-    Chunk* next = next_in_bin(c);
-    Chunk* prev = prev_in_bin(c);
-    if (next != nullptr) {
-      if (!checked_free_chunk(next)) return false;
-      if (prev_in_bin(next) != c) {
-        return corrupted(HeapError::kCorruptedFreeList, c->user());
-      }
-    }
-    if (prev != nullptr) {
-      if (!checked_free_chunk(prev)) return false;
-      if (next_in_bin(prev) != c) {
-        return corrupted(HeapError::kCorruptedFreeList, c->user());
-      }
-    } else if (bins_[b] != c) {
-      return corrupted(HeapError::kCorruptedFreeList, c->user());
-    }
-    if (prev != nullptr) {
-      set_links(prev, next, prev_in_bin(prev));
-    } else {
-      bins_[b] = next;
-      if (next == nullptr) nonempty_[b / 64] &= ~(std::uint64_t{1} << (b % 64));
-    }
-    if (next != nullptr) set_links(next, next_in_bin(next), prev);
-    --stats_.free_chunks;
-    stats_.free_bytes -= c->size;
-    return true;
-  }
+  // Takes free chunk c out of its bin, after checking c's header (unless
+  // the caller just did: `header_checked`) and links, both neighbours' links
+  // and their links back to c; false (after a report; the lists are
+  // abandoned) when a check fails. The neighbours' headers are not read:
+  // only their links change, and their headers are checked when used.
+  [[nodiscard]] bool unbin(Chunk* c, bool header_checked = false);
 
   // Unlinks a region record after the same checks as unbin().
-  [[nodiscard]] bool detach(RegionRecord* region) {
-    if (!region->tag_ok(keys_)) return corrupted(HeapError::kCorruptedChunkHeader, region);
-    RegionRecord* next = region->next;
-    RegionRecord* prev = region->prev;
-    if ((next != nullptr && (!next->tag_ok(keys_) || next->prev != region)) ||
-        (prev != nullptr ? !prev->tag_ok(keys_) || prev->next != region : regions_ != region)) {
-      return corrupted(HeapError::kCorruptedChunkHeader, region);
-    }
-    if (prev != nullptr) {
-      prev->next = next;
-      prev->seal(keys_);
-    } else {
-      regions_ = next;
-    }
-    if (next != nullptr) {
-      next->prev = prev;
-      next->seal(keys_);
-    }
-    region->tag = 0;  // a second remove_region of it fails instead of corrupting
-    --stats_.regions;
-    stats_.region_bytes -= region->bytes;
-    return true;
-  }
+  [[nodiscard]] bool detach(RegionRecord* region);
 
   // True for a live block; otherwise reports what p is (naming operation_)
   // and returns false. A corrupted neighbour also abandons the lists.
@@ -563,8 +536,7 @@ class MediumFreeLists {
   Classified classify(const void* p, bool own_header_checked = false) const;
 
   // Whether `header`, a copy of the header at c, has the tag it calls for
-  // there. A free chunk's links are read too, unpoisoned (merging may have
-  // absorbed it: a double free).
+  // there.
   bool sealed_copy(const Chunk* c, const Chunk& header) const;
 
   // The usable size a header copy describes if it is a live chunk's at c,
@@ -589,6 +561,7 @@ class MediumFreeLists {
   Reporter& reporter_;
   const medium::ChunkKeys keys_;
   const std::uint64_t link_key_;
+  const std::uint64_t link_check_key_;
   const char* operation_ = "malloc()";  // the call being served, for reports
   bool abandoned_ = false;
   Chunk* bins_[kBinCount] = {};
@@ -599,5 +572,6 @@ class MediumFreeLists {
 
 }  // namespace hpcalloc
 
+#include "mem/medium_free_lists_bins.h"
 #include "mem/medium_free_lists_check.h"
 #include "mem/medium_free_lists_pointers.h"

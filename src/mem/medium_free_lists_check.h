@@ -64,6 +64,7 @@ const char* MediumFreeLists<Reporter, kMaxRegionBytes>::check_consistency_for_te
     for (const Chunk* c = bins_[b]; c != nullptr; c = next_in_bin(c)) {
       if (++binned > seen.free_chunks) return "more binned chunks than free chunks";
       if (!c->tag_ok(keys_) || !c->is_free()) return "binned chunk not a free chunk (tag)";
+      if (!links_ok(c)) return "binned chunk's link check word";
       if (prev_in_bin(c) != prev) return "bin back link";
       if (medium::bin_index(c->size) != b) return "chunk in the wrong bin";
       if (!inside_some_region(c)) return "binned chunk outside every region";

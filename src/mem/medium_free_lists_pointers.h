@@ -25,8 +25,7 @@ bool MediumFreeLists<Reporter, kMaxRegionBytes>::accept(const void* p, bool own_
 
 template <HeapErrorReporter Reporter, std::size_t kMaxRegionBytes>
 typename MediumFreeLists<Reporter, kMaxRegionBytes>::Classified
-MediumFreeLists<Reporter, kMaxRegionBytes>::classify(const void* p,
-                                                    bool own_header_checked) const {
+MediumFreeLists<Reporter, kMaxRegionBytes>::classify(const void* p, bool own_header_checked) const {
   if (!own_header_checked && (p == nullptr || !is_aligned(p, medium::kChunkAlignment))) {
     return {PointerState::kInvalid, nullptr};
   }
@@ -66,9 +65,7 @@ MediumFreeLists<Reporter, kMaxRegionBytes>::classify(const void* p,
 template <HeapErrorReporter Reporter, std::size_t kMaxRegionBytes>
 bool MediumFreeLists<Reporter, kMaxRegionBytes>::sealed_copy(const Chunk* c,
                                                              const Chunk& header) const {
-  const FreeLinks links =
-      header.state == medium::kStateFree ? load_unpoisoned(&c->links()) : FreeLinks{};
-  return header.tag == header.tag_for(c->address(), links, keys_);
+  return header.tag == header.tag_for(c->address(), keys_);
 }
 
 template <HeapErrorReporter Reporter, std::size_t kMaxRegionBytes>
