@@ -187,9 +187,8 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   const unsigned batch = refill_batch(size_class);
   const unsigned want = run->free_count < batch ? run->free_count : batch;
   HPCALLOC_ASSERT(want > 0);
-  void* first = nullptr;   // returned
-  void* cached = nullptr;  // the cache's new head
-  void* last = nullptr;    // the cache's last block so far, linked when its next is known
+  void* first = nullptr;  // returned
+  void* last = nullptr;   // the block taken last, linked once its next is known
   unsigned taken = 0;
   for (std::size_t w = 0;; ++w) {  // want > 0: the first word is always read
     HPCALLOC_ASSERT(w < kBitmapWords);
@@ -198,23 +197,20 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
     while (bits != 0 && taken < want) {
       char* block = base + lowest_set_bit(bits) * slot_size;
       bits &= bits - 1;
-      if (first == nullptr) {
-        first = block;
+      if (last != nullptr) {
+        link_cached(last, block);  // first's link names the cache's new head
       } else {
-        if (last != nullptr) {
-          link_cached(last, block);
-        } else {
-          cached = block;
-        }
-        last = block;
+        first = block;
       }
+      last = block;
       ++taken;
     }
     store_bits(*run, w, bits);
     if (taken == want) break;
   }
-  if (last != nullptr) link_cached(last, nullptr);
-  set_word(first, 1, 0);  // a slot's old words may look cached
+  link_cached(last, nullptr);
+  void* cached = decode(word(first, 0));
+  set_word(first, 1, 0);  // first is handed out: its words must not look cached
   caches_[size_class].head = cached;
   caches_[size_class].count = taken - 1;
   run->free_count -= taken;
@@ -228,28 +224,15 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
 template <HeapConfig Config, SegmentProvider Provider>
 void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, const char* operation) {
   Cache& cache = caches_[size_class];
-  // Keep the `keep` most recently freed (hottest) blocks at the head; every
-  // walk is bounded by the count.
+  // The most recently freed blocks go, from the head; the `keep` oldest stay
+  // cached. One walk, of the blocks that go, each block's words checked
+  // before its link is followed (tcmalloc's thread cache also gives back
+  // from the head; keeping the newest instead would need a second checked
+  // walk, over the blocks that stay, to find where to cut). The walk is
+  // bounded by the count.
   const std::uint32_t total = cache.count;
   if (keep > total) keep = total;
   void* rest = cache.head;
-  void* last_kept = nullptr;
-  for (unsigned i = 0; i < keep; ++i) {
-    bool ok = true;
-    void* next = next_checked(rest, &ok);
-    if (!ok) {
-      abandon_cache(cache, rest, operation);
-      return;
-    }
-    last_kept = rest;
-    rest = next;
-  }
-  if (last_kept != nullptr) {
-    link_cached(last_kept, nullptr);
-  } else {
-    cache.head = nullptr;
-  }
-  cache.count = keep;
   // Blocks freed close together mostly share a run: each block's bit is set
   // on its own, but the run's count and list membership are settled once
   // per stretch of consecutive blocks of one run. The blocks keep the cache
@@ -257,12 +240,15 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, cons
   Segment* segment = nullptr;
   Run* run = nullptr;
   std::uint32_t marked = 0;
-  for (std::uint32_t i = keep; i < total; ++i) {
+  std::uint32_t left = total;
+  for (; left > keep; --left) {
     bool ok = true;
     void* next = next_checked(rest, &ok);
     if (!ok) {
       // The blocks from here on leak (marked allocated); none is followed.
       reporter_.report(HeapError::kCorruptedSmallCache, operation, rest);
+      rest = nullptr;
+      left = 0;
       break;
     }
     Segment* s = segment_of(rest);
@@ -276,6 +262,8 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, cons
     marked += mark_free(s, *r, rest, operation) ? 1 : 0;
     rest = next;
   }
+  cache.head = rest;
+  cache.count = left;
   if (run != nullptr) settle_run(segment, run, marked);
 }
 
