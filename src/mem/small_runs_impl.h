@@ -187,8 +187,9 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   const unsigned batch = refill_batch(size_class);
   const unsigned want = run->free_count < batch ? run->free_count : batch;
   HPCALLOC_ASSERT(want > 0);
-  void* first = nullptr;  // returned
-  void* last = nullptr;   // the block taken last, linked once its next is known
+  void* first = nullptr;   // returned
+  void* cached = nullptr;  // the cache's new head
+  void* last = nullptr;    // the cache's last block so far, linked when its next is known
   unsigned taken = 0;
   for (std::size_t w = 0;; ++w) {  // want > 0: the first word is always read
     HPCALLOC_ASSERT(w < kBitmapWords);
@@ -197,20 +198,23 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
     while (bits != 0 && taken < want) {
       char* block = base + lowest_set_bit(bits) * slot_size;
       bits &= bits - 1;
-      if (last != nullptr) {
-        link_cached(last, block);  // first's link names the cache's new head
-      } else {
+      if (first == nullptr) {
         first = block;
+      } else {
+        if (last != nullptr) {
+          link_cached(last, block);
+        } else {
+          cached = block;
+        }
+        last = block;
       }
-      last = block;
       ++taken;
     }
     store_bits(*run, w, bits);
     if (taken == want) break;
   }
-  link_cached(last, nullptr);
-  void* cached = decode(word(first, 0));
-  set_word(first, 1, 0);  // first is handed out: its words must not look cached
+  if (last != nullptr) link_cached(last, nullptr);
+  set_word(first, 1, 0);  // a slot's old words may look cached
   caches_[size_class].head = cached;
   caches_[size_class].count = taken - 1;
   run->free_count -= taken;
