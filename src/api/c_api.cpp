@@ -48,19 +48,21 @@ std::size_t page_size() {
 // `alignment` is a power of two above kMallocAlignment. The bound keeps
 // size + alignment from overflowing inside the heap, whose contract covers
 // only the alignment being a power of two.
-void* aligned_block(std::size_t alignment, std::size_t size) {
+void* aligned_block(std::size_t alignment, std::size_t size, const char* call) {
   if (alignment > kMaxRequest || size > kMaxRequest - alignment) return fail(ENOMEM);
-  return global::memalign(alignment, size);
+  return global::memalign(alignment, size, call);
 }
 
 // glibc's _mid_memalign, which memalign, aligned_alloc, valloc, pvalloc and
 // posix_memalign all go through: small alignments are malloc's, a non-power
 // of two is rounded up to the next one, and one above SIZE_MAX / 2 + 1 (which
-// no power of two is) is EINVAL.
-void* glibc_memalign(std::size_t alignment, std::size_t size) {
-  if (alignment <= kMallocAlignment) return global::malloc(size);
+// no power of two is) is EINVAL. `call`: the call the program made, for
+// reports (so a small alignment goes through memalign too, not malloc's
+// fast path, which would name malloc()).
+void* glibc_memalign(std::size_t alignment, std::size_t size, const char* call) {
+  if (alignment <= kMallocAlignment) alignment = kMallocAlignment;
   if (alignment > SIZE_MAX / 2 + 1) return fail(EINVAL);
-  return aligned_block(round_up_pow2(alignment), size);
+  return aligned_block(round_up_pow2(alignment), size, call);
 }
 
 // Checked build only: free_sized / free_aligned_sized with a size the block
@@ -95,6 +97,13 @@ void check_sized_free(const char* operation, void* p, std::size_t alignment, std
 }
 
 }  // namespace
+
+void global::free_checking_size(void* p, std::size_t alignment, std::size_t size,
+                                const char* call) noexcept {
+  check_sized_free(call, p, alignment, size);
+  global::free(p, call);
+}
+
 }  // namespace hpcalloc
 
 namespace global = hpcalloc::global;
@@ -118,14 +127,14 @@ void* hpc_reallocarray(void* p, std::size_t count, std::size_t size) {
 }
 
 void* hpc_memalign(std::size_t alignment, std::size_t size) {
-  return hpcalloc::glibc_memalign(alignment, size);
+  return hpcalloc::glibc_memalign(alignment, size, "memalign()");
 }
 
 int hpc_posix_memalign(void** memptr, std::size_t alignment, std::size_t size) {
   if (alignment % sizeof(void*) != 0 || !hpcalloc::is_pow2(alignment)) [[unlikely]] {
     return EINVAL;
   }
-  void* p = hpcalloc::glibc_memalign(alignment, size);
+  void* p = hpcalloc::glibc_memalign(alignment, size, "posix_memalign()");
   if (p == nullptr) return ENOMEM;  // errno is ENOMEM too, as in glibc
   *memptr = p;
   return 0;
@@ -134,10 +143,12 @@ int hpc_posix_memalign(void** memptr, std::size_t alignment, std::size_t size) {
 void* hpc_aligned_alloc(std::size_t alignment, std::size_t size) {
   // glibc 2.36 exports aligned_alloc as an alias of memalign (2.38 added the
   // EINVAL for a non-power of two); we mirror the glibc we run on.
-  return hpcalloc::glibc_memalign(alignment, size);
+  return hpcalloc::glibc_memalign(alignment, size, "aligned_alloc()");
 }
 
-void* hpc_valloc(std::size_t size) { return hpcalloc::glibc_memalign(hpcalloc::page_size(), size); }
+void* hpc_valloc(std::size_t size) {
+  return hpcalloc::glibc_memalign(hpcalloc::page_size(), size, "valloc()");
+}
 
 void* hpc_pvalloc(std::size_t size) {
   const std::size_t page = hpcalloc::page_size();
@@ -146,19 +157,17 @@ void* hpc_pvalloc(std::size_t size) {
   // pvalloc(0) is one page, as documented (glibc 2.36's rounding mask is off
   // by one and asks for 1 byte; a whole page is what callers expect).
   if (rounded == 0) rounded = page;
-  return hpcalloc::glibc_memalign(page, rounded);
+  return hpcalloc::glibc_memalign(page, rounded, "pvalloc()");
 }
 
 std::size_t hpc_malloc_usable_size(void* p) { return global::usable_size(p); }
 
 void hpc_free_sized(void* p, std::size_t size) {
-  hpcalloc::check_sized_free("free_sized()", p, 0, size);
-  global::free(p);
+  hpcalloc::global::free_checking_size(p, 0, size, "free_sized()");
 }
 
 void hpc_free_aligned_sized(void* p, std::size_t alignment, std::size_t size) {
-  hpcalloc::check_sized_free("free_aligned_sized()", p, alignment, size);
-  global::free(p);
+  hpcalloc::global::free_checking_size(p, alignment, size, "free_aligned_sized()");
 }
 
 int hpc_malloc_trim(std::size_t pad) { return global::trim(pad) ? 1 : 0; }

@@ -80,11 +80,11 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.back(), '\n') << out;
   for (const std::string& line : lines) EXPECT_EQ(line.rfind("hpcalloc: stats: ", 0), 0u) << line;
-  // One line per group of counters, then one per heap.
-  const char* const expected[] = {"hpcalloc: stats: heaps created ",
-                                  "hpcalloc: stats: bytes mapped ",
-                                  "hpcalloc: stats: requested (medium and huge) ",
-                                  "hpcalloc: stats: os reserves ", "hpcalloc: stats: heap 0 "};
+  // Which library, one line per group of counters, then one per heap.
+  const char* const expected[] = {
+      "hpcalloc: stats: hpcalloc ",     "hpcalloc: stats: heaps created ",
+      "hpcalloc: stats: bytes mapped ", "hpcalloc: stats: requested (medium and huge) ",
+      "hpcalloc: stats: os reserves ",  "hpcalloc: stats: heap 0 "};
   ASSERT_GE(lines.size(), std::size(expected)) << out;
   for (std::size_t i = 0; i < std::size(expected); ++i) {
     EXPECT_EQ(lines[i].rfind(expected[i], 0), 0u) << expected[i] << "\n" << out;
@@ -106,6 +106,9 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
     return result;
   };
   const char* const shapes[] = {
+      std::string_view(hpc_flavour()) == "secure"
+          ? "hpcalloc: stats: hpcalloc N.N.N, secure flavour"
+          : "hpcalloc: stats: hpcalloc N.N.N, default flavour",
       "hpcalloc: stats: heaps created N, live N, pooled N, abandoned at fork N",
       "hpcalloc: stats: bytes mapped N, in use N (small N, medium N, huge N in N blocks), cached N "
       "in N mappings",

@@ -18,9 +18,11 @@ namespace {
 // global::malloc is 16-byte aligned: an alignment up to this needs no marker.
 constexpr std::size_t kMallocAlignment = 16;
 
+// A report during an aligned allocation names operator new; a plain one
+// takes malloc's fast path, whose reports name malloc().
 void* allocate(std::size_t size, std::size_t alignment) {
   if (alignment <= kMallocAlignment) return global::malloc(size);
-  return global::memalign(alignment, size);
+  return global::memalign(alignment, size, "operator new");
 }
 
 // The throwing versions after a failed first try.
@@ -66,19 +68,21 @@ inline void* new_nothrow_impl(std::size_t size, std::size_t alignment) noexcept 
 
 // The sized forms may ignore the size; the checked build verifies it (and
 // the alignment) through the C23 sized frees, which report a mismatch.
+constexpr const char* kDelete = "operator delete";
+
 inline void delete_sized_impl(void* p, std::size_t size) noexcept {
   if constexpr (kChecked) {
-    hpc_free_sized(p, size);
+    global::free_checking_size(p, 0, size, kDelete);
   } else {
-    global::free(p);
+    global::free(p, kDelete);
   }
 }
 
 inline void delete_sized_aligned_impl(void* p, std::size_t size, std::size_t alignment) noexcept {
   if constexpr (kChecked) {
-    hpc_free_aligned_sized(p, alignment, size);
+    global::free_checking_size(p, alignment, size, kDelete);
   } else {
-    global::free(p);
+    global::free(p, kDelete);
   }
 }
 
@@ -118,22 +122,30 @@ void* operator new[](std::size_t size, std::align_val_t alignment, const std::no
   return hpcalloc::new_nothrow_impl(size, value(alignment));
 }
 
-void operator delete(void* p) noexcept { hpcalloc::global::free(p); }
-void operator delete[](void* p) noexcept { hpcalloc::global::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { hpcalloc::global::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { hpcalloc::global::free(p); }
+void operator delete(void* p) noexcept { hpcalloc::global::free(p, hpcalloc::kDelete); }
+void operator delete[](void* p) noexcept { hpcalloc::global::free(p, hpcalloc::kDelete); }
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  hpcalloc::global::free(p, hpcalloc::kDelete);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  hpcalloc::global::free(p, hpcalloc::kDelete);
+}
 void operator delete(void* p, std::size_t size) noexcept { hpcalloc::delete_sized_impl(p, size); }
 void operator delete[](void* p, std::size_t size) noexcept { hpcalloc::delete_sized_impl(p, size); }
 
 // An aligned block carries its marker, so free finds it without the
 // alignment.
-void operator delete(void* p, std::align_val_t) noexcept { hpcalloc::global::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { hpcalloc::global::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept {
+  hpcalloc::global::free(p, hpcalloc::kDelete);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  hpcalloc::global::free(p, hpcalloc::kDelete);
+}
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  hpcalloc::global::free(p);
+  hpcalloc::global::free(p, hpcalloc::kDelete);
 }
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  hpcalloc::global::free(p);
+  hpcalloc::global::free(p, hpcalloc::kDelete);
 }
 void operator delete(void* p, std::size_t size, std::align_val_t alignment) noexcept {
   hpcalloc::delete_sized_aligned_impl(p, size, value(alignment));

@@ -253,19 +253,19 @@ bool forward_foreign(const void* p) {
   return g_forward_foreign.load(std::memory_order_relaxed) && could_be_glibc_block(p);
 }
 
-[[gnu::cold, gnu::noinline]] void free_foreign(void* p) {
+[[gnu::cold, gnu::noinline]] void free_foreign(void* p, const char* call) {
   if (forward_foreign(p)) {
     if (FreeFn next = next_symbol("free", g_next_free); next != nullptr) next(p);
     return;
   }
-  report(HeapError::kInvalidPointer, "free()", p);
+  report(HeapError::kInvalidPointer, call, p);
 }
 
-[[gnu::cold, gnu::noinline]] void free_slow(void* p) {
+[[gnu::cold, gnu::noinline]] void free_slow(void* p, const char* call) {
   Globals* g = globals();
   SegmentHeader* segment = g != nullptr ? g->registry.lookup(p) : nullptr;
   if (segment == nullptr) {
-    free_foreign(p);
+    free_foreign(p, call);
     return;
   }
   if (segment->is_live()) {
@@ -280,7 +280,7 @@ bool forward_foreign(const void* p) {
   }
   g->reporter.report(segment->magic() == SegmentHeader::kMagic ? HeapError::kDoubleFree
                                                                : HeapError::kInvalidPointer,
-                     "free()", p);
+                     call, p);
 }
 
 bool is_ours(const void* p) {
@@ -304,9 +304,10 @@ void* calloc(std::size_t count, std::size_t size) noexcept {
   return with_heap([count, size](Heap& heap) { return heap.calloc(count, size); });
 }
 
-void* memalign(std::size_t alignment, std::size_t size) noexcept {
+void* memalign(std::size_t alignment, std::size_t size, const char* call) noexcept {
   SlowPathScope slow_path;
-  return with_heap([alignment, size](Heap& heap) { return heap.memalign(alignment, size); });
+  return with_heap(
+      [alignment, size, call](Heap& heap) { return heap.memalign(alignment, size, call); });
 }
 
 }  // namespace global
@@ -314,7 +315,7 @@ void* memalign(std::size_t alignment, std::size_t size) noexcept {
 namespace internal {
 namespace {
 // Everything but the common case of global::free().
-[[gnu::noinline]] void free_general(void* p) noexcept {
+[[gnu::noinline]] void free_general(void* p, const char* call) noexcept {
   if (p == nullptr) return;
   SlowPathScope slow_path;
   Heap* heap = tls_heap;
@@ -324,29 +325,30 @@ namespace {
     // its exit, or before the globals exist, frees one by one.
     Globals* g = globals();
     if (g == nullptr || g->registry.lookup(p) == nullptr || (heap = attach_heap(g)) == nullptr) {
-      free_slow(p);
+      free_slow(p, call);
       return;
     }
   }
   SegmentHeader* segment = heap->find_segment(p);
   if (segment == nullptr) {
-    free_foreign(p);
+    free_foreign(p, call);
     return;
   }
-  heap->free_in_segment(segment, p);
+  heap->free_in_segment(segment, p, call);
 }
 
 // free() of a block in a known segment that the inline path did not finish
 // (another heap's block, a medium or huge block, a full cache).
-[[gnu::noinline]] void free_in_known_segment(Heap* heap, SegmentHeader* segment, void* p) noexcept {
-  heap->free_in_segment(segment, p);
+[[gnu::noinline]] void free_in_known_segment(Heap* heap, SegmentHeader* segment, void* p,
+                                             const char* call) noexcept {
+  heap->free_in_segment(segment, p, call);
 }
 }  // namespace
 }  // namespace internal
 
 namespace global {
 
-void free(void* p) noexcept {
+void free(void* p, const char* call) noexcept {
   // The common case inline: a small block of this thread's heap with room
   // in its cache. Every other case goes to one out-of-line tail call
   // (p == nullptr, foreign pointers and threads without a heap with only the
@@ -357,11 +359,11 @@ void free(void* p) noexcept {
     if (__builtin_expect(segment != nullptr, 1)) {
       if (heap->try_free_fast(segment, p)) return;
       // A tail call: heap, segment and p are already in registers.
-      free_in_known_segment(heap, segment, p);
+      free_in_known_segment(heap, segment, p, call);
       return;
     }
   }
-  free_general(p);
+  free_general(p, call);
 }
 
 void* realloc(void* p, std::size_t size) noexcept {

@@ -32,8 +32,17 @@ namespace hpcalloc::global {
 void* malloc(std::size_t size) noexcept;
 void* calloc(std::size_t count, std::size_t size) noexcept;
 void* realloc(void* p, std::size_t size) noexcept;
-void* memalign(std::size_t alignment, std::size_t size) noexcept;
-void free(void* p) noexcept;
+// `call`: the call the program made, which a report names (memalign(),
+// posix_memalign(), aligned_alloc(), valloc(), pvalloc(), operator new for
+// memalign; free(), operator delete, free_sized()... for free). Only the
+// slow paths read it.
+void* memalign(std::size_t alignment, std::size_t size, const char* call = "memalign()") noexcept;
+void free(void* p, const char* call = "free()") noexcept;
+// free() for the sized frees (free_sized, free_aligned_sized, sized
+// operator delete): the checked build first reports a size or alignment
+// the block cannot have had. Defined in c_api.cpp.
+void free_checking_size(void* p, std::size_t alignment, std::size_t size,
+                        const char* call) noexcept;
 std::size_t usable_size(const void* p) noexcept;
 
 // Releases cached memory back to the OS (all threads' spare segments and the

@@ -95,9 +95,13 @@ bool stat(const char* name, std::size_t* value) {
   return false;
 }
 
-// The summary lines in kStatistics' order, then one line per heap (the
-// first eight).
+// Which library it is, the summary lines in kStatistics' order, then one
+// line per heap (the first eight).
 void print_stats(int fd) {
+  report_line("stats: hpcalloc ")
+      .text(HPCALLOC_VERSION)
+      .text(kSecureFlavour ? ", secure flavour" : ", default flavour")
+      .write_to(fd);
   Globals* g = globals();
   if (g == nullptr) {
     report_line("stats: no allocation was made").write_to(fd);

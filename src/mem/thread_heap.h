@@ -140,7 +140,8 @@ class ThreadHeap {
   void* calloc(std::size_t count, std::size_t size);
   void* realloc(void* p, std::size_t size);
   // alignment: a power of two (callers validate and report EINVAL).
-  void* memalign(std::size_t alignment, std::size_t size);
+  // `call_name`: the aligned call the program made, named in reports.
+  void* memalign(std::size_t alignment, std::size_t size, const char* call_name = "memalign()");
 
   // Frees a block of any heap: this heap's own locally, another heap's
   // through that heap's remote-free queue. Reports anything else, naming

@@ -318,8 +318,8 @@ void* ThreadHeap<Config>::calloc(std::size_t count, std::size_t size) {
 }
 
 template <HeapConfig Config>
-void* ThreadHeap<Config>::memalign(std::size_t alignment, std::size_t size) {
-  const AllocatingCall call(*this, "memalign()");
+void* ThreadHeap<Config>::memalign(std::size_t alignment, std::size_t size, const char* call_name) {
+  const AllocatingCall call(*this, call_name);
   HPCALLOC_ASSERT(is_pow2(alignment));
   if (alignment <= 16) return malloc(size);
   if (size > kMaxRequest) {
