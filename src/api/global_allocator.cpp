@@ -348,7 +348,10 @@ namespace {
 
 namespace global {
 
-void free(void* p, const char* call) noexcept {
+namespace {
+// Both free()s: `call` is read on the slow paths only, so a constant name
+// (free()'s) is materialised there, never on the fast path.
+[[gnu::always_inline]] inline void free_named(void* p, const char* call) noexcept {
   // The common case inline: a small block of this thread's heap with room
   // in its cache. Every other case goes to one out-of-line tail call
   // (p == nullptr, foreign pointers and threads without a heap with only the
@@ -365,6 +368,10 @@ void free(void* p, const char* call) noexcept {
   }
   free_general(p, call);
 }
+}  // namespace
+
+void free(void* p) noexcept { free_named(p, "free()"); }
+void free(void* p, const char* call) noexcept { free_named(p, call); }
 
 void* realloc(void* p, std::size_t size) noexcept {
   SlowPathScope slow_path;

@@ -37,7 +37,8 @@ void* realloc(void* p, std::size_t size) noexcept;
 // memalign; free(), operator delete, free_sized()... for free). Only the
 // slow paths read it.
 void* memalign(std::size_t alignment, std::size_t size, const char* call = "memalign()") noexcept;
-void free(void* p, const char* call = "free()") noexcept;
+void free(void* p) noexcept;  // free(): the name costs nothing on the fast path
+void free(void* p, const char* call) noexcept;
 // free() for the sized frees (free_sized, free_aligned_sized, sized
 // operator delete): the checked build first reports a size or alignment
 // the block cannot have had. Defined in c_api.cpp.
