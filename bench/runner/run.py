@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import allocators as allocators_module  # noqa: E402
 import instructions  # noqa: E402
+import paired  # noqa: E402
 import plots  # noqa: E402
 import report  # noqa: E402
 import text  # noqa: E402
@@ -110,6 +111,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="list the workloads, allocators and micro benchmarks found")
     parser.add_argument("--report", type=Path, metavar="DIR",
                         help="rebuild the report and charts of an earlier run from DIR/runs.csv")
+    parser.add_argument("--against", metavar="NAME",
+                        help="also compare every allocator with NAME run by run (paired "
+                             "ratios: how a change is measured against the build before it)")
     group = parser.add_argument_group("instruction counts (--instructions)")
     group.add_argument("--instructions", action="store_true",
                        help="count instructions per malloc+free pair under callgrind instead")
@@ -217,18 +221,21 @@ def run_benchmarks(args, allocators, workloads: dict[str, Path], spawner: Path,
               f"{os.cpu_count()} CPUs  {len(runs)} runs in {time.monotonic() - started:.0f} s  "
               f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
               + ("  (INTERRUPTED: partial)" if interrupted else "")]
-    write_report(out_dir, runs, allocators, header)
+    write_report(out_dir, runs, allocators, header, args.against)
     log(f"results: {out_dir}")
     if interrupted:
         return 130
     return 0
 
 
-def write_report(out_dir: Path, runs: list[report.Run], allocators, header: list[str]) -> None:
+def write_report(out_dir: Path, runs: list[report.Run], allocators, header: list[str],
+                 against: str | None = None) -> None:
     """Prints the report and writes summary.txt, summary.csv and the charts."""
     cells = report.summarize(runs, allocators)
     summaries = report.per_allocator(cells, allocators)
     table = text.render(cells, summaries, allocators, header)
+    if against:
+        table += "\n".join(paired.render(runs, [a.name for a in allocators], against)) + "\n"
     print(table, end="")
     (out_dir / "summary.txt").write_text(table)
     report.write_summary_csv(out_dir / "summary.csv", cells)
@@ -236,7 +243,7 @@ def write_report(out_dir: Path, runs: list[report.Run], allocators, header: list
         log(note)
 
 
-def rebuild_report(directory: Path) -> int:
+def rebuild_report(directory: Path, against: str | None = None) -> int:
     """--report: the report of an earlier run, again, from its runs.csv."""
     path = directory / "runs.csv"
     if not path.is_file():
@@ -254,7 +261,7 @@ def rebuild_report(directory: Path) -> int:
                   for n in names]
     old = directory / "summary.txt"
     header = old.read_text().splitlines()[:2] if old.is_file() else []
-    write_report(directory, runs, allocators, header + [f"(report rebuilt from {path})"])
+    write_report(directory, runs, allocators, header + [f"(report rebuilt from {path})"], against)
     log(f"results: {directory}")
     return 0
 
@@ -296,7 +303,7 @@ def main(argv: list[str]) -> int:
     bench_dir = args.build_dir / "bench"
     workloads = find_workloads(bench_dir)
     if args.report:
-        return rebuild_report(args.report.resolve())
+        return rebuild_report(args.report.resolve(), args.against)
     if args.list:
         print("workloads:", " ".join(workloads) or f"(none in {bench_dir})")
         print("micro:", " ".join(find_programs(bench_dir, "bench_micro_")) or "(none)")
