@@ -13,6 +13,7 @@ packages=(
   python3-matplotlib numactl                          # bench plots, NUMA binding
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev  # benchmark peers
   sqlite3 git                                         # preload tests run them
+  make pkgconf man-db                                 # install test: examples, man page
 )
 
 missing=()

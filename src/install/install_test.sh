@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Installs the build tree into a scratch prefix, as a user would
+# (`cmake --install BUILD --prefix PREFIX`), then checks the installed files
+# alone, never the build tree:
+#   - the layout (sonames, header, CMake package, pkg-config file, launcher,
+#     man page);
+#   - the three examples (examples/): two built with find_package(hpcalloc),
+#     one with pkg-config, each run and its check passed;
+#   - the installed launcher: --version, --help, bad options and a missing
+#     program are refused with status 2, an existing LD_PRELOAD is kept,
+#     options reach the library (--stats prints the summary, --secure loads
+#     the secure flavour).
+# Usage: install_test.sh BUILD_DIR SOURCE_DIR   (ctest passes both)
+set -euo pipefail
+build=$1
+source=$2
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+prefix=$scratch/prefix
+
+fail() {
+  echo "install_test: FAIL: $*" >&2
+  exit 1
+}
+expect_file() { [[ -e "$prefix/$1" ]] || fail "not installed: $1"; }
+
+cmake --install "$build" --prefix "$prefix" >"$scratch/install.log" 2>&1 ||
+  { cat "$scratch/install.log"; fail "cmake --install failed"; }
+
+# Layout. The library directory is GNUInstallDirs' (lib, or lib/<triplet>
+# for a /usr prefix): found from the CMake package's location.
+config=$(find "$prefix" -name hpcalloc-config.cmake -print -quit)
+[[ -n "$config" ]] || fail "no hpcalloc-config.cmake"
+libdir=$(cd "$(dirname "$config")/../.." && pwd)
+libdir=${libdir#"$prefix"/}
+version=$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")$/\1/p' "$(dirname "$config")/hpcalloc-config-version.cmake")
+[[ -n "$version" ]] || fail "no version in hpcalloc-config-version.cmake"
+major=${version%%.*}
+for flavour in hpcalloc hpcalloc-secure; do
+  expect_file "$libdir/lib$flavour.so.$version"
+  expect_file "$libdir/lib$flavour.so.$major"
+  expect_file "$libdir/lib$flavour.so"
+  soname=$(readelf -d "$prefix/$libdir/lib$flavour.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+  [[ "$soname" == "lib$flavour.so.$major" ]] || fail "lib$flavour's soname is '$soname'"
+done
+for file in "$libdir/libhpcalloc_static.a" "$libdir/libhpcalloc_secure_static.a" \
+            include/hpcalloc/hpcalloc.h "$libdir/pkgconfig/hpcalloc.pc" bin/hpcalloc \
+            share/man/man1/hpcalloc.1 share/doc/hpcalloc/README.md; do
+  expect_file "$file"
+done
+man -l "$prefix/share/man/man1/hpcalloc.1" 2>/dev/null | grep -q "run a program with the hpcalloc" ||
+  { command -v man >/dev/null && fail "the man page does not render"; }
+
+# The examples, against the prefix only.
+run_example() {  # NAME COMMAND... : runs it, expects status 0 and its line
+  local name=$1
+  shift
+  "$@" >"$scratch/$name.out" 2>&1 || { cat "$scratch/$name.out"; fail "$name failed"; }
+  grep -q "^$name: " "$scratch/$name.out" || { cat "$scratch/$name.out"; fail "$name printed nothing"; }
+}
+for example in c-static-find-package:c_static_example cxx-find-package:cxx_example; do
+  dir=${example%%:*}
+  program=${example#*:}
+  cmake -S "$source/examples/$dir" -B "$scratch/$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" >"$scratch/$dir.log" 2>&1 &&
+    cmake --build "$scratch/$dir" >>"$scratch/$dir.log" 2>&1 ||
+    { cat "$scratch/$dir.log"; fail "examples/$dir does not build against the installed package"; }
+  run_example "$program" "$scratch/$dir/$program"
+done
+cp -r "$source/examples/c-pkg-config" "$scratch/c-pkg-config"
+PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig make -s -C "$scratch/c-pkg-config" >"$scratch/pc.log" 2>&1 ||
+  { cat "$scratch/pc.log"; fail "examples/c-pkg-config does not build with pkg-config"; }
+run_example pkg_config_example "$scratch/c-pkg-config/pkg_config_example"
+
+# The installed launcher.
+launcher=$prefix/bin/hpcalloc
+[[ "$("$launcher" --version)" == "hpcalloc $version" ]] || fail "--version"
+"$launcher" --help | grep -q "^Usage: hpcalloc" || fail "--help"
+[[ "$("$launcher" --print-library)" == "$prefix/$libdir/libhpcalloc.so.$major" ]] ||
+  fail "--print-library: $("$launcher" --print-library)"
+expect_refused() {  # WHAT WORDS ARGS... : status 2 and a message with WORDS
+  local what=$1 words=$2 status=0
+  shift 2
+  "$launcher" "$@" >/dev/null 2>"$scratch/refused.err" || status=$?
+  [[ $status -eq 2 ]] && grep -q -e "$words" "$scratch/refused.err" ||
+    fail "$what: status $status, stderr: $(cat "$scratch/refused.err")"
+}
+expect_refused "a bad option" "unknown option '--bogus'" --bogus true
+expect_refused "a bad --numa" "--numa must be" --numa=sideways true
+expect_refused "an empty value" "needs a value" --stats-file= true
+expect_refused "a missing value" "needs a value" --on-error
+expect_refused "a missing program" "program 'no-such-program-x' not found" no-such-program-x
+expect_refused "no program" "no program to run"
+# (env, not a shell: dash leaves with _exit, so no summary would be printed.)
+env -u HPCALLOC_NUMA -u LD_PRELOAD "$launcher" --stats -- env >"$scratch/env.out" 2>"$scratch/stats.err"
+grep -qx "LD_PRELOAD=$prefix/$libdir/libhpcalloc.so.$major" "$scratch/env.out" ||
+  fail "LD_PRELOAD: $(grep LD_PRELOAD "$scratch/env.out")"
+grep -q "^HPCALLOC_NUMA=" "$scratch/env.out" && fail "HPCALLOC_NUMA set without --numa"
+grep -q "^hpcalloc: stats: hpcalloc $version, default flavour" "$scratch/stats.err" ||
+  fail "--stats: no summary from the preloaded library: $(cat "$scratch/stats.err")"
+LD_PRELOAD=libm.so.6 "$launcher" --numa first-touch --on-error=warn env >"$scratch/env.out"
+grep -qx "LD_PRELOAD=$prefix/$libdir/libhpcalloc.so.$major libm.so.6" "$scratch/env.out" ||
+  fail "an existing LD_PRELOAD was lost: $(grep LD_PRELOAD "$scratch/env.out")"
+grep -qx "HPCALLOC_NUMA=first-touch" "$scratch/env.out" && grep -qx "HPCALLOC_ON_ERROR=warn" "$scratch/env.out" ||
+  fail "the options did not reach the environment"
+"$launcher" --secure --stats true 2>&1 | grep -q "secure flavour" || fail "--secure"
+echo "install_test: OK (prefix layout, 3 examples, launcher)"
