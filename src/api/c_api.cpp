@@ -179,3 +179,5 @@ int hpc_stat(const char* name, std::size_t* value) {
 }
 
 void hpc_print_stats(int fd) { global::print_stats(fd); }
+
+void hpc_print_stats_json(int fd) { global::print_stats_json(fd); }

@@ -1,5 +1,5 @@
 // The prefixed C API at run time: malloc_trim, the statistics (hpc_stat,
-// hpc_print_stats) and blocks freed by other threads.
+// hpc_print_stats, hpc_print_stats_json) and blocks freed by other threads.
 #include "api/c_api_test_support.h"
 #include "mem/statistics.h"
 
@@ -142,6 +142,47 @@ std::vector<Block> allocate_mixed(int count) {
     blocks.push_back({p, size});
   }
   return blocks;
+}
+
+// HPCALLOC_STATS=json's object: one line, the schema's keys, every named
+// statistic with hpc_stat's value (the program is idle meanwhile: the
+// figures cannot move between the two reads), every heap's figures.
+TEST(CApi, PrintStatsJsonWritesOneObjectWithEveryStatistic) {
+  void* p = hpc_malloc(std::size_t{3} << 20);  // a huge block: huge_blocks >= 1
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  hpc_print_stats_json(fds[1]);
+  close(fds[1]);
+  std::string out;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) out.append(buffer, n);
+  close(fds[0]);
+  ASSERT_GE(out.size(), 2u);
+  EXPECT_EQ(out.find('\n'), out.size() - 1) << "one line: " << out;
+  EXPECT_EQ(out.rfind("{\"schema\":1,\"hpcalloc\":\"", 0), 0u) << out;
+  EXPECT_EQ(out.substr(out.size() - 2), "}\n") << out;
+  const std::string flavour = std::string("\"flavour\":\"") + hpc_flavour() + "\"";
+  EXPECT_NE(out.find(flavour), std::string::npos) << out;
+  EXPECT_NE(out.find("\"initialized\":true"), std::string::npos) << out;
+  for (const hpcalloc::Statistic& statistic : hpcalloc::kStatistics) {
+    if (statistic.name == nullptr) continue;
+    std::size_t value = 0;
+    ASSERT_EQ(hpc_stat(statistic.name, &value), 0);
+    const std::string member = "\"" + std::string(statistic.name) + "\":";
+    const std::size_t at = out.find(member);
+    ASSERT_NE(at, std::string::npos) << statistic.name << " missing: " << out;
+    EXPECT_EQ(std::stoull(out.substr(at + member.size())), value) << statistic.name;
+    if (std::string_view(statistic.name) == "huge_blocks") {
+      EXPECT_GE(value, 1u);
+    }
+  }
+  const std::size_t heaps = out.find("\"heaps\":[{\"index\":0,\"live\":");
+  ASSERT_NE(heaps, std::string::npos) << out;
+  for (const char* key : {"in_use_bytes", "small_segments", "medium_segments", "huge_blocks"}) {
+    EXPECT_NE(out.find("\"" + std::string(key) + "\":", heaps), std::string::npos) << key;
+  }
+  EXPECT_NE(out.find("\"heaps_omitted\":0}"), std::string::npos) << out;
+  hpc_free(p);
 }
 
 TEST(CApi, BlocksFreedByAnotherThread) {

@@ -51,17 +51,35 @@ namespace {
 // The first NUMA placement failure of the process is reported on stderr.
 constinit PlacementWarning g_placement_warning([](const ReportLine& line) { warn(line.view()); });
 
+}  // namespace
+
+StatsFormat read_stats_format() {
+  const char* raw = std::getenv("HPCALLOC_STATS");
+  if (raw == nullptr) return StatsFormat::kOff;
+  const std::string_view value(raw);
+  if (value == "json") return StatsFormat::kJson;
+  if (value == "text") return StatsFormat::kText;
+  bool on = false;
+  if (!parse_bool(value, &on)) {
+    detail::warn_bad_env("HPCALLOC_STATS", value, "0, 1, text or json; default 0");
+    return StatsFormat::kOff;
+  }
+  return on ? StatsFormat::kText : StatsFormat::kOff;
+}
+
+namespace {
+
 Settings read_settings() {
   static const char* const kOnError[] = {"abort", "warn"};
   // The order of NumaPolicy; first-touch is the default.
   static const char* const kNuma[] = {"off", "first-touch", "preferred", "bind"};
   Settings s;
-  s.stats = env_bool("HPCALLOC_STATS", false);
+  s.stats = read_stats_format();
   // Child processes inherit the variables; a file keeps the summaries out of
   // output other programs parse (a build tool reading uname's stderr).
   s.stats_file = std::getenv("HPCALLOC_STATS_FILE");
   if (s.stats_file != nullptr && s.stats_file[0] == '\0') s.stats_file = nullptr;
-  if (s.stats_file != nullptr) s.stats = true;
+  if (s.stats_file != nullptr && s.stats == StatsFormat::kOff) s.stats = StatsFormat::kText;
   s.abort_on_error = env_choice("HPCALLOC_ON_ERROR", kOnError, 0) == 0;
   s.limits.cache_max_block = env_size("HPCALLOC_CACHE_MAX_BLOCK", s.limits.cache_max_block);
   s.limits.cache_max_total = env_size("HPCALLOC_CACHE_MAX_TOTAL", s.limits.cache_max_total);
@@ -147,7 +165,7 @@ bool calling_thread_in_slow_path() { return tls_slow_path_depth != 0; }
     // A copy of stderr for the summary at exit (programs such as ls close
     // stderr in their own exit handlers), also when a statistics file is
     // named: it is where the summary goes if the file cannot be opened.
-    if (g->settings.stats) {
+    if (g->settings.stats != StatsFormat::kOff) {
       const int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
       if (fd >= 0) g->stats_fd = fd;
     }

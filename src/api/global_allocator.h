@@ -69,6 +69,9 @@ bool stat(const char* name, std::size_t* value);
 // Writes the statistics summary (what HPCALLOC_STATS=1 prints at exit) to
 // fd, without allocating.
 void print_stats(int fd);
+// The same figures as one JSON object on one line (what HPCALLOC_STATS=json
+// prints at exit; the schema is in the README), without allocating.
+void print_stats_json(int fd);
 
 // Chooses what free/realloc/usable_size do with a pointer outside every
 // hpcalloc segment: forward to the next allocator (preload) or report.

@@ -13,10 +13,10 @@
 #include <new>
 
 #include "api/production_config.h"
-#include "mem/thread_heap_pool.h"
 #include "mem/memory_source.h"
 #include "mem/numa_heaps.h"
 #include "mem/thread_heap.h"
+#include "mem/thread_heap_pool.h"
 #include "sync/spin_lock.h"
 
 namespace hpcalloc::internal {
@@ -29,8 +29,15 @@ using Pool = ThreadHeapPool<Config>;
 using Numa = NumaHeaps<Config>;
 using Lock = SpinLock<StdSync>;
 
+// HPCALLOC_STATS: no summary, the text one (1, text) or one JSON object
+// (json).
+enum class StatsFormat { kOff, kText, kJson };
+
+// What HPCALLOC_STATS asks for (a malformed value: kOff, with a warning).
+StatsFormat read_stats_format();
+
 struct Settings {
-  bool stats = false;
+  StatsFormat stats = StatsFormat::kOff;
   const char* stats_file = nullptr;  // HPCALLOC_STATS_FILE: append the summary there
   bool abort_on_error = true;
   SourceLimits limits;

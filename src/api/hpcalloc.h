@@ -74,6 +74,10 @@ HPCALLOC_EXPORT int hpc_stat(const char* name, size_t* value);
 /* Writes the statistics summary (what HPCALLOC_STATS=1 prints at exit) to fd,
  * without allocating. */
 HPCALLOC_EXPORT void hpc_print_stats(int fd);
+/* The same figures as one JSON object on one line, for tools (what
+ * HPCALLOC_STATS=json prints at exit; the schema is in the README), without
+ * allocating. */
+HPCALLOC_EXPORT void hpc_print_stats_json(int fd);
 
 /* ---- NUMA (policy from HPCALLOC_NUMA: off, first-touch (default), preferred,
  * bind; see the README) ---- */

@@ -14,6 +14,7 @@
 #include "api/global_allocator.h"
 #include "api/globals.h"
 #include "base/base.h"
+#include "base/json_writer.h"
 #include "mem/statistics.h"
 
 namespace hpcalloc {
@@ -33,13 +34,23 @@ ProcessStats snapshot(Globals* g) {
   return s;
 }
 
+void print_summary(StatsFormat format, int fd) {
+  if (format == StatsFormat::kJson) {
+    global::print_stats_json(fd);
+  } else {
+    global::print_stats(fd);
+  }
+}
+
 [[gnu::destructor]] void print_stats_at_exit() {
   Globals* g = globals();
   if (g == nullptr) {
-    if (env_bool("HPCALLOC_STATS", false)) global::print_stats(STDERR_FILENO);
+    const StatsFormat format = read_stats_format();
+    if (format != StatsFormat::kOff) print_summary(format, STDERR_FILENO);
     return;
   }
-  if (!g->settings.stats) return;
+  const StatsFormat format = g->settings.stats;
+  if (format == StatsFormat::kOff) return;
   if (g->settings.stats_file != nullptr) {
     const int fd = open(g->settings.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -49,17 +60,19 @@ ProcessStats snapshot(Globals* g) {
       warning.text(g->settings.stats_file).text(" (errno ").dec(static_cast<std::uint64_t>(errno));
       warning.text("); the statistics go to stderr");
       warning.write_to(g->stats_fd);
-      global::print_stats(g->stats_fd);
+      print_summary(format, g->stats_fd);
       return;
     }
-    ReportLine line = report_line("stats: process ");
-    line.dec(static_cast<std::uint64_t>(getpid())).text(" exiting");
-    line.write_to(fd);
-    global::print_stats(fd);
+    if (format == StatsFormat::kText) {  // (the JSON object has the pid)
+      ReportLine line = report_line("stats: process ");
+      line.dec(static_cast<std::uint64_t>(getpid())).text(" exiting");
+      line.write_to(fd);
+    }
+    print_summary(format, fd);
     close(fd);
     return;
   }
-  global::print_stats(g->stats_fd);
+  print_summary(format, g->stats_fd);
 }
 
 }  // namespace
@@ -134,6 +147,49 @@ void print_stats(int fd) {
     l.write_to(fd);
   });
   if (index > 8) report_line("stats: ... and more heaps").write_to(fd);
+}
+
+// The schema (README, "Statistics as JSON"): version, flavour, pid, every
+// named statistic, then one object per heap (the first kJsonHeaps).
+void print_stats_json(int fd) {
+  constexpr unsigned kJsonHeaps = 64;
+  JsonWriter json(fd);
+  json.begin_object();
+  json.field("schema", std::uint64_t{1});
+  json.field("hpcalloc", HPCALLOC_VERSION);
+  json.field("flavour", kSecureFlavour ? "secure" : "default");
+  json.field("pid", static_cast<std::uint64_t>(getpid()));
+  Globals* g = globals();
+  json.field("initialized", g != nullptr);
+  json.begin_object("statistics");
+  if (g != nullptr) {
+    const ProcessStats s = snapshot(g);
+    for (const Statistic& statistic : kStatistics) {
+      if (statistic.name != nullptr) json.field(statistic.name, process_value(statistic, s));
+    }
+  }
+  json.end_object();
+  json.begin_array("heaps");
+  unsigned index = 0;
+  if (g != nullptr) {
+    g->pool.for_each([&](const Heap& heap, bool attached) {
+      if (index++ >= kJsonHeaps) return;
+      const HeapStats h = heap.stats();
+      json.begin_object();
+      json.field("index", std::uint64_t{index - 1});
+      json.field("live", attached);
+      for (const Statistic& statistic : kStatistics) {
+        if (statistic.heap_label != nullptr) {
+          json.field(statistic.json_heap_key(), heap_value(statistic, h));
+        }
+      }
+      json.end_object();
+    });
+  }
+  json.end_array();
+  json.field("heaps_omitted", std::uint64_t{index > kJsonHeaps ? index - kJsonHeaps : 0});
+  json.end_object();
+  json.end_line();
 }
 
 }  // namespace global

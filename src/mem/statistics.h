@@ -4,7 +4,8 @@
 // HeapStats' sum and each ThreadHeap's published counters take the rows
 // that name a HeapStats field (the heap counters), hpc_stat looks the names
 // up, and print_stats (api/statistics.cpp) writes the summary lines and each
-// heap's line from the rows in order. So a new heap counter is a HeapStats
+// heap's line from the rows in order, and print_stats_json the same figures
+// as one JSON object (the rows' names as keys). So a new heap counter is a HeapStats
 // field and its row (the static_asserts below catch a field without one); a
 // new figure of the pool or the memory sources is a row over PoolCounts or
 // SourceStats.
@@ -71,6 +72,11 @@ struct Statistic {
   // Text before the value on each heap's summary line (rows with a heap
   // part only); nullptr: not shown there. Heap lines follow table order too.
   const char* heap_label = nullptr;
+  // The key of the per-heap value in each heap's JSON object (rows with a
+  // heap_label); nullptr: `name`.
+  const char* heap_key = nullptr;
+
+  constexpr const char* json_heap_key() const { return heap_key != nullptr ? heap_key : name; }
 };
 
 // In summary order. The segment counts sit after in_use_bytes because each
@@ -105,11 +111,13 @@ inline constexpr Statistic kStatistics[] = {
     {.name = nullptr,
      .description = "segments holding a heap's small runs (count)",
      .heap = &HeapStats::small_segments,
-     .heap_label = ", segments small "},
+     .heap_label = ", segments small ",
+     .heap_key = "small_segments"},
     {.name = nullptr,
      .description = "segments holding a heap's medium chunks (count)",
      .heap = &HeapStats::medium_segments,
-     .heap_label = " medium "},
+     .heap_label = " medium ",
+     .heap_key = "medium_segments"},
     {.name = "small_in_use_bytes",
      .description = "bytes of small blocks handed out (as of each heap's last refill or flush)",
      .heap = &HeapStats::small_in_use,
@@ -275,8 +283,9 @@ constexpr bool rows_are_reachable() {
   int line = -1;
   for (const Statistic& s : kStatistics) {
     const bool of_heap = s.heap != nullptr || s.heap_figure != nullptr;
-    if (s.name == nullptr && s.heap_label == nullptr) return false;  // shown nowhere
-    if (s.heap_label != nullptr && !of_heap) return false;           // no per-heap value
+    if (s.name == nullptr && s.heap_label == nullptr) return false;             // shown nowhere
+    if (s.heap_label != nullptr && !of_heap) return false;                      // no per-heap value
+    if (s.heap_label != nullptr && s.json_heap_key() == nullptr) return false;  // no JSON key
     if (s.name == nullptr && (!of_heap || s.summary.line >= 0)) return false;
     if (s.summary.line >= 0 && s.summary.line < line) return false;  // lines in order
     if (s.summary.line >= 0) line = s.summary.line;
