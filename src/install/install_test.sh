@@ -104,4 +104,7 @@ grep -qx "LD_PRELOAD=$prefix/$libdir/libhpcalloc.so.$major libm.so.6" "$scratch/
 grep -qx "HPCALLOC_NUMA=first-touch" "$scratch/env.out" && grep -qx "HPCALLOC_ON_ERROR=warn" "$scratch/env.out" ||
   fail "the options did not reach the environment"
 "$launcher" --secure --stats true 2>&1 | grep -q "secure flavour" || fail "--secure"
+"$launcher" --stats=json true 2>&1 | grep -q '^{"schema":1,"hpcalloc":"'"$version"'"' ||
+  fail "--stats=json: $("$launcher" --stats=json true 2>&1 | head -c 200)"
+expect_refused "a bad --stats" "--stats takes text or json" --stats=xml true
 echo "install_test: OK (prefix layout, 3 examples, launcher)"
