@@ -14,6 +14,7 @@ packages=(
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev  # benchmark peers
   sqlite3 git                                         # preload tests run them
   make pkgconf man-db                                 # install test: examples, man page
+  openmpi-bin libopenmpi-dev                          # preload test under mpirun (libgomp: GCC's)
 )
 
 missing=()
