@@ -15,6 +15,7 @@ packages=(
   sqlite3 git                                         # preload tests run them
   make pkgconf man-db                                 # install test: examples, man page
   openmpi-bin libopenmpi-dev                          # preload test under mpirun (libgomp: GCC's)
+  debhelper lintian fakeroot dpkg-dev                 # scripts/package.sh: the Debian packages
 )
 
 missing=()

@@ -52,25 +52,9 @@ man -l "$prefix/share/man/man1/hpcalloc.1" 2>/dev/null | grep -q "run a program 
   { command -v man >/dev/null && fail "the man page does not render"; }
 
 # The examples, against the prefix only.
-run_example() {  # NAME COMMAND... : runs it, expects status 0 and its line
-  local name=$1
-  shift
-  "$@" >"$scratch/$name.out" 2>&1 || { cat "$scratch/$name.out"; fail "$name failed"; }
-  grep -q "^$name: " "$scratch/$name.out" || { cat "$scratch/$name.out"; fail "$name printed nothing"; }
-}
-for example in c-static-find-package:c_static_example cxx-find-package:cxx_example; do
-  dir=${example%%:*}
-  program=${example#*:}
-  cmake -S "$source/examples/$dir" -B "$scratch/$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$prefix" >"$scratch/$dir.log" 2>&1 &&
-    cmake --build "$scratch/$dir" >>"$scratch/$dir.log" 2>&1 ||
-    { cat "$scratch/$dir.log"; fail "examples/$dir does not build against the installed package"; }
-  run_example "$program" "$scratch/$dir/$program"
-done
-cp -r "$source/examples/c-pkg-config" "$scratch/c-pkg-config"
-PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig make -s -C "$scratch/c-pkg-config" >"$scratch/pc.log" 2>&1 ||
-  { cat "$scratch/pc.log"; fail "examples/c-pkg-config does not build with pkg-config"; }
-run_example pkg_config_example "$scratch/c-pkg-config/pkg_config_example"
+# shellcheck source=examples.sh
+source "$(dirname "${BASH_SOURCE[0]}")/examples.sh"
+build_and_run_examples "$source" "$scratch" "$prefix"
 
 # The installed launcher.
 launcher=$prefix/bin/hpcalloc
