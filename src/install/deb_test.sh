@@ -53,7 +53,8 @@ if [[ "$(id -u)" -ne 0 ]]; then
   echo "deb_test: OK (built, lintian-clean, contents checked; not root: not installed)"
   exit 0
 fi
-if dpkg-query -W -f='${Status}' libhpcalloc0 2>/dev/null | grep -q "ok installed"; then
+status=$(dpkg-query -W -f='${Status}' libhpcalloc0 2>/dev/null || true)
+if [[ "$status" == *"ok installed"* ]]; then
   echo "deb_test: OK (built, lintian-clean, contents checked; hpcalloc is installed on this machine already: left alone)"
   exit 0
 fi

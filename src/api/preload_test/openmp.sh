@@ -4,9 +4,10 @@
 # allocating blocks of mixed sizes and freeing its neighbour's (frees from
 # another thread), and checks every block. Started through the launcher
 # (hpcalloc --stats=json). Checked: the program's own result, that hpcalloc
-# served it with no misuse, and that libgomp's thread pool reuses heaps:
-# at most 16 heaps for the 720 thread starts the regions ask for, not one
-# per region.
+# served it with no misuse, and that heaps are reused: fewer than 30 heaps,
+# where a runtime starting new teams for every region would start 420
+# threads (3 workers and 4 nested threads a region); libgomp's pool and
+# hpcalloc's pooled heaps make it 8 to 12 on an idle machine.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -28,7 +29,7 @@ import json, sys
 [o] = [json.loads(line) for line in open(sys.argv[1]).read().splitlines()]
 s = o["statistics"]
 assert o["initialized"] and s["errors_reported"] == 0, s
-assert 1 <= s["heaps_created"] <= 16, f"{s['heaps_created']} heaps for 60 regions: not reused"
+assert 1 <= s["heaps_created"] < 30, f"{s['heaps_created']} heaps for 60 regions: not reused"
 assert s["remote_frees_pushed"] > 0, "no free from another thread"
 print(f"openmp: {s['heaps_created']} heaps ({s['heaps_pooled']} pooled) served 60 regions; "
       f"{s['remote_frees_pushed']} frees from other threads")
