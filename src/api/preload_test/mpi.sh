@@ -42,6 +42,15 @@ for o in objects:
     assert s["os_reserves"] >= 1 and s["errors_reported"] == 0, s
 print(f"mpi: {ranks} ranks served by hpcalloc ({sum(o['statistics']['os_reserves'] for o in objects)} mappings)")
 PYEOF
+# Again with Open MPI's registration cache on (mpi_leave_pinned), which
+# relies on its memory hooks (the patcher over munmap, mremap and madvise,
+# which hpcalloc calls) to drop stale registrations when memory goes back.
+bounded_run "$preload_log" preloaded \
+  mpirun "${as_root[@]}" -np $ranks --oversubscribe --mca mpi_leave_pinned 1 \
+  "$launcher" --library="$HPCALLOC_LIBRARY" "$program" >"$tmp/pinned.txt"
+expect_equal "ranks that said OK with leave_pinned" $ranks \
+  "$(grep -c "^mpi_exchange: rank [0-9] of $ranks: OK$" "$tmp/pinned.txt")"
+
 # And mpirun itself on hpcalloc (preloaded: its daemons and the rank inherit
 # it), one rank; this run also gives preload_done its text summaries.
 preloaded mpirun "${as_root[@]}" -np 1 "$program" >"$tmp/one.txt"
