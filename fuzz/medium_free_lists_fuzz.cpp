@@ -9,6 +9,10 @@
 // region, never overlapping, and keep their contents (a pattern tied to the
 // address) until freed, and across try_resize up to the smaller size.
 // Misuse (a stale pointer) must be reported exactly once and change nothing.
+// An allocation may return null only when no free chunk fits it: any chunk
+// of the size allocate(n) needs, or of the worst case allocate_aligned
+// plans for (need + alignment + the smallest chunk).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -82,12 +86,27 @@ class Session {
   void step(Input& in) {
     switch (in.byte() % 9) {
       case 0: add_region(in); return;
-      case 1: adopt(lists_.allocate(size_from(in)), 0, in); return;
+      case 1: {
+        const std::size_t n = size_from(in);
+        void* p = lists_.allocate(n);
+        // Any free chunk of the size it needs will do: null then is a miss.
+        if (p == nullptr) expect_no_fit(Lists::chunk_bytes_for_testing(n), "allocate");
+        adopt(p, 0, in);
+        return;
+      }
       case 2: {
         const std::uint8_t selector = in.byte();
         const std::size_t alignment =
             selector % 8 == 7 ? std::size_t{in.u32()} : std::size_t{1} << (selector % 20);
-        adopt(lists_.allocate_aligned(size_from(in), alignment), alignment, in);
+        const std::size_t n = size_from(in);
+        void* p = lists_.allocate_aligned(n, alignment);
+        // A chunk big enough for the worst leading gap always fits.
+        const std::size_t need = Lists::chunk_bytes_for_testing(n);
+        if (p == nullptr && need != 0 && is_pow2(alignment) && alignment <= kMaxRegionBytes) {
+          expect_no_fit(need + std::max<std::size_t>(alignment, 16) + medium::kMinChunkBytes,
+                        "allocate_aligned");
+        }
+        adopt(p, alignment, in);
         return;
       }
       case 3:
@@ -105,6 +124,16 @@ class Session {
       default:
         if (void* p = live_block(in)) check(p);
         return;
+    }
+  }
+
+  // allocate*() returned null: no free chunk of `bytes` may exist (unless
+  // the lists stopped after a report; this harness makes none).
+  void expect_no_fit(std::size_t bytes, const char* call) {
+    if (bytes == 0 || lists_.abandoned()) return;
+    if (lists_.largest_free_chunk_for_testing() >= bytes) {
+      fail(kName, std::string(call) + ": null although a free chunk of " + std::to_string(bytes) +
+                      " bytes or more exists");
     }
   }
 

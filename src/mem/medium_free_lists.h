@@ -331,6 +331,13 @@ class MediumFreeLists {
   // build's debugging only (medium_free_lists_check.h).
   const char* check_consistency_for_testing() const;
 
+  // The size of the largest free chunk of any region (0: none), by a walk
+  // of the regions; for harnesses that check allocate() finds a fit
+  // whenever there is one (medium_free_lists_check.h).
+  std::size_t largest_free_chunk_for_testing() const;
+  // The chunk size allocate(n) needs, 0 when no region could hold it.
+  static std::size_t chunk_bytes_for_testing(std::size_t n) { return chunk_bytes_for(n); }
+
   // Test-only: the keys headers are sealed with, so a test can forge a
   // header that passes its own check and show the neighbour checks catch it.
   const medium::ChunkKeys& chunk_keys_for_testing() const { return keys_; }

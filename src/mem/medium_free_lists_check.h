@@ -81,4 +81,16 @@ const char* MediumFreeLists<Reporter, kMaxRegionBytes>::check_consistency_for_te
   return nullptr;
 }
 
+template <HeapErrorReporter Reporter, std::size_t kMaxRegionBytes>
+std::size_t MediumFreeLists<Reporter, kMaxRegionBytes>::largest_free_chunk_for_testing() const {
+  std::size_t largest = 0;
+  if (abandoned_) return 0;
+  for (const RegionRecord* r = regions_; r != nullptr; r = r->next) {
+    for (const Chunk* c = r->first_chunk(); c < r->sentinel(); c = c->next()) {
+      if (c->is_free() && c->size > largest) largest = c->size;
+    }
+  }
+  return largest;
+}
+
 }  // namespace hpcalloc
