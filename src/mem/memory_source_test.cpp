@@ -42,6 +42,14 @@ struct SourceTest : testing::Test {
   int owner = 0;
 };
 
+// The mapping a huge block of `usable` bytes needs at h: its offset in the
+// mapping (header and guard page) plus the block, in whole segments.
+std::size_t expected_mapping(const SegmentHeader* h, std::size_t usable) {
+  const auto offset = static_cast<std::size_t>(static_cast<const char*>(h->huge_block) -
+                                               reinterpret_cast<const char*>(h));
+  return align_up(offset + usable, kSegment);
+}
+
 TEST_F(SourceTest, SegmentsAreAlignedRegisteredAndFresh) {
   SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
   ASSERT_NE(s, nullptr);
@@ -168,13 +176,22 @@ TEST_F(SourceTest, ResizeGrowsInPlaceThenByMovingAndShrinks) {
   SegmentHeader* wall = source->acquire_segment(SegmentKind::kSmall, &owner);
   ASSERT_EQ(reinterpret_cast<char*>(wall), reinterpret_cast<char*>(h) + h->mapping_size);
   SegmentHeader* before = h;
+  const std::size_t mapped_before_move = mapped();
+  const std::size_t old_mapping = h->mapping_size;
+  EXPECT_EQ(old_mapping, expected_mapping(h, 6 * kSegment));
   ASSERT_TRUE(source->resize_huge(h, 20 * kSegment));
   EXPECT_NE(h, before);
   EXPECT_EQ(source->stats().remaps_moved, 1u);
   EXPECT_EQ(registry->lookup(before), nullptr);
   EXPECT_EQ(registry->lookup(h->huge_block), h);
+  // The moved block's bookkeeping is its new size, not the old one.
+  EXPECT_EQ(h->mapping_size, expected_mapping(h, 20 * kSegment));
+  EXPECT_EQ(h->huge_size, 20 * kSegment);
+  EXPECT_EQ(mapped(), mapped_before_move - old_mapping + h->mapping_size);
+  EXPECT_EQ(registry->lookup(static_cast<char*>(h->huge_block) + 20 * kSegment - 1), h);
   auto* bytes = static_cast<unsigned char*>(h->huge_block);
   for (std::size_t i = 0; i < 2 * kSegment; ++i) ASSERT_EQ(bytes[i], 0x42);
+  bytes[20 * kSegment - 1] = 0x43;                // the whole new size is the block's
   ASSERT_TRUE(source->resize_huge(h, kSegment));  // shrink in place
   EXPECT_EQ(h->mapping_size, 2 * kSegment);
   EXPECT_EQ(bytes[kSegment - 1], 0x42);
@@ -237,7 +254,16 @@ TEST_F(SourceTest, RemapFailuresLeaveTheBlockIntact) {
   pal->fail_always(PalCall::kRemapMove, false);
   EXPECT_TRUE(source->resize_huge(h, 8 * kSegment));  // in place fails, move works
   EXPECT_EQ(source->stats().remaps_moved, 1u);
+  // Forced by injection: the moved block has its new size everywhere.
+  EXPECT_NE(h, original);
+  EXPECT_EQ(h->mapping_size, expected_mapping(h, 8 * kSegment));
+  EXPECT_EQ(h->huge_size, 8 * kSegment);
+  EXPECT_EQ(mapped(), before - 3 * kSegment + h->mapping_size);
+  EXPECT_EQ(static_cast<unsigned char*>(h->huge_block)[2 * kSegment - 1], 0x33);
+  const std::size_t cached = source->stats().cached_bytes;
+  const std::size_t moved_mapping = h->mapping_size;
   source->release_segment(h);
+  EXPECT_EQ(source->stats().cached_bytes, cached + moved_mapping);  // all of the new size
 }
 
 TEST_F(SourceTest, CommitFailureOnReuseMapsAfresh) {
