@@ -162,9 +162,9 @@ struct PoolSut {
   void check_heaps(const char* after) {
     unsigned index = 0;
     for (Heap* heap : heaps) {
-      if (!heap->check_consistency_for_testing()) {
+      if (const char* problem = heap->consistency_problem_for_testing()) {
         RC_FAIL("heap " + std::to_string(index) + " (of " + std::to_string(heaps.size()) +
-                ") inconsistent after " + after);
+                ") inconsistent after " + after + ": " + problem);
       }
       ++index;
     }

@@ -81,9 +81,15 @@ struct HeapSut {
                : Memory::kPlenty;
   }
 
+  // After every call: the model's verdict, no report, and every component
+  // of the heap consistent by its own walk (a merge or a bin search gone
+  // wrong shows here even when the results still look right).
   void judge(const std::string& verdict) {
     if (!verdict.empty()) RC_FAIL(verdict);
     RC_ASSERT(f.reporter.reports.empty());
+    if (const char* problem = heap().consistency_problem_for_testing()) {
+      RC_FAIL(std::string("heap inconsistent: ") + problem);
+    }
   }
 
   // Records what handle h now holds; a new block gets its usable size

@@ -233,7 +233,18 @@ class ThreadHeap {
   // lets the process-wide layer route a free to its owner.
   SegmentHeader* find_segment(const void* p) const { return registry_.lookup(p); }
 
-  bool check_consistency_for_testing() const { return small_.check_consistency_for_testing(); }
+  // Every component's own consistency walk: the small runs and caches, and
+  // the medium free lists (unless a failed check stopped them, which is
+  // their reported, expected state after corruption). nullptr when all
+  // hold, else what broke. For tests: O(blocks).
+  const char* consistency_problem_for_testing() const {
+    if (!small_.check_consistency_for_testing()) return "small runs and caches";
+    if (!medium_.abandoned()) return medium_.check_consistency_for_testing();
+    return nullptr;
+  }
+  bool check_consistency_for_testing() const {
+    return consistency_problem_for_testing() == nullptr;
+  }
 
  private:
   using Counter = typename Config::Sync::template Atomic<std::size_t>;
