@@ -60,16 +60,22 @@ TEST(CApi, InUseBytesFollowAllocations) {
   EXPECT_LT(after, during);
 }
 
-TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
-  void* p = hpc_malloc(100);  // at least one live heap
+// What print(fd) writes, read back through a pipe.
+std::string printed_by(void (*print)(int)) {
   int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  hpc_print_stats(fds[1]);
+  EXPECT_EQ(pipe(fds), 0);
+  print(fds[1]);
   close(fds[1]);
   std::string out;
   char buffer[4096];
   for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) out.append(buffer, n);
   close(fds[0]);
+  return out;
+}
+
+TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
+  void* p = hpc_malloc(100);  // at least one live heap
+  const std::string out = printed_by(hpc_print_stats);
   hpc_free(p);
 
   std::vector<std::string> lines;
@@ -149,14 +155,7 @@ std::vector<Block> allocate_mixed(int count) {
 // figures cannot move between the two reads), every heap's figures.
 TEST(CApi, PrintStatsJsonWritesOneObjectWithEveryStatistic) {
   void* p = hpc_malloc(std::size_t{3} << 20);  // a huge block: huge_blocks >= 1
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  hpc_print_stats_json(fds[1]);
-  close(fds[1]);
-  std::string out;
-  char buffer[4096];
-  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) out.append(buffer, n);
-  close(fds[0]);
+  const std::string out = printed_by(hpc_print_stats_json);
   ASSERT_GE(out.size(), 2u);
   EXPECT_EQ(out.find('\n'), out.size() - 1) << "one line: " << out;
   EXPECT_EQ(out.rfind("{\"schema\":1,\"hpcalloc\":\"", 0), 0u) << out;

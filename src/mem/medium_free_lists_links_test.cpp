@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mem/medium_free_lists.h"
+#include "mem/test_configs.h"
 
 namespace hpcalloc {
 namespace {
@@ -21,16 +22,8 @@ constexpr std::size_t kRegionBytes = 256 * 1024;
 constexpr std::size_t kBlock = 4000;  // every freed block lands in one bin
 constexpr std::size_t kLinkWords = sizeof(medium::FreeLinks);
 
-struct Report {
-  HeapError error;
-  const void* p;
-  bool operator==(const Report&) const = default;
-};
-
-struct RecordingReporter {
-  std::vector<Report> reports;
-  void report(HeapError error, const char*, const void* p) { reports.push_back({error, p}); }
-};
+using testing_configs::RecordingReporter;
+using Report = RecordingReporter::Report;
 
 class MediumFreeListLinks : public ::testing::Test {
  protected:

@@ -19,6 +19,7 @@ class RecordingReporter {
   struct Report {
     HeapError error;
     const void* pointer;
+    bool operator==(const Report&) const = default;
   };
   void report(HeapError error, const char* /*operation*/, const void* p) {
     reports.push_back({error, p});
