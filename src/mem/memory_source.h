@@ -40,9 +40,24 @@ struct SegmentRegistryGeometry {
   static constexpr unsigned kRootBits = Config::kRegistryRootBits;
 };
 
+// The registry's memory orders: RegionRegistryOrders, unless a test's Config
+// names others as RegistryOrders (tsan/region_registry_stress.cpp runs the
+// memory sources over deliberately weakened orders that way, to show its
+// check catches them). Production configs never name it.
 template <HeapConfig Config>
-using SegmentRegistry = RegionRegistry<SegmentHeader, typename Config::Sync, typename Config::Pal,
-                                       SegmentRegistryGeometry<Config>>;
+struct SegmentRegistryOrders {
+  using type = RegionRegistryOrders;
+};
+template <HeapConfig Config>
+requires requires { typename Config::RegistryOrders; }
+struct SegmentRegistryOrders<Config> {
+  using type = typename Config::RegistryOrders;
+};
+
+template <HeapConfig Config>
+using SegmentRegistry =
+    RegionRegistry<SegmentHeader, typename Config::Sync, typename Config::Pal,
+                   SegmentRegistryGeometry<Config>, typename SegmentRegistryOrders<Config>::type>;
 
 // Reports the first NUMA placement failure (mbind refused) of the sources
 // that share it, as one line to its sink; later failures are only counted
