@@ -1,16 +1,27 @@
 // The replaceable global operator new/delete of libhpcalloc.so, every variant
 // of [new.delete.single] and [new.delete.array]: plain, nothrow, sized and
-// std::align_val_t. Success never leaves global's fast path; failure runs
-// the standard's loop (call the new_handler while there is one, then throw
-// std::bad_alloc or, for nothrow, return nullptr) in a cold function. The
-// throw may allocate through the C++ runtime's emergency pool: that is the
-// only exception-related work here and it happens on failure only.
+// std::align_val_t. Success never leaves global's fast path.
+//
+// Failure is handed to the C++ runtime's own operator new, found with
+// dlsym(RTLD_NEXT) on that cold path: it retries through malloc (ours),
+// runs the standard's loop (call the new_handler while there is one, then
+// throw std::bad_alloc; its nothrow forms catch it and return nullptr), and
+// is the one place that knows how to throw. So libhpcalloc.so has no link
+// dependency on libstdc++ (and libm): a C program that preloads it does not
+// load them (their pages cost about 1.5 MB of RSS), while a C++ program,
+// which has its runtime loaded, gets the standard behaviour, new_handler and
+// exceptions included.
+#include <dlfcn.h>
+
+#include <atomic>
 #include <cstddef>
 #include <new>
+#include <type_traits>
 
 #include "api/global_allocator.h"
 #include "api/hpcalloc.h"
 #include "base/base.h"
+#include "base/report.h"
 
 namespace hpcalloc {
 namespace {
@@ -25,45 +36,75 @@ void* allocate(std::size_t size, std::size_t alignment) {
   return global::memalign(alignment, size, "operator new");
 }
 
-// The throwing versions after a failed first try.
-[[gnu::cold, gnu::noinline]] void* allocate_or_throw(std::size_t size, std::size_t alignment) {
-  for (;;) {
-    const std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
-    handler();
-    if (void* p = allocate(size, alignment)) return p;
-  }
-}
+// The runtime's operators, by their Itanium C++ ABI names (std::size_t is
+// unsigned long, `m`, on every Linux ABI this builds for).
+static_assert(std::is_same_v<std::size_t, unsigned long>);
+enum class Form { kNew, kNewArray, kNewAligned, kNewArrayAligned, kCount };
+constexpr const char* kRuntimeNames[2][static_cast<int>(Form::kCount)] = {
+    {"_Znwm", "_Znam", "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t"},
+    {"_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
+     "_ZnamSt11align_val_tRKSt9nothrow_t"}};
 
-// The nothrow versions after a failed first try: as if they called the
-// throwing version and caught std::bad_alloc ([new.delete.single]/7), which
-// the handler may throw.
-[[gnu::cold, gnu::noinline]] void* allocate_or_null(std::size_t size,
-                                                    std::size_t alignment) noexcept {
-  for (;;) {
-    const std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) return nullptr;
-    try {
-      handler();
-    } catch (const std::bad_alloc&) {
-      return nullptr;
+// The next definition of one operator: the C++ runtime's. Looked up once;
+// relaxed is enough (dlsym's answer is the same for every thread, and what
+// it points to is code mapped before any of these operators could run).
+void* runtime_operator(Form form, bool nothrow) {
+  static std::atomic<void*> cache[2][static_cast<int>(Form::kCount)];
+  std::atomic<void*>& entry = cache[nothrow][static_cast<int>(form)];
+  void* f = entry.load(std::memory_order_relaxed);
+  if (f == nullptr) {
+    f = ::dlsym(RTLD_NEXT, kRuntimeNames[nothrow][static_cast<int>(form)]);
+    if (f == nullptr) {
+      // Nothing after us defines it: no C++ runtime is loaded, so nobody
+      // can catch std::bad_alloc either. Say so rather than return null
+      // from an operator that must not.
+      ReportLine line;
+      line.text("operator new: out of memory, and no C++ runtime loaded to throw std::bad_alloc");
+      fatal(line);
     }
-    if (void* p = allocate(size, alignment)) return p;
+    entry.store(f, std::memory_order_relaxed);
   }
+  return f;
 }
 
-inline void* new_impl(std::size_t size, std::size_t alignment) {
+// After a failed first try: the runtime's operator of the same form.
+[[gnu::cold, gnu::noinline]] void* allocate_or_throw(std::size_t size, Form form,
+                                                     std::size_t alignment) {
+  void* f = runtime_operator(form, false);
+  if (form == Form::kNew || form == Form::kNewArray) {
+    return reinterpret_cast<void* (*)(std::size_t)>(f)(size);
+  }
+  return reinterpret_cast<void* (*)(std::size_t, std::align_val_t)>(f)(
+      size, static_cast<std::align_val_t>(alignment));
+}
+
+// The tag the nothrow forms take. A local one: std::nothrow is an object
+// of the C++ runtime, which this library does not link.
+constexpr std::nothrow_t kNothrow{};
+
+[[gnu::cold, gnu::noinline]] void* allocate_or_null(std::size_t size, Form form,
+                                                    std::size_t alignment) noexcept {
+  void* f = runtime_operator(form, true);
+  if (form == Form::kNew || form == Form::kNewArray) {
+    return reinterpret_cast<void* (*)(std::size_t, const std::nothrow_t&) noexcept>(f)(size,
+                                                                                       kNothrow);
+  }
+  return reinterpret_cast<void* (*)(std::size_t, std::align_val_t, const std::nothrow_t&) noexcept>(
+      f)(size, static_cast<std::align_val_t>(alignment), kNothrow);
+}
+
+inline void* new_impl(std::size_t size, Form form, std::size_t alignment) {
   HPCALLOC_ASSERT(is_pow2(alignment));
   if (void* p = allocate(size, alignment)) [[likely]]
     return p;
-  return allocate_or_throw(size, alignment);
+  return allocate_or_throw(size, form, alignment);
 }
 
-inline void* new_nothrow_impl(std::size_t size, std::size_t alignment) noexcept {
+inline void* new_nothrow_impl(std::size_t size, Form form, std::size_t alignment) noexcept {
   HPCALLOC_ASSERT(is_pow2(alignment));
   if (void* p = allocate(size, alignment)) [[likely]]
     return p;
-  return allocate_or_null(size, alignment);
+  return allocate_or_null(size, form, alignment);
 }
 
 // The sized forms may ignore the size; the checked build verifies it (and
@@ -93,6 +134,7 @@ constexpr std::size_t value(std::align_val_t alignment) {
 }  // namespace
 }  // namespace hpcalloc
 
+using hpcalloc::Form;
 using hpcalloc::kMallocAlignment;
 using hpcalloc::value;
 
@@ -100,26 +142,30 @@ using hpcalloc::value;
 // push(default)`, so they are exported although the library's default
 // visibility is hidden.
 
-void* operator new(std::size_t size) { return hpcalloc::new_impl(size, kMallocAlignment); }
-void* operator new[](std::size_t size) { return hpcalloc::new_impl(size, kMallocAlignment); }
+void* operator new(std::size_t size) {
+  return hpcalloc::new_impl(size, Form::kNew, kMallocAlignment);
+}
+void* operator new[](std::size_t size) {
+  return hpcalloc::new_impl(size, Form::kNewArray, kMallocAlignment);
+}
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return hpcalloc::new_nothrow_impl(size, kMallocAlignment);
+  return hpcalloc::new_nothrow_impl(size, Form::kNew, kMallocAlignment);
 }
 void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return hpcalloc::new_nothrow_impl(size, kMallocAlignment);
+  return hpcalloc::new_nothrow_impl(size, Form::kNewArray, kMallocAlignment);
 }
 
 void* operator new(std::size_t size, std::align_val_t alignment) {
-  return hpcalloc::new_impl(size, value(alignment));
+  return hpcalloc::new_impl(size, Form::kNewAligned, value(alignment));
 }
 void* operator new[](std::size_t size, std::align_val_t alignment) {
-  return hpcalloc::new_impl(size, value(alignment));
+  return hpcalloc::new_impl(size, Form::kNewArrayAligned, value(alignment));
 }
 void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  return hpcalloc::new_nothrow_impl(size, value(alignment));
+  return hpcalloc::new_nothrow_impl(size, Form::kNewAligned, value(alignment));
 }
 void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  return hpcalloc::new_nothrow_impl(size, value(alignment));
+  return hpcalloc::new_nothrow_impl(size, Form::kNewArrayAligned, value(alignment));
 }
 
 void operator delete(void* p) noexcept { hpcalloc::global::free(p, hpcalloc::kDelete); }

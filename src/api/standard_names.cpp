@@ -14,6 +14,7 @@
 #include <cstddef>
 
 #include "api/global_allocator.h"
+#include "api/globals.h"
 #include "api/hpcalloc.h"
 
 namespace global = hpcalloc::global;
@@ -28,7 +29,18 @@ namespace {
 // and theirs of libraries that depend on us after.
 // The library is built with forwarding on from the first call (see
 // src/CMakeLists.txt); this keeps it on should anything have turned it off.
-[[gnu::constructor(101)]] void forward_foreign_pointers() { global::set_forward_foreign(true); }
+//
+// It also sets the allocator up at load time, as jemalloc and mimalloc do,
+// rather than at the program's first allocation: the settings are read
+// (HPCALLOC_STATS_FILE opened or warned about) and the summary printed at
+// exit describe an initialised allocator even in a program that never
+// allocates, or whose only malloc/free pair the compiler removed. (Before
+// the library stopped linking the C++ runtime, libstdc++'s start-up
+// allocation did this as a side effect.)
+[[gnu::constructor(101)]] void set_up_at_load() {
+  global::set_forward_foreign(true);
+  (void)hpcalloc::internal::init();
+}
 
 struct mallinfo2 current_mallinfo2() {
   const global::Figures f = global::figures();

@@ -14,6 +14,7 @@
 
 #include <sys/auxv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -43,10 +44,18 @@ inline std::uint64_t read_process_secret() {
 }
 }  // namespace internal
 
-// The process's secret: read once (a function-local static needs no
-// allocation), never 0.
+// The process's secret, never 0. Cached in a constant-initialised atomic
+// rather than a function-local static with a dynamic initialiser, whose
+// guard would need the C++ runtime (__cxa_guard_acquire), which the preload
+// library does not link. Racing first callers compute the same value (it
+// depends only on AT_RANDOM), so relaxed loads and stores are enough.
 inline std::uint64_t process_secret() {
-  static const std::uint64_t secret = internal::read_process_secret();
+  static constinit std::atomic<std::uint64_t> cached{0};
+  std::uint64_t secret = cached.load(std::memory_order_relaxed);
+  if (secret == 0) {
+    secret = internal::read_process_secret();
+    cached.store(secret, std::memory_order_relaxed);
+  }
   return secret;
 }
 

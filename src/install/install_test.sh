@@ -42,6 +42,10 @@ for flavour in hpcalloc hpcalloc-secure; do
   expect_file "$libdir/lib$flavour.so"
   soname=$(readelf -d "$prefix/$libdir/lib$flavour.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
   [[ "$soname" == "lib$flavour.so.$major" ]] || fail "lib$flavour's soname is '$soname'"
+  # Only the C library: a C program that preloads hpcalloc must not load
+  # the C++ runtime or libm (their pages are most of a small program's RSS).
+  needed=$(readelf -d "$prefix/$libdir/lib$flavour.so.$version" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+  [[ "$needed" == "libc.so.6 " ]] || fail "lib$flavour needs '$needed', not only libc.so.6"
 done
 for file in "$libdir/libhpcalloc_static.a" "$libdir/libhpcalloc_secure_static.a" \
             include/hpcalloc/hpcalloc.h "$libdir/pkgconfig/hpcalloc.pc" bin/hpcalloc \

@@ -242,13 +242,19 @@ inline constexpr std::array<std::size_t HeapStats::*, kHeapCounterCount> kHeapCo
   return counters;
 }();
 
+// Reached only by a heap counter without a row in kStatistics: not
+// constexpr (and never defined), so heap_counter_index() of such a field
+// does not compile (no `throw`: the preload library is built without
+// exceptions).
+std::size_t not_a_heap_counter_give_it_a_row_in_kStatistics();
+
 // Where a heap counter is in kHeapCounters; a field without a row does not
 // compile.
 consteval std::size_t heap_counter_index(std::size_t HeapStats::*field) {
   for (std::size_t i = 0; i < kHeapCounterCount; ++i) {
     if (kHeapCounters[i] == field) return i;
   }
-  throw "not a heap counter: give it a row in kStatistics";
+  return not_a_heap_counter_give_it_a_row_in_kStatistics();
 }
 
 inline HeapStats& HeapStats::operator+=(const HeapStats& other) {
