@@ -17,8 +17,13 @@ preset, run the named label (the hinted tests first, then the whole label,
 stopping at the first failure), record the first failing test, revert.
 A patch that does not apply or does not compile is an error, not a catch.
 
+At the end, every test that caught something runs again on the unmutated
+tree: a test that fails there too (flaky, or broken on this machine) proves
+nothing, and its catches are not counted.
+
 Prints a table (also written to build/mutate/report.md) and exits 1 when a
-planted bug survives any of its layers or a patch is broken.
+planted bug survives any of its layers, a patch is broken, or a control
+fails.
 
     scripts/mutate.sh                  # every planted bug
     scripts/mutate.sh --only 'fork|numa'
@@ -249,17 +254,34 @@ def main():
                 results.append((preset, label, verdict))
         revert(log)
         for preset, label, verdict in results:
-            if not verdict.startswith("caught"):
+            if not verdict.startswith("caught") or verdict.endswith("(ctest failed)"):
                 status = 1
             rows.append((m, f"{preset}:{label}", verdict))
             print(f"{m.name:44} {preset + ':' + label:16} {verdict}  ({time.time() - start:.0f} s)",
                   flush=True)
 
-    # Leave the tree's builds unmutated for the next run.
+    # Leave the tree's builds unmutated for the next run, and run every
+    # catching test on it: a test that fails without the planted bug (flaky,
+    # or broken on this machine) proves nothing, so its catches do not count.
     for preset in presets:
         build(preset, log)
+    catchers = {}
+    for index, (m, layer, verdict) in enumerate(rows):
+        if verdict.startswith("caught: ") and not verdict.endswith("(ctest failed)"):
+            preset = layer.split(":")[0]
+            catchers.setdefault((preset, verdict[len("caught: "):]), []).append(index)
+    print(f"control: {len(catchers)} catching tests on the unmutated tree ...", flush=True)
+    for (preset, test), indexes in sorted(catchers.items()):
+        rc, _ = run(["ctest", "--test-dir", str(TREE / "build" / preset), "-R",
+                     f"^{re.escape(test)}$", "--timeout", str(args.timeout)], TREE, log)
+        if rc != 0:
+            status = 1
+            print(f"control: {test} FAILS WITHOUT ANY PLANTED BUG", flush=True)
+            for index in indexes:
+                m, layer, verdict = rows[index]
+                rows[index] = (m, layer, f"{verdict} (NOT COUNTED: fails unmutated too)")
 
-    caught = sum(1 for _, _, v in rows if v.startswith("caught"))
+    caught = sum(1 for _, _, v in rows if v.startswith("caught") and "NOT COUNTED" not in v)
     lines = ["| planted bug | area | escape | layer | result |", "|---|---|---|---|---|"]
     for m, layer, verdict in rows:
         lines.append(f"| `{m.name}`: {m.planted} | {m.area} | {'yes' if m.escape else ''} | "
