@@ -31,6 +31,7 @@ fails.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -214,6 +215,14 @@ def main():
         sys.exit("no planted bugs match")
 
     WORK.mkdir(parents=True, exist_ok=True)
+    # One campaign at a time: two ninjas in one build directory corrupt its
+    # dependency log (an object then stops being rebuilt when a header it
+    # includes is mutated, and the bug looks missed).
+    lock = open(WORK / "lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.exit(f"another mutation campaign is running in {WORK}")
     log = WORK / "mutate.log"
     log.write_text("")
     if args.prepare is not None:
