@@ -5,6 +5,8 @@
                      its status instead of a bar
   scaling.png        with several thread counts: throughput (ops/s, median)
                      against threads, one panel per workload
+  idle_rss.png       for workloads that sample their idle resident set
+                     (phases): resident MiB against time (idle.py)
 If matplotlib is missing the charts are skipped with a note; the text and
 CSV reports do not depend on it."""
 
@@ -12,6 +14,7 @@ import math
 import statistics
 from pathlib import Path
 
+import idle
 from allocators import HPCALLOC
 from report import Cell
 
@@ -41,9 +44,9 @@ def _pyplot():
     return plt
 
 
-def write_all(out_dir: Path, cells: list[Cell], allocators: list[str]) -> list[str]:
-    """Draws every chart into out_dir; returns the notes to print (files
-    written, or why none were)."""
+def write_all(out_dir: Path, cells: list[Cell], allocators: list[str], runs=()) -> list[str]:
+    """Draws every chart into out_dir (idle_rss.png from the runs, see
+    idle.py); returns the notes to print (files written, or why none were)."""
     plt = _pyplot()
     if plt is None:
         return ["charts skipped: matplotlib is not installed "
@@ -57,6 +60,7 @@ def write_all(out_dir: Path, cells: list[Cell], allocators: list[str]) -> list[s
         path = out_dir / "scaling.png"
         _scaling(plt, path, cells, allocators)
         notes.append(f"wrote {path}")
+    notes += idle.plot(plt, out_dir, runs, allocators, colour)
     return notes
 
 

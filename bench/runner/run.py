@@ -29,6 +29,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import allocators as allocators_module  # noqa: E402
+import idle  # noqa: E402
 import instructions  # noqa: E402
 import paired  # noqa: E402
 import plots  # noqa: E402
@@ -234,12 +235,15 @@ def write_report(out_dir: Path, runs: list[report.Run], allocators, header: list
     cells = report.summarize(runs, allocators)
     summaries = report.per_allocator(cells, allocators)
     table = text.render(cells, summaries, allocators, header)
+    idle_lines = idle.render(runs, allocators)
+    if idle_lines:
+        table += "\n".join(idle_lines) + "\n"
     if against:
         table += "\n".join(paired.render(runs, [a.name for a in allocators], against)) + "\n"
     print(table, end="")
     (out_dir / "summary.txt").write_text(table)
     report.write_summary_csv(out_dir / "summary.csv", cells)
-    for note in plots.write_all(out_dir, cells, [a.name for a in allocators]):
+    for note in plots.write_all(out_dir, cells, [a.name for a in allocators], runs):
         log(note)
 
 
