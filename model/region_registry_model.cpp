@@ -24,6 +24,7 @@
 #include "base/bits.h"
 #include "ds/region_registry.h"
 #include "model/model_runner.h"
+#include "model/scenarios/region_registry_twins.h"
 
 namespace hpcalloc::model {
 namespace {
@@ -64,16 +65,10 @@ struct Header {
   RelacySync::Var<int> kind{0};
 };
 
-// Broken twins of RegionRegistryOrders.
-struct RelaxedEntryStore : RegionRegistryOrders {
-  static constexpr std::memory_order kPublishEntry = std::memory_order_relaxed;  // BROKEN
-};
-struct RelaxedLookup : RegionRegistryOrders {
-  static constexpr std::memory_order kLookup = std::memory_order_relaxed;  // BROKEN
-};
-struct PlainStoreInstall : RegionRegistryOrders {
-  static constexpr bool kInstallLeafWithCas = false;  // BROKEN
-};
+// The broken twins (model/scenarios/region_registry_twins.h).
+using scenarios::PlainStoreInstall;
+using scenarios::RelaxedEntryStore;
+using scenarios::RelaxedLookup;
 
 void* at(std::uintptr_t address) { return reinterpret_cast<void*>(address); }
 

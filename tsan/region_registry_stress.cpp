@@ -48,6 +48,7 @@
 
 #include "mem/memory_source_impl.h"
 #include "mem/test_configs.h"
+#include "model/scenarios/region_registry_twins.h"
 #include "pal/linux_pal.h"
 
 namespace hpcalloc {
@@ -58,17 +59,10 @@ struct StressConfig : testing_configs::ProductionGeometryConfig<LinuxPal> {
   using RegistryOrders = Orders;
 };
 
-// Broken twins of RegionRegistryOrders (the same three model/'s Relacy
-// model of the registry catches).
-struct RelaxedLookup : RegionRegistryOrders {
-  static constexpr std::memory_order kLookup = std::memory_order_relaxed;  // BROKEN
-};
-struct RelaxedEntryStore : RegionRegistryOrders {
-  static constexpr std::memory_order kPublishEntry = std::memory_order_relaxed;  // BROKEN
-};
-struct PlainStoreInstall : RegionRegistryOrders {
-  static constexpr bool kInstallLeafWithCas = false;  // BROKEN
-};
+// The broken twins (model/scenarios/region_registry_twins.h).
+using scenarios::PlainStoreInstall;
+using scenarios::RelaxedEntryStore;
+using scenarios::RelaxedLookup;
 
 constexpr int kWriters = 3;
 constexpr int kReaders = 2;
