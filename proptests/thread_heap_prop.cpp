@@ -301,12 +301,12 @@ struct InjectFailure : HeapCommand<Config> {
 };
 
 // One case: a random platform setup, a random command sequence, tear-down.
-// A counterexample prints the setup first: decommit_cached, cache_max_total,
+// A counterexample prints the setup first: decay_ms, cache_max_total,
 // two simulated NUMA nodes with kBind (else one, kOff).
 template <class Config>
 void check_heap() {
   SourceLimits limits;
-  limits.decommit_cached = *rc::gen::arbitrary<bool>();
+  limits.decay_ms = *rc::gen::element(std::int64_t{kDecayAtOnce}, std::int64_t{kDecayNever}, std::int64_t{50});
   limits.cache_max_total = *rc::gen::element<std::size_t>(
       0, std::size_t{1} << Config::kSegmentShift, std::size_t{64} << 20);
   const bool numa = *rc::gen::arbitrary<bool>();

@@ -90,7 +90,8 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
   const char* const expected[] = {
       "hpcalloc: stats: hpcalloc ",     "hpcalloc: stats: heaps created ",
       "hpcalloc: stats: bytes mapped ", "hpcalloc: stats: requested (medium and huge) ",
-      "hpcalloc: stats: os reserves ",  "hpcalloc: stats: heap 0 "};
+      "hpcalloc: stats: os reserves ",  "hpcalloc: stats: decay: gave back ",
+      "hpcalloc: stats: heap 0 "};
   ASSERT_GE(lines.size(), std::size(expected)) << out;
   for (std::size_t i = 0; i < std::size(expected); ++i) {
     EXPECT_EQ(lines[i].rfind(expected[i], 0), 0u) << expected[i] << "\n" << out;
@@ -117,10 +118,11 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
           : "hpcalloc: stats: hpcalloc N.N.N, default flavour",
       "hpcalloc: stats: heaps created N, live N, pooled N, abandoned at fork N",
       "hpcalloc: stats: bytes mapped N, in use N (small N, medium N, huge N in N blocks), cached N "
-      "in N mappings",
+      "in N mappings (resident N)",
       "hpcalloc: stats: requested (medium and huge) N bytes; remote frees pushed N, drained N",
       "hpcalloc: stats: os reserves N, releases N, cache hits N, misses N, mremap in place N, "
-      "moved N, numa nodes N, errors reported N"};
+      "moved N, numa nodes N, errors reported N",
+      "hpcalloc: stats: decay: gave back N bytes in N ranges; trims gave back N bytes"};
   for (std::size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(shape(lines[i]), shapes[i]);
   for (std::size_t i = std::size(shapes); i < lines.size(); ++i) {
     if (lines[i] == "hpcalloc: stats: ... and more heaps") continue;

@@ -83,7 +83,9 @@ Settings read_settings() {
   s.abort_on_error = env_choice("HPCALLOC_ON_ERROR", kOnError, 0) == 0;
   s.limits.cache_max_block = env_size("HPCALLOC_CACHE_MAX_BLOCK", s.limits.cache_max_block);
   s.limits.cache_max_total = env_size("HPCALLOC_CACHE_MAX_TOTAL", s.limits.cache_max_total);
-  s.limits.decommit_cached = env_bool("HPCALLOC_DECOMMIT_CACHED", s.limits.decommit_cached);
+  // HPCALLOC_DECOMMIT_CACHED=1, from before decay had a delay, means 0.
+  if (env_bool("HPCALLOC_DECOMMIT_CACHED", false)) s.limits.decay_ms = kDecayAtOnce;
+  s.limits.decay_ms = env_delay_ms("HPCALLOC_DECAY_MS", s.limits.decay_ms);
   s.limits.placement_warning = &g_placement_warning;
   s.limits.numa_policy = static_cast<NumaPolicy>(env_choice("HPCALLOC_NUMA", kNuma, 1));
   return s;

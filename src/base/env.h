@@ -76,6 +76,30 @@ inline std::uint64_t env_size(const char* name, std::uint64_t fallback, std::uin
   return value;
 }
 
+// A delay in milliseconds from variable `name`: a number up to `max`, or -1
+// (also "never") for none; `fallback` when unset or malformed (warned).
+inline std::int64_t env_delay_ms(const char* name, std::int64_t fallback,
+                                 std::uint64_t max = std::uint64_t{1} << 40) {
+  const char* raw = std::getenv(name);
+  if (raw == nullptr) return fallback;
+  const std::string_view value(raw);
+  if (value == "-1" || value == "never") return -1;
+  std::uint64_t ms = 0;
+  const bool digits_only = !value.empty() && value.back() >= '0' && value.back() <= '9';
+  if (!digits_only || !parse_size(value, &ms) || ms > max) {
+    ReportLine expected;
+    expected.text("milliseconds, 0 (at once) or -1 (never); default ");
+    if (fallback < 0) {
+      expected.text("-1");
+    } else {
+      expected.dec(static_cast<std::uint64_t>(fallback));
+    }
+    detail::warn_bad_env(name, raw, expected.view());
+    return fallback;
+  }
+  return static_cast<std::int64_t>(ms);
+}
+
 // The boolean in variable `name`, or `fallback` when unset or malformed.
 inline bool env_bool(const char* name, bool fallback) {
   const char* raw = std::getenv(name);

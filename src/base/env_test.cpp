@@ -97,5 +97,32 @@ TEST(EnvChoice, PicksTheIndexOrWarnsAndFallsBack) {
   unsetenv("HPCALLOC_TEST_CHOICE");
 }
 
+TEST(EnvDelayMs, AcceptsMillisecondsZeroAndNever) {
+  unsetenv("HPCALLOC_TEST_DELAY");
+  EXPECT_EQ(env_delay_ms("HPCALLOC_TEST_DELAY", 500), 500);
+  setenv("HPCALLOC_TEST_DELAY", "0", 1);
+  EXPECT_EQ(env_delay_ms("HPCALLOC_TEST_DELAY", 500), 0);
+  setenv("HPCALLOC_TEST_DELAY", "2500", 1);
+  EXPECT_EQ(env_delay_ms("HPCALLOC_TEST_DELAY", 500), 2500);
+  setenv("HPCALLOC_TEST_DELAY", "-1", 1);
+  EXPECT_EQ(env_delay_ms("HPCALLOC_TEST_DELAY", 500), -1);
+  setenv("HPCALLOC_TEST_DELAY", "never", 1);
+  EXPECT_EQ(env_delay_ms("HPCALLOC_TEST_DELAY", 500), -1);
+  unsetenv("HPCALLOC_TEST_DELAY");
+}
+
+TEST(EnvDelayMs, RejectsSuffixesNegativesAndGarbageWithAWarning) {
+  for (const char* bad : {"10k", "-2", "soon", "", "1.5"}) {
+    setenv("HPCALLOC_TEST_DELAY", bad, 1);
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(env_delay_ms("HPCALLOC_TEST_DELAY", 500), 500) << bad;
+    EXPECT_NE(testing::internal::GetCapturedStderr().find(
+                  "(expected milliseconds, 0 (at once) or -1 (never); default 500)"),
+              std::string::npos)
+        << bad;
+  }
+  unsetenv("HPCALLOC_TEST_DELAY");
+}
+
 }  // namespace
 }  // namespace hpcalloc

@@ -14,6 +14,13 @@
 // Cached mappings stay registered, with a header of kind kCached (or
 // decommitted, reading as zeros: no valid magic), so a stale pointer into
 // one is reported as invalid rather than mistaken for a live block.
+//
+// Decay (mem/decay.h): a cached mapping keeps its pages for the decay delay
+// (a mapping reused within it costs no page faults), then its pages go back
+// to the OS and it stays cached as address space, known to read as zeros
+// (the next user's calloc skips the memset). The pages are given back
+// outside the lock: the expired entries leave the cache for that time, so
+// no other thread can take or evict them meanwhile.
 #pragma once
 
 #include <atomic>
@@ -27,6 +34,7 @@
 #include "base/report.h"
 #include "ds/region_registry.h"
 #include "mem/config.h"
+#include "mem/decay.h"
 #include "mem/hardening.h"
 #include "mem/segment.h"
 #include "sync/spin_lock.h"
@@ -87,7 +95,9 @@ class PlacementWarning {
 struct SourceLimits {
   std::size_t cache_max_block = std::size_t{32} << 20;  // larger mappings are unmapped at once
   std::size_t cache_max_total = std::size_t{64} << 20;  // bytes kept mapped in the cache
-  bool decommit_cached = false;  // give a cached mapping's pages back at once (keep only VA)
+  // How long a cached mapping (and a heap's free memory) keeps its pages:
+  // milliseconds, kDecayAtOnce (0) or kDecayNever (-1). See mem/decay.h.
+  std::int64_t decay_ms = kDefaultDecayMs;
   NumaPolicy numa_policy = NumaPolicy::kOff;
   PlacementWarning* placement_warning = nullptr;  // reports the first bind failure
 };
@@ -106,6 +116,10 @@ struct SourceStats {
   std::size_t migrated_in = 0;       // mappings moved here from another node's source
   std::size_t migrate_failures = 0;  // of those, mappings whose pages could not all move
   std::size_t guard_failures = 0;    // huge blocks served without their guard page
+  std::size_t cached_resident_bytes = 0;  // of cached_bytes, those whose pages are resident
+  std::size_t decayed_bytes = 0;  // given back to the OS by decay (cache and heaps), ever
+  std::size_t decay_events = 0;   // ranges given back by decay (count)
+  std::size_t trimmed_bytes = 0;  // given back to the OS by malloc_trim, ever
 
   SourceStats& operator+=(const SourceStats& o) {
     mapped_bytes += o.mapped_bytes;
@@ -121,6 +135,10 @@ struct SourceStats {
     migrated_in += o.migrated_in;
     migrate_failures += o.migrate_failures;
     guard_failures += o.guard_failures;
+    cached_resident_bytes += o.cached_resident_bytes;
+    decayed_bytes += o.decayed_bytes;
+    decay_events += o.decay_events;
+    trimmed_bytes += o.trimmed_bytes;
     return *this;
   }
 };
@@ -134,7 +152,7 @@ class MemorySource {
   static constexpr std::size_t kSegmentSize = std::size_t{1} << Config::kSegmentShift;
 
   MemorySource(Pal& pal, Registry& registry, unsigned node, const SourceLimits& limits)
-      : pal_(pal), registry_(registry), node_(node), limits_(limits) {}
+      : pal_(pal), registry_(registry), node_(node), limits_(limits), schedule_(limits.decay_ms) {}
   MemorySource(const MemorySource&) = delete;
   MemorySource& operator=(const MemorySource&) = delete;
   ~MemorySource() { trim(); }
@@ -224,6 +242,22 @@ class MemorySource {
   // Unmaps every cached mapping.
   void trim();
 
+  // The clock decay runs on (Pal::now_ms()).
+  std::uint64_t now_ms() const { return pal_.now_ms(); }
+  // Gives back the pages of cached mappings whose delay has passed at
+  // `now_ms`, if a pass is due (any thread; cheap when none is).
+  void decay(std::uint64_t now_ms) {
+    if (now_ms >= due_hint_.load(std::memory_order_relaxed)) decay_cache(now_ms);
+  }
+  // Counts pages a heap gave back by decay (small runs, medium chunks) or
+  // by a trim, so the statistics have them next to the cache's.
+  void count_decayed(std::size_t bytes) {
+    LockGuard guard(lock_);
+    stats_.decayed_bytes += bytes;
+    ++stats_.decay_events;
+  }
+  void count_trimmed(std::size_t bytes) { count(&SourceStats::trimmed_bytes, bytes); }
+
   // fork() (api/fork_handlers.h): the prepare handler takes the lock so no
   // cache update is half done in the child, waiting for it, or only trying
   // when this thread already holds one of the allocator's locks
@@ -241,6 +275,9 @@ class MemorySource {
     cache_count_ = 0;
     stats_.cached_bytes = 0;
     stats_.cached_mappings = 0;
+    stats_.cached_resident_bytes = 0;
+    schedule_.passed(0);
+    due_hint_.store(kNothingDue, std::memory_order_relaxed);
   }
 
   SourceStats stats() const {
@@ -254,6 +291,7 @@ class MemorySource {
     std::size_t size;
     bool zeroed;        // decommitted: every byte reads as zero
     std::size_t guard;  // offset of a guard page kept from a huge block; 0: none
+    std::uint64_t freed_ms;  // when it entered the cache (decay)
   };
 
   // Where a huge block starts in its mapping: past the header's page and
@@ -271,6 +309,11 @@ class MemorySource {
                                  std::size_t guard);
   char* reserve_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
   bool take_from_cache(std::size_t map_size, CacheEntry* out);
+  // Under the lock: appends an entry (the newest), evicting the oldest
+  // into `evicted` while the limits need room.
+  void insert_locked(const CacheEntry& entry, CacheEntry* evicted, unsigned* evicted_count);
+  void remove_locked(unsigned index);
+  void decay_cache(std::uint64_t now_ms);
   void unmap(char* base, std::size_t size);
   void bind(char* base, std::size_t size);
   void count(std::size_t SourceStats::*field, std::size_t delta = 1) {
@@ -286,6 +329,11 @@ class MemorySource {
   CacheEntry cache_[Config::kMappingCacheEntries] = {};
   unsigned cache_count_ = 0;  // entries [0, count) are used, oldest first
   SourceStats stats_;
+  DecaySchedule schedule_;  // of the cache's resident entries, under the lock
+  // schedule_.due_ms(), readable without the lock: decay() returns at once
+  // while it is in the future. Relaxed: a stale value only delays or
+  // repeats the check, which decay_cache() makes again under the lock.
+  std::atomic<std::uint64_t> due_hint_{kNothingDue};
 };
 
 }  // namespace hpcalloc

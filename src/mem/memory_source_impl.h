@@ -9,6 +9,7 @@ namespace hpcalloc {
 template <HeapConfig Config>
 SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::size_t alignment,
                                                      std::size_t offset, std::size_t guard) {
+  decay(pal_.now_ms());
   CacheEntry entry{};
   // Cached mappings are segment-aligned only; larger alignments map anew.
   if (alignment <= kSegmentSize && take_from_cache(map_size, &entry)) {
@@ -123,12 +124,37 @@ bool MemorySource<Config>::take_from_cache(std::size_t map_size, CacheEntry* out
     return false;
   }
   *out = cache_[best];
-  for (unsigned i = best; i + 1 < cache_count_; ++i) cache_[i] = cache_[i + 1];
-  --cache_count_;
-  stats_.cached_bytes -= out->size;
-  --stats_.cached_mappings;
+  remove_locked(best);
   ++stats_.cache_hits;
   return true;
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::remove_locked(unsigned index) {
+  const CacheEntry& e = cache_[index];
+  stats_.cached_bytes -= e.size;
+  if (!e.zeroed) stats_.cached_resident_bytes -= e.size;
+  --stats_.cached_mappings;
+  for (unsigned i = index; i + 1 < cache_count_; ++i) cache_[i] = cache_[i + 1];
+  --cache_count_;
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::insert_locked(const CacheEntry& entry, CacheEntry* evicted,
+                                         unsigned* evicted_count) {
+  while (cache_count_ > 0 && (cache_count_ == Config::kMappingCacheEntries ||
+                              stats_.cached_bytes + entry.size > limits_.cache_max_total)) {
+    evicted[(*evicted_count)++] = cache_[0];  // the oldest
+    remove_locked(0);
+  }
+  cache_[cache_count_++] = entry;
+  stats_.cached_bytes += entry.size;
+  if (!entry.zeroed) {
+    stats_.cached_resident_bytes += entry.size;
+    schedule_.pending(entry.freed_ms);
+    due_hint_.store(schedule_.due_ms(), std::memory_order_relaxed);
+  }
+  ++stats_.cached_mappings;
 }
 
 template <HeapConfig Config>
@@ -145,7 +171,8 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
           : 0;
   if (size <= limits_.cache_max_block && size <= limits_.cache_max_total &&
       node_of(header) == node_) {
-    bool zeroed = limits_.decommit_cached && pal_.decommit(base, size);
+    const std::uint64_t now = pal_.now_ms();
+    bool zeroed = limits_.decay_ms == kDecayAtOnce && pal_.decommit(base, size);
     if (!zeroed) {
       header->set_owner(SegmentKind::kCached, nullptr);
     }
@@ -153,22 +180,79 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
     unsigned evicted_count = 0;
     {
       LockGuard guard(lock_);
-      while (cache_count_ > 0 && (cache_count_ == Config::kMappingCacheEntries ||
-                                  stats_.cached_bytes + size > limits_.cache_max_total)) {
-        evicted[evicted_count++] = cache_[0];  // the oldest
-        stats_.cached_bytes -= cache_[0].size;
-        --stats_.cached_mappings;
-        for (unsigned i = 1; i < cache_count_; ++i) cache_[i - 1] = cache_[i];
-        --cache_count_;
+      if (zeroed) {
+        stats_.decayed_bytes += size;
+        ++stats_.decay_events;
       }
-      cache_[cache_count_++] = CacheEntry{base, size, zeroed, guard_offset};
-      stats_.cached_bytes += size;
-      ++stats_.cached_mappings;
+      insert_locked(CacheEntry{base, size, zeroed, guard_offset, now}, evicted, &evicted_count);
     }
     for (unsigned i = 0; i < evicted_count; ++i) unmap(evicted[i].base, evicted[i].size);
+    decay(now);
     return;
   }
   unmap(base, size);
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::decay_cache(std::uint64_t now_ms) {
+  CacheEntry expired[Config::kMappingCacheEntries];
+  unsigned n = 0;
+  {
+    LockGuard guard(lock_);
+    if (!schedule_.due(now_ms)) return;  // another thread ran the pass
+    schedule_.passed(now_ms);
+    for (unsigned i = 0; i < cache_count_;) {
+      const CacheEntry& e = cache_[i];
+      if (e.zeroed) {
+        ++i;
+      } else if (schedule_.expired(e.freed_ms, now_ms)) {
+        expired[n++] = e;
+        remove_locked(i);
+      } else {
+        schedule_.pending(e.freed_ms);
+        ++i;
+      }
+    }
+    due_hint_.store(schedule_.due_ms(), std::memory_order_relaxed);
+  }
+  if (n == 0) return;
+  for (unsigned i = 0; i < n; ++i) {
+    // A cached huge block may still be poisoned (ASan), and SimPal zeroes
+    // by writing: nothing reads a cached mapping, so unpoisoning is safe.
+    unpoison_memory(expired[i].base, expired[i].size);
+    if (pal_.decommit(expired[i].base, expired[i].size)) {
+      expired[i].zeroed = true;
+    }
+  }
+  // Back in. A decayed entry goes in as the oldest: it holds only address
+  // space, so it is the first to go when the limits need room. One whose
+  // pages could not be given back goes in as it was, pending again. What
+  // does not fit (others filled the cache meanwhile) is unmapped.
+  CacheEntry evicted[2 * Config::kMappingCacheEntries];
+  unsigned evicted_count = 0;
+  {
+    LockGuard guard(lock_);
+    for (unsigned i = 0; i < n; ++i) {
+      const CacheEntry& e = expired[i];
+      if (!e.zeroed) {
+        insert_locked(e, evicted, &evicted_count);
+        continue;
+      }
+      stats_.decayed_bytes += e.size;
+      ++stats_.decay_events;
+      if (cache_count_ == Config::kMappingCacheEntries ||
+          stats_.cached_bytes + e.size > limits_.cache_max_total) {
+        evicted[evicted_count++] = e;
+        continue;
+      }
+      for (unsigned j = cache_count_; j > 0; --j) cache_[j] = cache_[j - 1];
+      cache_[0] = e;
+      ++cache_count_;
+      stats_.cached_bytes += e.size;
+      ++stats_.cached_mappings;
+    }
+  }
+  for (unsigned i = 0; i < evicted_count; ++i) unmap(evicted[i].base, evicted[i].size);
 }
 
 template <HeapConfig Config>
@@ -267,8 +351,16 @@ void MemorySource<Config>::trim() {
     cache_count_ = 0;
     stats_.cached_bytes = 0;
     stats_.cached_mappings = 0;
+    stats_.cached_resident_bytes = 0;
+    schedule_.passed(pal_.now_ms());
+    due_hint_.store(kNothingDue, std::memory_order_relaxed);
   }
-  for (unsigned i = 0; i < n; ++i) unmap(taken[i].base, taken[i].size);
+  std::size_t resident = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    if (!taken[i].zeroed) resident += taken[i].size;
+    unmap(taken[i].base, taken[i].size);
+  }
+  if (resident != 0) count_trimmed(resident);
 }
 
 template <HeapConfig Config>

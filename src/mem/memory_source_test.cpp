@@ -119,7 +119,7 @@ TEST_F(SourceTest, EntryLimitEvictsToo) {
 }
 
 TEST_F(SourceTest, DecommitPolicyGivesPagesBackAndReuseReadsZero) {
-  rebuild(SourceLimits{.decommit_cached = true});
+  rebuild(SourceLimits{.decay_ms = kDecayAtOnce});
   SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
   auto* bytes = reinterpret_cast<char*>(s);
   std::memset(bytes + 4096, 0x77, 8192);
@@ -267,7 +267,7 @@ TEST_F(SourceTest, RemapFailuresLeaveTheBlockIntact) {
 }
 
 TEST_F(SourceTest, CommitFailureOnReuseMapsAfresh) {
-  rebuild(SourceLimits{.decommit_cached = true});
+  rebuild(SourceLimits{.decay_ms = kDecayAtOnce});
   SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
   source->release_segment(s);
   pal->fail_always(PalCall::kCommit, true);
@@ -280,7 +280,7 @@ TEST_F(SourceTest, CommitFailureOnReuseMapsAfresh) {
 }
 
 TEST_F(SourceTest, DecommitFailureStillCachesAsDirty) {
-  rebuild(SourceLimits{.decommit_cached = true});
+  rebuild(SourceLimits{.decay_ms = kDecayAtOnce});
   SegmentHeader* s = source->acquire_segment(SegmentKind::kSmall, &owner);
   pal->fail_always(PalCall::kDecommit, true);
   source->release_segment(s);

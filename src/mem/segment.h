@@ -102,6 +102,7 @@ concept SegmentProvider = requires(P& provider, SegmentHeader* segment, void* ow
   provider.release_segment(segment);
   { provider.decommit(p, n) } -> std::same_as<bool>;
   { provider.commit(p, n) } -> std::same_as<bool>;
+  { provider.now_ms() } -> std::same_as<std::uint64_t>;  // the decay clock (mem/decay.h)
 };
 
 }  // namespace hpcalloc

@@ -68,6 +68,7 @@
 #include "base/secret.h"
 #include "ds/intrusive_list.h"
 #include "mem/config.h"
+#include "mem/decay.h"
 #include "mem/hardening.h"
 #include "mem/segment.h"
 #include "mem/size_classes.h"
@@ -282,7 +283,18 @@ class SmallRuns {
   // Gives the pages of every retired run back to the OS (trim, thread exit):
   // a segment pinned by a few live blocks then costs only their runs in
   // resident memory. A decommitted run is committed again when restarted.
-  void decommit_retired_runs();
+  // Returns the bytes given back.
+  std::size_t decommit_retired_runs();
+
+  // Decay (mem/decay.h): a run retired for `decay_ms` has its pages given
+  // back (0: at retirement; kDecayNever: only by a trim). A segment reused
+  // from the source's cache with its pages resident counts as retired, run
+  // by run, when it arrives.
+  void set_decay_ms(std::int64_t decay_ms) { schedule_ = DecaySchedule(decay_ms); }
+  bool decay_due(std::uint64_t now_ms) const { return schedule_.due(now_ms); }
+  // The pass: returns the bytes given back (owner only; bounded by the
+  // segments with retired runs).
+  std::size_t decay(std::uint64_t now_ms);
 
   // Releases the spare empty segment, if any (trim).
   void release_spare();
@@ -339,6 +351,7 @@ class SmallRuns {
     std::uint32_t slot_count;
     std::uint32_t free_count;  // set bits in free_bits
     std::uint8_t size_class;
+    std::uint32_t retired_ms;  // the decay clock's low bits when retired
     // 1 = free slot. Plain words rather than a generic bitmap: refill()
     // takes a batch a word at a time from a per-word block address, which a
     // bit-index interface costs an instruction per block taken.
@@ -546,6 +559,10 @@ class SmallRuns {
   // The page-aligned part of run `index`'s slot area (run 0 shares its
   // first pages with the metadata).
   static void run_pages(Segment* s, unsigned index, char** begin, std::size_t* bytes);
+  // Gives one retired run's pages back (its decommitted bit set); the bytes.
+  std::size_t decommit_run(Segment* s, unsigned index);
+  // Retired run `index` of `s`, not decommitted, became free at `now_ms`.
+  void retired_at(Segment* s, unsigned index, std::uint64_t now_ms);
   // flush(): marks one block free in its run's bitmap (false after
   // reporting a double free), then settles the run's count and lists.
   bool mark_free(Segment* s, Run& run, void* block, const char* operation);
@@ -570,6 +587,7 @@ class SmallRuns {
   IntrusiveList<SegmentHeader, &SegmentHeader::link> all_segments_;
   std::size_t empty_segments_ = 0;
   std::size_t bytes_in_runs_ = 0;
+  DecaySchedule schedule_{kDecayNever};
 };
 
 }  // namespace hpcalloc

@@ -314,6 +314,15 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     std::memset(reinterpret_cast<char*>(s) + sizeof(SegmentHeader), 0,
                 sizeof(Segment) - sizeof(SegmentHeader));
     s->free_runs = kAllRuns;
+    if (header->fresh) {
+      // Never touched: no pages to give back (start_run's commit of a run
+      // is free on Linux).
+      s->decommitted = kAllRuns;
+    } else if (schedule_.delay_ms() != kDecayNever) {
+      // A cached segment's pages may all be resident: they decay from now.
+      const std::uint64_t now = provider_->now_ms();
+      for (unsigned r = 0; r < kRunsPerSegment; ++r) retired_at(s, r, now);
+    }
     all_segments_.push_front(header);
     ++empty_segments_;
     with_free_runs_.push_front(s);
@@ -323,7 +332,7 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     char* pages = nullptr;
     std::size_t bytes = 0;
     run_pages(s, index, &pages, &bytes);
-    if (!provider_->commit(pages, bytes)) return nullptr;  // nothing changed yet
+    if (bytes != 0 && !provider_->commit(pages, bytes)) return nullptr;  // nothing changed yet
     s->decommitted &= ~(std::uint64_t{1} << index);
   }
   if (s->free_runs == kAllRuns) --empty_segments_;
@@ -375,24 +384,68 @@ void SmallRuns<Config, Provider>::run_pages(Segment* s, unsigned index, char** b
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-void SmallRuns<Config, Provider>::decommit_retired_runs() {
+std::size_t SmallRuns<Config, Provider>::decommit_run(Segment* s, unsigned index) {
+  char* pages = nullptr;
+  std::size_t bytes = 0;
+  run_pages(s, index, &pages, &bytes);
+  if (bytes == 0) return 0;
+  // Its free slots are poisoned, and a provider may zero the pages by
+  // writing them. Nothing reads a retired run: poison all of it after.
+  unpoison_memory(pages, bytes);
+  const bool given_back = provider_->decommit(pages, bytes);
+  poison_memory(pages, bytes);
+  if (!given_back) return 0;
+  s->decommitted |= std::uint64_t{1} << index;
+  return bytes;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+std::size_t SmallRuns<Config, Provider>::decommit_retired_runs() {
+  std::size_t bytes = 0;
   for (Segment* s : with_free_runs_) {
     std::uint64_t pending = s->free_runs & ~s->decommitted;
     while (pending != 0) {
       const unsigned index = lowest_set_bit(pending);
       pending &= pending - 1;
-      char* pages = nullptr;
-      std::size_t bytes = 0;
-      run_pages(s, index, &pages, &bytes);
-      // Its free slots are poisoned, and a provider may zero the pages by
-      // writing them. Nothing reads a retired run: poison all of it after.
-      unpoison_memory(pages, bytes);
-      if (bytes != 0 && provider_->decommit(pages, bytes)) {
-        s->decommitted |= std::uint64_t{1} << index;
-      }
-      poison_memory(pages, bytes);
+      bytes += decommit_run(s, index);
     }
   }
+  schedule_.passed(0);  // nothing left to decay
+  return bytes;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+void SmallRuns<Config, Provider>::retired_at(Segment* s, unsigned index, std::uint64_t now_ms) {
+  if (schedule_.delay_ms() == kDecayAtOnce) {
+    decommit_run(s, index);
+    return;
+  }
+  s->runs[index].retired_ms = static_cast<std::uint32_t>(now_ms);
+  schedule_.pending(now_ms);
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+std::size_t SmallRuns<Config, Provider>::decay(std::uint64_t now_ms) {
+  if (!schedule_.due(now_ms)) return 0;
+  schedule_.passed(now_ms);
+  std::size_t bytes = 0;
+  for (Segment* s : with_free_runs_) {
+    std::uint64_t pending = s->free_runs & ~s->decommitted;
+    while (pending != 0) {
+      const unsigned index = lowest_set_bit(pending);
+      pending &= pending - 1;
+      // The stamp holds the clock's low 32 bits: the age is exact for 49
+      // days, which no pending run reaches (a pass finds it first).
+      const std::uint32_t age = static_cast<std::uint32_t>(now_ms) - s->runs[index].retired_ms;
+      const std::uint64_t freed_ms = now_ms - age;
+      if (schedule_.expired(freed_ms, now_ms)) {
+        bytes += decommit_run(s, index);
+      } else {
+        schedule_.pending(freed_ms);
+      }
+    }
+  }
+  return bytes;
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
@@ -405,6 +458,7 @@ void SmallRuns<Config, Provider>::retire_run(Segment* s, Run* run) {
   const unsigned index = static_cast<unsigned>(run - s->runs);
   if (s->free_runs == 0) with_free_runs_.push_front(s);
   s->free_runs |= std::uint64_t{1} << index;
+  if (schedule_.delay_ms() != kDecayNever) retired_at(s, index, provider_->now_ms());
   if (s->free_runs == kAllRuns) {
     // Keep one empty segment so a workload at a segment boundary does not
     // map and unmap on every call.

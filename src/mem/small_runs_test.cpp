@@ -47,6 +47,8 @@ class AlignedAllocProvider {
     ++commits;
     return !fail_next_commit;
   }
+  std::uint64_t now_ms() const { return clock_ms; }
+  std::uint64_t clock_ms = 1000;
   std::size_t decommits = 0;
   std::size_t commits = 0;
   bool fail_next_commit = false;

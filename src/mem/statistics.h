@@ -143,6 +143,10 @@ inline constexpr Statistic kStatistics[] = {
      .description = "mappings in the memory sources' caches (count)",
      .source = &SourceStats::cached_mappings,
      .summary = {1, " in ", " mappings"}},
+    {.name = "cached_resident_bytes",
+     .description = "of the cached bytes, those whose pages are resident (not yet decayed)",
+     .source = &SourceStats::cached_resident_bytes,
+     .summary = {1, " (resident ", ")"}},
 
     {.name = "requested_bytes",
      .description = "bytes asked for by medium and huge requests, ever",
@@ -206,6 +210,18 @@ inline constexpr Statistic kStatistics[] = {
     {.name = "guard_failures",
      .description = "huge blocks served without the guard page below them (count)",
      .source = &SourceStats::guard_failures},
+    {.name = "decayed_bytes",
+     .description = "bytes whose pages decay gave back to the OS, ever (HPCALLOC_DECAY_MS)",
+     .source = &SourceStats::decayed_bytes,
+     .summary = {4, "decay: gave back "}},
+    {.name = "decay_events",
+     .description = "ranges decay gave back to the OS (count)",
+     .source = &SourceStats::decay_events,
+     .summary = {4, " bytes in ", " ranges"}},
+    {.name = "trimmed_bytes",
+     .description = "bytes whose pages malloc_trim or a thread's exit gave back to the OS, ever",
+     .source = &SourceStats::trimmed_bytes,
+     .summary = {4, "; trims gave back ", " bytes"}},
 };
 
 // A statistic's process-wide value.

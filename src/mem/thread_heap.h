@@ -106,8 +106,12 @@ class ThreadHeap {
         small_(source, reporter, this),
         medium_(reporter) {
     published_node_.store(source.node(), std::memory_order_relaxed);
-    small_.set_refill_hook(
-        [](void* owner) { static_cast<ThreadHeap*>(owner)->drain_remote(Returns::kHold); });
+    small_.set_decay_ms(source.limits().decay_ms);
+    small_.set_refill_hook([](void* owner) {
+      auto* heap = static_cast<ThreadHeap*>(owner);
+      heap->drain_remote(Returns::kHold);
+      heap->decay_tick();
+    });
   }
   ThreadHeap(const ThreadHeap&) = delete;
   ThreadHeap& operator=(const ThreadHeap&) = delete;
@@ -220,6 +224,18 @@ class ThreadHeap {
   // (malloc_trim). `operation` names the call in a report of a corrupted
   // cache found on the way.
   void trim(bool release_cached_mappings = true, const char* operation = "malloc_trim()");
+
+  // Decay (mem/decay.h): gives back what has been free for the delay, in
+  // this heap and its source's cache, if a pass is due. The slow paths call
+  // it (a small refill, a medium or huge request); a cheap clock read when
+  // nothing is due. Owner only.
+  void decay_tick() {
+    const std::uint64_t now = source_->now_ms();
+    source_->decay(now);
+    if (small_.decay_due(now)) {
+      if (const std::size_t bytes = small_.decay(now)) source_->count_decayed(bytes);
+    }
+  }
 
   // Readable from any thread: the counters the owner last published.
   HeapStats stats() const;

@@ -145,7 +145,7 @@ TEST_P(ThreadHeapFailureTest, EveryFailurePointGivesEnomemAndLeaksNothing) {
   for (unsigned successes = 0; successes < 40; ++successes) {
     for (bool decommit : {false, true}) {
       SourceLimits limits;
-      limits.decommit_cached = decommit;
+      limits.decay_ms = decommit ? kDecayAtOnce : kDecayNever;
       limits.numa_policy = NumaPolicy::kBind;
       Fixture f(limits, SimPalOptions{.arena_size = std::size_t{64} << 20, .node_count = 2});
       f.pal.fail_after(injection.call, successes, 3);

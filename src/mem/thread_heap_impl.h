@@ -40,6 +40,7 @@ void* ThreadHeap<Config>::malloc_large(std::size_t size) {
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignment) {
+  decay_tick();
   for (int attempt = 0; attempt < 2; ++attempt) {
     // Lists that a failed check abandoned (after a report) serve nothing:
     // the request gets a mapping of its own, which is slower but never
@@ -473,7 +474,7 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operatio
                       });
   small_.flush_all(operation);
   small_.release_spare();
-  small_.decommit_retired_runs();
+  if (const std::size_t bytes = small_.decommit_retired_runs()) source_->count_trimmed(bytes);
   publish_small();
   if (release_cached_mappings) source_->trim();
 }

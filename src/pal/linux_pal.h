@@ -12,6 +12,7 @@
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -173,6 +174,20 @@ class LinuxPal {
     unsigned node = 0;
     if (::syscall(SYS_getcpu, &cpu, &node, nullptr) != 0) return 0;
     return node < topology_.node_count ? static_cast<int>(node) : 0;
+  }
+
+  // CLOCK_MONOTONIC_COARSE: served by the vDSO from the last timer tick
+  // (a few ms of resolution, a few ns to read), which is all decay needs.
+  // A kernel without it falls back to CLOCK_MONOTONIC; without either, 0
+  // (time stands still: nothing decays, which is safe).
+  std::uint64_t now_ms() const {
+    timespec t{};
+    if (::clock_gettime(CLOCK_MONOTONIC_COARSE, &t) != 0 &&
+        ::clock_gettime(CLOCK_MONOTONIC, &t) != 0) {
+      return 0;
+    }
+    return static_cast<std::uint64_t>(t.tv_sec) * 1000 +
+           static_cast<std::uint64_t>(t.tv_nsec) / 1000000;
   }
 
  private:

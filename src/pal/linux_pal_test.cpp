@@ -267,5 +267,17 @@ TEST(DefaultPal, IsLinuxPalOnLinux) {
   static_assert(Pal<DefaultPal>);
 }
 
+TEST(LinuxPalClock, IsMonotonicAndCountsMilliseconds) {
+  LinuxPal pal;
+  const std::uint64_t before = pal.now_ms();
+  EXPECT_GT(before, 0u);
+  // The coarse clock moves at each timer tick (1 to 10 ms): 50 ms of sleep
+  // moves it at least 40 ms, whatever the tick, and a busy machine only
+  // makes the sleep longer.
+  ::usleep(50 * 1000);
+  const std::uint64_t after = pal.now_ms();
+  EXPECT_GE(after, before + 40);
+}
+
 }  // namespace
 }  // namespace hpcalloc

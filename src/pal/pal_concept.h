@@ -55,6 +55,11 @@
 //                          construction.
 //   current_node()         the node of the CPU the calling thread is running
 //                          on now (0 when unknown).
+//   now_ms()               a monotonic clock in milliseconds, coarse (Linux:
+//                          CLOCK_MONOTONIC_COARSE, a few ms of resolution,
+//                          no system call) and cheap; read on slow paths
+//                          only, to time the decay of free memory. Never
+//                          goes backwards; its origin is arbitrary.
 #pragma once
 
 #include <concepts>
@@ -95,6 +100,7 @@ concept Pal = requires(P& pal, const P& const_pal, void* p, std::size_t n, int n
   { pal.migrate(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { const_pal.topology() } -> std::same_as<const Topology&>;
   { pal.current_node() } -> std::same_as<int>;
+  { const_pal.now_ms() } -> std::same_as<std::uint64_t>;
 };
 
 }  // namespace hpcalloc

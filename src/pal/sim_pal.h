@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -69,6 +70,7 @@ struct SimPalOptions {
   std::size_t page_size = 0;   // 0: the real page size; else a power of two >= it
   unsigned node_count = 1;     // K, 1..Topology::kMaxNodes
   unsigned cpus_per_node = 1;  // cpu c is on node c / cpus_per_node
+  std::uint64_t start_ms = 1000;  // now_ms() until advance_ms() moves it
 };
 
 struct PalCallStats {
@@ -119,6 +121,7 @@ class SimPal {
     for (unsigned cpu = 0; cpu < topology_.cpu_count; ++cpu) {
       topology_.cpu_node[cpu] = static_cast<std::uint8_t>(cpu / options.cpus_per_node);
     }
+    clock_ms_.store(options.start_ms, std::memory_order_relaxed);
   }
   ~SimPal() { ::munmap(raw_, raw_size_); }
   SimPal(const SimPal&) = delete;
@@ -278,7 +281,15 @@ class SimPal {
     return caller_node();
   }
 
+  // The simulated clock: starts at options.start_ms and moves only when a
+  // test calls advance_ms(), so decay is tested to the millisecond. Not
+  // under the mutex: an atomic, read on slow paths by any thread.
+  std::uint64_t now_ms() const { return clock_ms_.load(std::memory_order_relaxed); }
+
   // ---- Test controls ----
+
+  // Moves the simulated clock forward (any thread).
+  void advance_ms(std::uint64_t ms) { clock_ms_.fetch_add(ms, std::memory_order_relaxed); }
 
   // The calling thread is on `node` (in [0, K)) from now on.
   void set_current_node(int node) {
@@ -486,6 +497,7 @@ class SimPal {
   std::size_t raw_size_ = 0;
   char* base_ = nullptr;
   Topology topology_;
+  std::atomic<std::uint64_t> clock_ms_{0};
 
   mutable std::mutex mutex_;  // guards everything below
   std::vector<Page> pages_;

@@ -115,6 +115,16 @@ TEST(SimPal, ArenaExhaustionFailsWithENOMEM) {
   EXPECT_EQ(pal.reserve(kMiB, kMiB), all);
 }
 
+TEST(SimPal, TheClockMovesOnlyWhenTheTestAdvancesIt) {
+  SimPal pal({.arena_size = 4 * kMiB, .start_ms = 5000});
+  EXPECT_EQ(pal.now_ms(), 5000u);
+  void* p = pal.reserve(pal.page_size(), pal.page_size());
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(pal.now_ms(), 5000u);  // no call moves it
+  pal.advance_ms(7);
+  EXPECT_EQ(pal.now_ms(), 5007u);
+}
+
 TEST(SimPal, DecommitZeroesAndCommitRestoresTheAccounting) {
   SimPal pal({.arena_size = 4 * kMiB});
   const std::size_t page = pal.page_size();
