@@ -284,6 +284,21 @@ struct Trim : HeapCommand<Config> {
   void show(std::ostream& os) const override { os << "trim(" << release_cached_mappings << ")"; }
 };
 
+// Time passes (SimPal's clock), then a slow path runs the decay that is
+// due: with decay on, free pages go back and read as zeros. Every live
+// block must keep its pattern and every component its consistency.
+template <class Config>
+struct TimePasses : HeapCommand<Config> {
+  std::uint64_t ms = *rc::gen::element<std::uint64_t>(1, 20, 49, 50, 51, 400);
+
+  void run(const HeapModel&, HeapSut<Config>& sut) const override {
+    sut.f.pal.advance_ms(ms);
+    sut.heap().decay_tick();
+    sut.judge(sut.spec.check_all());
+  }
+  void show(std::ostream& os) const override { os << "time passes: " << ms << " ms"; }
+};
+
 template <class Config>
 struct InjectFailure : HeapCommand<Config> {
   PalCall call =
@@ -324,7 +339,8 @@ void check_heap() {
                rc::state::gen::execOneOfWithArgs<
                    Malloc<Config>, Malloc<Config>, Malloc<Config>, Calloc<Config>, Memalign<Config>,
                    Memalign<Config>, Realloc<Config>, Realloc<Config>, Free<Config>, Free<Config>,
-                   Free<Config>, UsableSize<Config>, Trim<Config>, InjectFailure<Config>>()));
+                   Free<Config>, UsableSize<Config>, Trim<Config>, TimePasses<Config>,
+                   InjectFailure<Config>>()));
   rc::state::runAll(commands, HeapModel{}, sut);
 
   for (PalCall call : kInjectable) sut.f.pal.fail_after(call, 0, 0);
