@@ -133,6 +133,18 @@ TEST_F(SourceDecay, EachMappingDecaysOnItsOwnDeadline) {
   EXPECT_EQ(f.source->stats().cached_resident_bytes, 0u);
 }
 
+TEST_F(SourceDecay, APassForOneMappingLeavesAMappingOneMillisecondYoungerAlone) {
+  SegmentHeader* a = f.source->acquire_segment(SegmentKind::kSmall, &owner);
+  SegmentHeader* b = f.source->acquire_segment(SegmentKind::kSmall, &owner);
+  f.source->release_segment(a);
+  f.pal.advance_ms(1);
+  f.source->release_segment(b);
+  f.pal.advance_ms(kDelay - 1);  // a's deadline: the pass runs, b is 1 ms short
+  f.source->decay(f.pal.now_ms());
+  EXPECT_EQ(f.source->stats().decayed_bytes, kSegment);
+  EXPECT_EQ(f.source->stats().cached_resident_bytes, kSegment);
+}
+
 TEST_F(SourceDecay, AFailedDecommitLeavesTheMappingResidentAndPending) {
   SegmentHeader* s = f.source->acquire_segment(SegmentKind::kSmall, &owner);
   f.source->release_segment(s);

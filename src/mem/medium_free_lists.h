@@ -326,6 +326,17 @@ class MediumFreeLists {
 
   Stats stats() const { return stats_; }
 
+  // Calls give_back(begin, bytes) for the whole pages inside each free chunk
+  // of the region that starts at `region_begin` (an attached region): past
+  // its header and links, before the next header, so the lists' own words
+  // stay resident (medium_free_lists_pages.h). Decay and trim give those
+  // pages back to the OS; they read as zeros when a block reuses them.
+  // `operation` names the call in a report of a corrupted header met on the
+  // way (the walk stops there and the lists are abandoned).
+  template <class GiveBack>
+  void for_each_free_page_range(void* region_begin, std::size_t page_size, GiveBack give_back,
+                                const char* operation);
+
   // Walks every region and bin and returns a description of the first broken
   // invariant, or nullptr when all hold. O(chunks); for tests and the checked
   // build's debugging only (medium_free_lists_check.h).
@@ -581,4 +592,5 @@ class MediumFreeLists {
 
 #include "mem/medium_free_lists_bins.h"
 #include "mem/medium_free_lists_check.h"
+#include "mem/medium_free_lists_pages.h"
 #include "mem/medium_free_lists_pointers.h"

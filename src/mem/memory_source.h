@@ -159,6 +159,7 @@ class MemorySource {
 
   unsigned node() const { return node_; }
   const SourceLimits& limits() const { return limits_; }
+  std::size_t page_size() const { return pal_.page_size(); }
 
   // One segment for `owner`, header initialised and registered; nullptr with
   // errno = ENOMEM when the OS has no memory (or the registry no table).

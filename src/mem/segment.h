@@ -54,7 +54,7 @@ struct SegmentHeader {
   // On one of its owner's lists (its small, medium or huge segments); null
   // links while on none, as the source hands it out (ds/intrusive_list.h).
   IntrusiveListNode<SegmentHeader> link;
-  std::uint64_t reserved_tail;  // keeps the header a multiple of 16 bytes
+  std::uint64_t freed_ms;  // kMedium, owner only: when a chunk last became free (decay); 0: none
 
   std::uint64_t magic() const { return load(magic_word); }
   SegmentKind kind() const { return load(kind_word); }

@@ -107,6 +107,7 @@ class ThreadHeap {
         medium_(reporter) {
     published_node_.store(source.node(), std::memory_order_relaxed);
     small_.set_decay_ms(source.limits().decay_ms);
+    medium_schedule_ = DecaySchedule(source.limits().decay_ms);
     small_.set_refill_hook([](void* owner) {
       auto* heap = static_cast<ThreadHeap*>(owner);
       heap->drain_remote(Returns::kHold);
@@ -235,6 +236,7 @@ class ThreadHeap {
     if (small_.decay_due(now)) {
       if (const std::size_t bytes = small_.decay(now)) source_->count_decayed(bytes);
     }
+    if (medium_schedule_.due(now)) decay_medium(now);
   }
 
   // Readable from any thread: the counters the owner last published.
@@ -368,6 +370,22 @@ class ThreadHeap {
     source_->release_segment(s);
   }
   void release_medium_region(void* region);
+  // Decay of the free chunks of medium segments, segment by segment: a
+  // segment's free pages go back once no chunk of it has become free for
+  // the delay (SegmentHeader::freed_ms); a segment in use keeps them warm.
+  void medium_freed(SegmentHeader* s) {
+    if (medium_schedule_.delay_ms() == kDecayNever) return;
+    const std::uint64_t now = source_->now_ms();
+    s->freed_ms = now;
+    medium_schedule_.pending(now);
+  }
+  static SegmentHeader* medium_segment_of(const void* p) {
+    return reinterpret_cast<SegmentHeader*>(
+        align_down(reinterpret_cast<std::uintptr_t>(p), kSegmentSize));
+  }
+  void decay_medium(std::uint64_t now);
+  // Gives back the free pages of medium segment s; the bytes.
+  std::size_t give_back_medium_pages(SegmentHeader* s, const char* operation);
   // Usable size of p in `segment` (live), or 0 after a report naming
   // `operation` (the call the program made).
   std::size_t usable_size_in(SegmentHeader* segment, const void* p, const char* operation);
@@ -388,6 +406,7 @@ class ThreadHeap {
   [[no_unique_address]] MediumQuarantine medium_quarantine_{process_secret(), &medium_cache_};
   using SegmentList = IntrusiveList<SegmentHeader, &SegmentHeader::link>;
   SegmentList medium_segments_;
+  DecaySchedule medium_schedule_{kDecayNever};
   SegmentList huge_blocks_;  // the header of each live huge block
   void (*stand_in_)(void* pool, ThreadHeap* heap) = nullptr;
   void* stand_in_pool_ = nullptr;

@@ -72,7 +72,42 @@ bool ThreadHeap<Config>::add_medium_segment() {
   }
   medium_segments_.push_front(s);
   medium_.add_region(reinterpret_cast<char*>(s) + kMediumRegionOffset, kMediumRegionBytes);
+  // A cached segment may have all its pages resident: they decay from now.
+  s->freed_ms = 0;
+  if (!s->fresh) medium_freed(s);
   return true;
+}
+
+template <HeapConfig Config>
+std::size_t ThreadHeap<Config>::give_back_medium_pages(SegmentHeader* s, const char* operation) {
+  std::size_t bytes = 0;
+  medium_.for_each_free_page_range(
+      reinterpret_cast<char*>(s) + kMediumRegionOffset, source_->page_size(),
+      [&](char* begin, std::size_t n) {
+        // Free chunks are poisoned past their links, and a platform may
+        // zero by writing (SimPal): nothing reads these pages meanwhile.
+        unpoison_memory(begin, n);
+        if (source_->decommit(begin, n)) bytes += n;
+        poison_memory(begin, n);
+      },
+      operation);
+  s->freed_ms = 0;
+  return bytes;
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::decay_medium(std::uint64_t now) {
+  medium_schedule_.passed(now);
+  std::size_t bytes = 0;
+  for (SegmentHeader* s : medium_segments_) {
+    if (s->freed_ms == 0) continue;
+    if (medium_schedule_.expired(s->freed_ms, now)) {
+      bytes += give_back_medium_pages(s, allocating_call_);
+    } else {
+      medium_schedule_.pending(s->freed_ms);
+    }
+  }
+  if (bytes != 0) source_->count_decayed(bytes);
 }
 
 template <HeapConfig Config>
@@ -82,6 +117,7 @@ void ThreadHeap<Config>::release_medium_region(void* region) {
   if (medium_segments_.size() == 1) {
     // Keep the heap's last medium segment: re-format it as one free chunk.
     medium_.add_region(region, kMediumRegionBytes);
+    medium_freed(s);
     return;
   }
   medium_segments_.remove(s);
@@ -215,7 +251,11 @@ void ThreadHeap<Config>::release_oldest_medium(const char* operation) {
 template <HeapConfig Config>
 void ThreadHeap<Config>::free_medium(void* p, const char* operation, bool own_header_checked) {
   const auto result = medium_.free(p, operation, own_header_checked);
-  if (result.emptied_region != nullptr) release_medium_region(result.emptied_region);
+  if (result.emptied_region != nullptr) {
+    release_medium_region(result.emptied_region);
+  } else if (!medium_.abandoned()) {
+    medium_freed(medium_segment_of(p));
+  }
   publish_medium();
 }
 
@@ -427,6 +467,7 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
       break;
     case SegmentKind::kMedium:
       if (size > kSmallMax && size <= kMediumMax && medium_.try_resize(p, size)) {
+        if (size < old_usable) medium_freed(segment);  // a tail became free
         publish_medium();
         return p;
       }
@@ -474,7 +515,9 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operatio
                       });
   small_.flush_all(operation);
   small_.release_spare();
-  if (const std::size_t bytes = small_.decommit_retired_runs()) source_->count_trimmed(bytes);
+  std::size_t trimmed = small_.decommit_retired_runs();
+  for (SegmentHeader* s : medium_segments_) trimmed += give_back_medium_pages(s, operation);
+  if (trimmed != 0) source_->count_trimmed(trimmed);
   publish_small();
   if (release_cached_mappings) source_->trim();
 }
