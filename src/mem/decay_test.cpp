@@ -258,5 +258,67 @@ TEST_F(HeapDecay, NothingDecaysWithoutASlowPathAfterTheDelay) {
   heap.free(m);
 }
 
+// ---- A heap's medium chunks ----
+
+TEST_F(HeapDecay, FreeMediumPagesDecayAfterTheSegmentsLastFreeAndLiveChunksKeepTheirBytes) {
+  constexpr std::size_t kSize = 100 * 1024;  // above the medium cache: straight to the lists
+  std::vector<void*> blocks;
+  for (int i = 0; i < 18; ++i) {
+    void* p = heap.malloc(kSize);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x3c, kSize);
+    blocks.push_back(p);
+  }
+  std::vector<void*> kept;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 4 == 0) {
+      kept.push_back(blocks[i]);
+    } else {
+      heap.free(blocks[i]);
+    }
+  }
+  const std::size_t committed = f.pal.committed_bytes();
+  f.pal.advance_ms(kDelay / 2);
+  heap.free(heap.malloc(kSize));  // a chunk of the segment became free again: its clock restarts
+  f.pal.advance_ms(kDelay - 1);
+  heap.decay_tick();
+  EXPECT_EQ(f.pal.committed_bytes(), committed) << "given back before the delay";
+  // That pass came a millisecond early for the segment: the next one waits
+  // a grain.
+  f.pal.advance_ms(kGrain);
+  heap.decay_tick();
+  const std::size_t decayed = f.source->stats().decayed_bytes;
+  // The 13 freed blocks' interiors, less the pages holding headers and links.
+  EXPECT_GE(decayed, 13 * (kSize - 2 * f.pal.page_size()) - 13 * f.pal.page_size());
+  EXPECT_EQ(f.pal.committed_bytes(), committed - decayed);
+  for (void* p : kept) EXPECT_TRUE(all_bytes(p, kSize, 0x3c)) << "a live chunk lost its pages";
+  EXPECT_TRUE(heap.check_consistency_for_testing());
+  // Reused: calloc's zeros hold, malloc's blocks are usable.
+  void* z = heap.calloc(3, kSize);
+  ASSERT_NE(z, nullptr);
+  EXPECT_TRUE(all_bytes(z, 3 * kSize, 0));
+  heap.free(z);
+  for (void* p : kept) heap.free(p);
+  EXPECT_TRUE(heap.check_consistency_for_testing());
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
+TEST_F(HeapDecay, TrimGivesBackEveryFreeMediumPageAtOnce) {
+  constexpr std::size_t kSize = 100 * 1024;
+  void* a = heap.malloc(kSize);
+  void* b = heap.malloc(kSize);
+  void* c = heap.malloc(kSize);
+  std::memset(a, 1, kSize);
+  std::memset(c, 3, kSize);
+  heap.free(b);
+  heap.trim(/*release_cached_mappings=*/false);
+  EXPECT_GT(f.source->stats().trimmed_bytes, kSize - 3 * f.pal.page_size());
+  EXPECT_TRUE(all_bytes(a, kSize, 1));
+  EXPECT_TRUE(all_bytes(c, kSize, 3));
+  heap.free(a);
+  heap.free(c);
+  EXPECT_TRUE(heap.check_consistency_for_testing());
+}
+
 }  // namespace
 }  // namespace hpcalloc
