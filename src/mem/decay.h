@@ -4,12 +4,17 @@
 // memory freed and reused within the delay keeps its pages, so a program in
 // a steady state pays no page faults for it. The clock (Pal::now_ms(), a
 // coarse one) is read on slow paths only: a heap's refills, medium and huge
-// requests, a memory source's mapping calls. A delay is applied "never
-// before, at most one grain late": each component keeps the time its
-// earliest pending range expires, and runs a pass when a slow path finds
-// that time reached, but not more often than once a grain (a sixteenth of
-// the delay), so a program that frees continuously does not pay a pass on
-// every slow path.
+// requests, a memory source's mapping calls. Frees that are frequent (a
+// medium chunk's, a small block's return to its run) read no clock: they
+// mark what they freed "unstamped", and the next pass stamps it with its own
+// time, which is no earlier than the free. So a delay is applied "never
+// before": memory goes back at the first pass at least the delay after its
+// stamp. Passes run when a slow path finds one due, and not more often than
+// once a grain (a sixteenth of the delay), so a program that frees
+// continuously does not pay a pass on every slow path. How late memory goes
+// back depends on how often the program reaches a slow path: a thread that
+// sleeps gives back nothing of its heap until it wakes, and the caches of
+// mappings wait for some thread's slow path.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +56,13 @@ class DecaySchedule {
     if (at == kNothingDue) return;
     const std::uint64_t earliest = last_pass_ms_ + grain();
     if (at < earliest) at = earliest;
+    if (at < due_ms_) due_ms_ = at;
+  }
+  // Something became free whose time was not read (a slow path that does
+  // not read the clock): the next pass, a grain after the last one, stamps
+  // it with its own time, which is no earlier than the free.
+  void pending_unstamped() {
+    const std::uint64_t at = last_pass_ms_ + grain();
     if (at < due_ms_) due_ms_ = at;
   }
   // A pass ran at `now_ms`; ranges it did not give back are declared again

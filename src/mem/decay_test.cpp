@@ -217,13 +217,25 @@ TEST_F(HeapDecay, RetiredRunsDecayAfterTheDelayAndLiveBlocksKeepTheirBytes) {
   heap.publish_stats();
   const std::size_t decayed_before = f.source->stats().decayed_bytes;
   const std::size_t committed = f.pal.committed_bytes();
-  f.pal.advance_ms(kDelay - 1);
-  heap.decay_tick();
-  EXPECT_EQ(f.pal.committed_bytes(), committed) << "given back before the delay";
+  // The first pass stamps the live runs that blocks came back to (no clock
+  // is read when they do) and gives nothing back.
   f.pal.advance_ms(1);
   heap.decay_tick();
+  EXPECT_EQ(f.pal.committed_bytes(), committed);
+  f.pal.advance_ms(kDelay - 2);
+  heap.decay_tick();
+  EXPECT_EQ(f.pal.committed_bytes(), committed) << "given back before the delay";
+  f.pal.advance_ms(1);  // the retired runs' delay has passed
+  heap.decay_tick();
+  const std::size_t retired = f.source->stats().decayed_bytes - decayed_before;
+  EXPECT_GT(retired, 0u);
+  EXPECT_EQ(f.pal.committed_bytes(), committed - retired);
+  // The live runs' free pages were due a millisecond later: the pass after
+  // comes a grain after the last one.
+  f.pal.advance_ms(kGrain);
+  heap.decay_tick();
   const std::size_t decayed = f.source->stats().decayed_bytes - decayed_before;
-  EXPECT_GT(decayed, 0u);
+  EXPECT_GT(decayed, retired) << "no free page of a live run was given back";
   EXPECT_EQ(f.pal.committed_bytes(), committed - decayed);
   for (void* p : kept) EXPECT_TRUE(all_bytes(p, kSize, 0xab)) << "a live block lost its pages";
   EXPECT_TRUE(heap.check_consistency_for_testing());
@@ -278,14 +290,18 @@ TEST_F(HeapDecay, FreeMediumPagesDecayAfterTheSegmentsLastFreeAndLiveChunksKeepT
     }
   }
   const std::size_t committed = f.pal.committed_bytes();
+  // A medium free reads no clock: the next pass (a slow path a grain
+  // later) stamps the segment with its own time, no earlier than the free.
+  f.pal.advance_ms(kGrain);
+  heap.decay_tick();
   f.pal.advance_ms(kDelay / 2);
-  heap.free(heap.malloc(kSize));  // a chunk of the segment became free again: its clock restarts
+  heap.free(heap.malloc(kSize));  // a chunk became free again: the segment's clock restarts...
+  f.pal.advance_ms(kGrain);
+  heap.decay_tick();  // ...from this pass
   f.pal.advance_ms(kDelay - 1);
   heap.decay_tick();
   EXPECT_EQ(f.pal.committed_bytes(), committed) << "given back before the delay";
-  // That pass came a millisecond early for the segment: the next one waits
-  // a grain.
-  f.pal.advance_ms(kGrain);
+  f.pal.advance_ms(kGrain);  // the delay has passed, and a grain since the last pass
   heap.decay_tick();
   const std::size_t decayed = f.source->stats().decayed_bytes;
   // The 13 freed blocks' interiors, less the pages holding headers and links.

@@ -285,6 +285,8 @@ class SmallRuns {
   // resident memory. A decommitted run is committed again when restarted.
   // Returns the bytes given back.
   std::size_t decommit_retired_runs();
+  // Gives back the free pages inside every live run (trim); the bytes.
+  std::size_t punch_all_holes();
 
   // Decay (mem/decay.h): a run retired for `decay_ms` has its pages given
   // back (0: at retirement; kDecayNever: only by a trim). A segment reused
@@ -364,6 +366,13 @@ class SmallRuns {
     std::uint64_t free_runs;    // 1 = retired run
     std::uint64_t decommitted;  // 1 = retired run whose pages went back to the OS
     std::uint64_t guarded;      // 1 = run whose last page is PROT_NONE (guard_runs)
+    // Decay of the free pages inside live runs (holes): 1 = a block went
+    // back to the run's bitmap since its last punch; 1 = that run's stamp
+    // (retired_ms) is set; 1 = pages of the live run were given back (the
+    // next refill from it commits them again).
+    std::uint64_t holes_pending;
+    std::uint64_t holes_stamped;
+    std::uint64_t holes;
     Run runs[kRunsPerSegment];
   };
 
@@ -561,6 +570,11 @@ class SmallRuns {
   static void run_pages(Segment* s, unsigned index, char** begin, std::size_t* bytes);
   // Gives one retired run's pages back (its decommitted bit set); the bytes.
   std::size_t decommit_run(Segment* s, unsigned index);
+  // Gives back the pages of live run `index` that hold only slots free in
+  // its bitmap (not cached: cached blocks are marked allocated); the bytes.
+  std::size_t punch_holes(Segment* s, unsigned index);
+  // The decay pass over live runs' holes of one segment.
+  std::size_t decay_holes(Segment* s, std::uint64_t now_ms);
   // Retired run `index` of `s`, not decommitted, became free at `now_ms`.
   void retired_at(Segment* s, unsigned index, std::uint64_t now_ms);
   // flush(): marks one block free in its run's bitmap (false after

@@ -182,6 +182,21 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   // Take up to kRefillBatch free slots, lowest addresses first; the first is
   // returned, the rest are linked in address order into the (empty) cache.
   Segment* s = segment_of(run);
+  if (__builtin_expect(s->holes != 0, 0)) {
+    // Pages inside this run were given back: take them again (free on
+    // Linux; a platform that must be told fails the refill cleanly).
+    const auto index = static_cast<unsigned>(run - s->runs);
+    if ((s->holes >> index) & 1) {
+      char* pages = nullptr;
+      std::size_t bytes = 0;
+      run_pages(s, index, &pages, &bytes);
+      if (bytes != 0 && !provider_->commit(pages, bytes)) {
+        errno = ENOMEM;
+        return nullptr;
+      }
+      s->holes &= ~(std::uint64_t{1} << index);
+    }
+  }
   char* slots = reinterpret_cast<char*>(s) + run->slots_offset;
   const std::size_t slot_size = run->slot_size;
   const unsigned batch = refill_batch(size_class);
@@ -295,8 +310,16 @@ void SmallRuns<Config, Provider>::settle_run(Segment* s, Run* run, std::uint32_t
   if (run->free_count == run->slot_count) {
     if (listed) available_[run->size_class].remove(run);
     retire_run(s, run);
-  } else if (!listed) {
-    available_[run->size_class].push_front(run);
+  } else {
+    if (!listed) available_[run->size_class].push_front(run);
+    if (schedule_.delay_ms() != kDecayNever) {
+      // Free slots: their pages may decay (stamped by the next pass, so
+      // no clock read here).
+      const std::uint64_t bit = std::uint64_t{1} << (run - s->runs);
+      s->holes_pending |= bit;
+      s->holes_stamped &= ~bit;
+      schedule_.pending_unstamped();
+    }
   }
 }
 
@@ -328,12 +351,13 @@ typename SmallRuns<Config, Provider>::Run* SmallRuns<Config, Provider>::start_ru
     with_free_runs_.push_front(s);
   }
   const unsigned index = lowest_set_bit(s->free_runs);
-  if ((s->decommitted >> index) & 1) {
+  if (((s->decommitted | s->holes) >> index) & 1) {
     char* pages = nullptr;
     std::size_t bytes = 0;
     run_pages(s, index, &pages, &bytes);
     if (bytes != 0 && !provider_->commit(pages, bytes)) return nullptr;  // nothing changed yet
     s->decommitted &= ~(std::uint64_t{1} << index);
+    s->holes &= ~(std::uint64_t{1} << index);
   }
   if (s->free_runs == kAllRuns) --empty_segments_;
   s->free_runs &= s->free_runs - 1;
@@ -445,6 +469,103 @@ std::size_t SmallRuns<Config, Provider>::decay(std::uint64_t now_ms) {
       }
     }
   }
+  for (SegmentHeader* header : all_segments_) {
+    Segment* s = reinterpret_cast<Segment*>(header);
+    if (s->holes_pending != 0) bytes += decay_holes(s, now_ms);
+  }
+  return bytes;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+std::size_t SmallRuns<Config, Provider>::decay_holes(Segment* s, std::uint64_t now_ms) {
+  std::size_t bytes = 0;
+  std::uint64_t pending = s->holes_pending;
+  while (pending != 0) {
+    const unsigned index = lowest_set_bit(pending);
+    const std::uint64_t bit = std::uint64_t{1} << index;
+    pending &= pending - 1;
+    Run& run = s->runs[index];
+    if ((s->holes_stamped & bit) == 0) {
+      // Its blocks came back before this pass: now is no earlier.
+      run.retired_ms = static_cast<std::uint32_t>(now_ms);
+      s->holes_stamped |= bit;
+      schedule_.pending(now_ms);
+      continue;
+    }
+    const std::uint32_t age = static_cast<std::uint32_t>(now_ms) - run.retired_ms;
+    if (schedule_.expired(now_ms - age, now_ms)) {
+      bytes += punch_holes(s, index);
+      s->holes_pending &= ~bit;
+      s->holes_stamped &= ~bit;
+    } else {
+      schedule_.pending(now_ms - age);
+    }
+  }
+  return bytes;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+std::size_t SmallRuns<Config, Provider>::punch_all_holes() {
+  std::size_t bytes = 0;
+  for (SegmentHeader* header : all_segments_) {
+    Segment* s = reinterpret_cast<Segment*>(header);
+    for (unsigned index = 0; index < kRunsPerSegment; ++index) {
+      const Run& run = s->runs[index];
+      if (run.slot_size != 0 && run.free_count != 0) bytes += punch_holes(s, index);
+    }
+    s->holes_pending = 0;
+    s->holes_stamped = 0;
+  }
+  return bytes;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
+std::size_t SmallRuns<Config, Provider>::punch_holes(Segment* s, unsigned index) {
+  const Run& run = s->runs[index];
+  if (run.slot_size == 0 || run.free_count == 0) return 0;
+  constexpr std::size_t kPage = 4096;  // as run_pages(): larger pages still align
+  char* pages = nullptr;
+  std::size_t span = 0;
+  run_pages(s, index, &pages, &span);
+  char* const slots = reinterpret_cast<char*>(s) + run.slots_offset;
+  char* const slots_end = slots + run.slots_bytes;
+  // Whether every slot overlapping [begin, end) is free in the bitmap.
+  auto all_free = [&](const char* begin, const char* end) {
+    if (end <= slots || begin >= slots_end) return true;  // no slot there
+    const std::size_t lo = begin <= slots ? 0 : static_cast<std::size_t>(begin - slots);
+    const std::size_t hi = (end >= slots_end ? run.slots_bytes : static_cast<std::size_t>(end - slots)) - 1;
+    for (std::size_t i = lo / run.slot_size; i <= hi / run.slot_size; ++i) {
+      if (((run.free_bits[i / 64] >> (i % 64)) & 1) == 0) return false;
+    }
+    return true;
+  };
+  std::size_t bytes = 0;
+  auto give_back = [&](char* begin, char* end) {
+    if (end <= begin) return;
+    const auto n = static_cast<std::size_t>(end - begin);
+    // Free slots are poisoned past their first words, and a provider may
+    // zero by writing: unpoison, give back, poison the free slots again.
+    unpoison_memory(begin, n);
+    const bool given_back = provider_->decommit(begin, n);
+    if constexpr (kAddressSanitizer) {
+      const std::size_t first = begin <= slots ? 0 : static_cast<std::size_t>(begin - slots) / run.slot_size;
+      for (std::size_t i = first; i < run.slot_count && slots + i * run.slot_size < end; ++i) {
+        poison_free_slot(slots + i * run.slot_size, run.slot_size);
+      }
+    }
+    if (given_back) bytes += n;
+  };
+  char* stretch = nullptr;  // start of the current run of free pages
+  for (char* page = pages; page < pages + span; page += kPage) {
+    if (all_free(page, page + kPage)) {
+      if (stretch == nullptr) stretch = page;
+    } else if (stretch != nullptr) {
+      give_back(stretch, page);
+      stretch = nullptr;
+    }
+  }
+  if (stretch != nullptr) give_back(stretch, pages + span);
+  if (bytes != 0) s->holes |= std::uint64_t{1} << index;
   return bytes;
 }
 
@@ -458,6 +579,8 @@ void SmallRuns<Config, Provider>::retire_run(Segment* s, Run* run) {
   const unsigned index = static_cast<unsigned>(run - s->runs);
   if (s->free_runs == 0) with_free_runs_.push_front(s);
   s->free_runs |= std::uint64_t{1} << index;
+  s->holes_pending &= ~(std::uint64_t{1} << index);  // the whole run decays now
+  s->holes_stamped &= ~(std::uint64_t{1} << index);
   if (schedule_.delay_ms() != kDecayNever) retired_at(s, index, provider_->now_ms());
   if (s->free_runs == kAllRuns) {
     // Keep one empty segment so a workload at a segment boundary does not

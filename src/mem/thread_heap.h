@@ -373,11 +373,14 @@ class ThreadHeap {
   // Decay of the free chunks of medium segments, segment by segment: a
   // segment's free pages go back once no chunk of it has become free for
   // the delay (SegmentHeader::freed_ms); a segment in use keeps them warm.
+  // No clock read here (a medium free is frequent): the segment is marked
+  // unstamped, and the next pass stamps it with its own time, which is no
+  // earlier than this free.
+  static constexpr std::uint64_t kUnstamped = ~std::uint64_t{0};
   void medium_freed(SegmentHeader* s) {
     if (medium_schedule_.delay_ms() == kDecayNever) return;
-    const std::uint64_t now = source_->now_ms();
-    s->freed_ms = now;
-    medium_schedule_.pending(now);
+    s->freed_ms = kUnstamped;
+    medium_schedule_.pending_unstamped();
   }
   static SegmentHeader* medium_segment_of(const void* p) {
     return reinterpret_cast<SegmentHeader*>(

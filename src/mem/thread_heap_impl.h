@@ -101,7 +101,10 @@ void ThreadHeap<Config>::decay_medium(std::uint64_t now) {
   std::size_t bytes = 0;
   for (SegmentHeader* s : medium_segments_) {
     if (s->freed_ms == 0) continue;
-    if (medium_schedule_.expired(s->freed_ms, now)) {
+    if (s->freed_ms == kUnstamped) {
+      s->freed_ms = now;
+      medium_schedule_.pending(now);
+    } else if (medium_schedule_.expired(s->freed_ms, now)) {
       bytes += give_back_medium_pages(s, allocating_call_);
     } else {
       medium_schedule_.pending(s->freed_ms);
@@ -515,7 +518,7 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operatio
                       });
   small_.flush_all(operation);
   small_.release_spare();
-  std::size_t trimmed = small_.decommit_retired_runs();
+  std::size_t trimmed = small_.decommit_retired_runs() + small_.punch_all_holes();
   for (SegmentHeader* s : medium_segments_) trimmed += give_back_medium_pages(s, operation);
   if (trimmed != 0) source_->count_trimmed(trimmed);
   publish_small();
