@@ -410,6 +410,8 @@ class ThreadHeap {
   using SegmentList = IntrusiveList<SegmentHeader, &SegmentHeader::link>;
   SegmentList medium_segments_;
   DecaySchedule medium_schedule_{kDecayNever};
+  static constexpr unsigned kMediumRequestsPerTick = 8;
+  unsigned medium_ticks_left_ = 1;  // the first medium request ticks
   SegmentList huge_blocks_;  // the header of each live huge block
   void (*stand_in_)(void* pool, ThreadHeap* heap) = nullptr;
   void* stand_in_pool_ = nullptr;

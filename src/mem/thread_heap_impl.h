@@ -40,7 +40,12 @@ void* ThreadHeap<Config>::malloc_large(std::size_t size) {
 
 template <HeapConfig Config>
 void* ThreadHeap<Config>::medium_allocate(std::size_t size, std::size_t alignment) {
-  decay_tick();
+  // Medium requests can come one after another: the clock is read on every
+  // eighth (decay_tick's cost, about 50 instructions, is then 6 a request).
+  if (--medium_ticks_left_ == 0) {
+    medium_ticks_left_ = kMediumRequestsPerTick;
+    decay_tick();
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     // Lists that a failed check abandoned (after a report) serve nothing:
     // the request gets a mapping of its own, which is slower but never
