@@ -8,8 +8,10 @@ namespace hpcalloc {
 
 template <HeapErrorReporter Reporter, std::size_t kMaxRegionBytes>
 template <class GiveBack>
-void MediumFreeLists<Reporter, kMaxRegionBytes>::for_each_free_page_range(
-    void* region_begin, std::size_t page_size, GiveBack give_back, const char* operation) {
+void MediumFreeLists<Reporter, kMaxRegionBytes>::for_each_free_page_range(void* region_begin,
+                                                                          std::size_t page_size,
+                                                                          GiveBack give_back,
+                                                                          const char* operation) {
   if (abandoned_) return;
   operation_ = operation;
   const auto* region = static_cast<const RegionRecord*>(region_begin);

@@ -113,13 +113,13 @@ struct SourceStats {
   std::size_t remaps_in_place = 0;
   std::size_t remaps_moved = 0;
   std::size_t bind_failures = 0;
-  std::size_t migrated_in = 0;       // mappings moved here from another node's source
-  std::size_t migrate_failures = 0;  // of those, mappings whose pages could not all move
-  std::size_t guard_failures = 0;    // huge blocks served without their guard page
+  std::size_t migrated_in = 0;            // mappings moved here from another node's source
+  std::size_t migrate_failures = 0;       // of those, mappings whose pages could not all move
+  std::size_t guard_failures = 0;         // huge blocks served without their guard page
   std::size_t cached_resident_bytes = 0;  // of cached_bytes, those whose pages are resident
-  std::size_t decayed_bytes = 0;  // given back to the OS by decay (cache and heaps), ever
-  std::size_t decay_events = 0;   // ranges given back by decay (count)
-  std::size_t trimmed_bytes = 0;  // given back to the OS by malloc_trim, ever
+  std::size_t decayed_bytes = 0;          // given back to the OS by decay (cache and heaps), ever
+  std::size_t decay_events = 0;           // ranges given back by decay (count)
+  std::size_t trimmed_bytes = 0;          // given back to the OS by malloc_trim, ever
 
   SourceStats& operator+=(const SourceStats& o) {
     mapped_bytes += o.mapped_bytes;
@@ -290,8 +290,8 @@ class MemorySource {
   struct CacheEntry {
     char* base;
     std::size_t size;
-    bool zeroed;        // decommitted: every byte reads as zero
-    std::size_t guard;  // offset of a guard page kept from a huge block; 0: none
+    bool zeroed;             // decommitted: every byte reads as zero
+    std::size_t guard;       // offset of a guard page kept from a huge block; 0: none
     std::uint64_t freed_ms;  // when it entered the cache (decay)
   };
 

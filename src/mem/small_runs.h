@@ -607,4 +607,5 @@ class SmallRuns {
 }  // namespace hpcalloc
 
 #include "mem/small_runs_hardened.h"
+#include "mem/small_runs_decay.h"
 #include "mem/small_runs_impl.h"

@@ -412,7 +412,7 @@ class ThreadHeap {
   DecaySchedule medium_schedule_{kDecayNever};
   static constexpr unsigned kMediumRequestsPerTick = 8;
   unsigned medium_ticks_left_ = 1;  // the first medium request ticks
-  SegmentList huge_blocks_;  // the header of each live huge block
+  SegmentList huge_blocks_;         // the header of each live huge block
   void (*stand_in_)(void* pool, ThreadHeap* heap) = nullptr;
   void* stand_in_pool_ = nullptr;
   void push_remote_batch(bool may_allocate);

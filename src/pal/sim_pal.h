@@ -67,9 +67,9 @@ enum class PalCall : std::uint8_t {
 
 struct SimPalOptions {
   std::size_t arena_size = std::size_t{256} << 20;  // rounded up to page_size
-  std::size_t page_size = 0;   // 0: the real page size; else a power of two >= it
-  unsigned node_count = 1;     // K, 1..Topology::kMaxNodes
-  unsigned cpus_per_node = 1;  // cpu c is on node c / cpus_per_node
+  std::size_t page_size = 0;      // 0: the real page size; else a power of two >= it
+  unsigned node_count = 1;        // K, 1..Topology::kMaxNodes
+  unsigned cpus_per_node = 1;     // cpu c is on node c / cpus_per_node
   std::uint64_t start_ms = 1000;  // now_ms() until advance_ms() moves it
 };
 
