@@ -321,7 +321,8 @@ struct InjectFailure : HeapCommand<Config> {
 template <class Config>
 void check_heap() {
   SourceLimits limits;
-  limits.decay_ms = *rc::gen::element(std::int64_t{kDecayAtOnce}, std::int64_t{kDecayNever}, std::int64_t{50});
+  limits.decay_ms =
+      *rc::gen::element(std::int64_t{kDecayAtOnce}, std::int64_t{kDecayNever}, std::int64_t{50});
   limits.cache_max_total = *rc::gen::element<std::size_t>(
       0, std::size_t{1} << Config::kSegmentShift, std::size_t{64} << 20);
   const bool numa = *rc::gen::arbitrary<bool>();
@@ -334,13 +335,13 @@ void check_heap() {
   // Sequences up to 4 x max_size commands: long enough to fill segments
   // and caches, still quick to shrink.
   const auto commands = *rc::gen::scale(
-      4.0, rc::state::gen::commands(
-               HeapModel{},
-               rc::state::gen::execOneOfWithArgs<
-                   Malloc<Config>, Malloc<Config>, Malloc<Config>, Calloc<Config>, Memalign<Config>,
-                   Memalign<Config>, Realloc<Config>, Realloc<Config>, Free<Config>, Free<Config>,
-                   Free<Config>, UsableSize<Config>, Trim<Config>, TimePasses<Config>,
-                   InjectFailure<Config>>()));
+      4.0,
+      rc::state::gen::commands(
+          HeapModel{}, rc::state::gen::execOneOfWithArgs<
+                           Malloc<Config>, Malloc<Config>, Malloc<Config>, Calloc<Config>,
+                           Memalign<Config>, Memalign<Config>, Realloc<Config>, Realloc<Config>,
+                           Free<Config>, Free<Config>, Free<Config>, UsableSize<Config>,
+                           Trim<Config>, TimePasses<Config>, InjectFailure<Config>>()));
   rc::state::runAll(commands, HeapModel{}, sut);
 
   for (PalCall call : kInjectable) sut.f.pal.fail_after(call, 0, 0);
