@@ -288,10 +288,9 @@ class SmallRuns {
   // Gives back the free pages inside every live run (trim); the bytes.
   std::size_t punch_all_holes();
 
-  // Decay (mem/decay.h): a run retired for `decay_ms` has its pages given
-  // back (0: at retirement; kDecayNever: only by a trim). A segment reused
-  // from the source's cache with its pages resident counts as retired, run
-  // by run, when it arrives.
+  // Decay (mem/decay.h): retired runs and holes give their pages back once
+  // free for `decay_ms`; a cached segment reused with resident pages counts
+  // as retired from its arrival.
   void set_decay_ms(std::int64_t decay_ms) { schedule_ = DecaySchedule(decay_ms); }
   bool decay_due(std::uint64_t now_ms) const { return schedule_.due(now_ms); }
   // The pass: returns the bytes given back (owner only; bounded by the
@@ -366,13 +365,10 @@ class SmallRuns {
     std::uint64_t free_runs;    // 1 = retired run
     std::uint64_t decommitted;  // 1 = retired run whose pages went back to the OS
     std::uint64_t guarded;      // 1 = run whose last page is PROT_NONE (guard_runs)
-    // Decay of the free pages inside live runs (holes): 1 = a block went
-    // back to the run's bitmap since its last punch; 1 = that run's stamp
-    // (retired_ms) is set; 1 = pages of the live run were given back (the
-    // next refill from it commits them again).
-    std::uint64_t holes_pending;
-    std::uint64_t holes_stamped;
-    std::uint64_t holes;
+    // Decay of free pages inside live runs (holes), small_runs_decay.h:
+    std::uint64_t holes_pending;  // 1 = blocks came back since the last punch
+    std::uint64_t holes_stamped;  // 1 = its stamp (retired_ms) is set
+    std::uint64_t holes;          // 1 = pages given back; the next refill commits
     Run runs[kRunsPerSegment];
   };
 
@@ -568,14 +564,12 @@ class SmallRuns {
   // The page-aligned part of run `index`'s slot area (run 0 shares its
   // first pages with the metadata).
   static void run_pages(Segment* s, unsigned index, char** begin, std::size_t* bytes);
-  // Gives one retired run's pages back (its decommitted bit set); the bytes.
+  // small_runs_decay.h: a retired run's pages, or a live run's pages that
+  // hold only bitmap-free slots (cached blocks count as allocated), back to
+  // the OS (the bytes); the holes pass of one segment; a retirement's stamp.
   std::size_t decommit_run(Segment* s, unsigned index);
-  // Gives back the pages of live run `index` that hold only slots free in
-  // its bitmap (not cached: cached blocks are marked allocated); the bytes.
   std::size_t punch_holes(Segment* s, unsigned index);
-  // The decay pass over live runs' holes of one segment.
   std::size_t decay_holes(Segment* s, std::uint64_t now_ms);
-  // Retired run `index` of `s`, not decommitted, became free at `now_ms`.
   void retired_at(Segment* s, unsigned index, std::uint64_t now_ms);
   // flush(): marks one block free in its run's bitmap (false after
   // reporting a double free), then settles the run's count and lists.
@@ -606,6 +600,6 @@ class SmallRuns {
 
 }  // namespace hpcalloc
 
-#include "mem/small_runs_hardened.h"
 #include "mem/small_runs_decay.h"
+#include "mem/small_runs_hardened.h"
 #include "mem/small_runs_impl.h"
