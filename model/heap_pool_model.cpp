@@ -7,7 +7,10 @@
 // not wait for a thread to start or exit; every block freed exactly once
 // with its payload; every carrier home; heaps made only at need; no race on
 // a heap's owner state or the pool's lists.
-// Broken twins (each must be caught): pooling before the exit's trim
+// A variant adds a background decay pass over the pooled heaps
+// (HeapPool::decay_pooled) on the sender's thread.
+// Broken twins (each must be caught): the decay pass walking the pooled
+// heaps without the pool's lock, pooling before the exit's trim
 // (adoption before the queue is drained), the stand-in draining without the
 // pool's lock, a relaxed pool lock, and a release/acquire handshake between
 // a push and the pooling instead of seq_cst (frees stranded in a pooled
@@ -23,9 +26,13 @@ namespace {
 using namespace scenarios;
 
 template <unsigned kBlocks, bool kAdopter, class Protocol = HeapPoolProtocol,
-          class Policy = RemoteFreesPolicy>
-using ExitFreeAdopt =
-    RelacyRunner<HeapPoolScenario<RelacySync, RelacyChecker, kBlocks, kAdopter, Protocol, Policy>>;
+          class Policy = RemoteFreesPolicy, bool kDecayer = false>
+using ExitFreeAdopt = RelacyRunner<
+    HeapPoolScenario<RelacySync, RelacyChecker, kBlocks, kAdopter, Protocol, Policy, kDecayer>>;
+// ... with a background decay pass over the pooled heaps on the sender's
+// thread (after its frees), racing the pooling and the adoption.
+template <unsigned kBlocks, class Protocol = HeapPoolProtocol>
+using ExitFreeDecayAdopt = ExitFreeAdopt<kBlocks, true, Protocol, RemoteFreesPolicy, true>;
 
 const ModelCheck kChecks[] = {
     // The exiting owner and a thread freeing two of its blocks (one carrier)
@@ -36,8 +43,12 @@ const ModelCheck kChecks[] = {
     // new one if it comes first): three blocks (two carriers), and one.
     {"exit_free_adopt_three_threads_context_bound_3", &run_relacy<ExitFreeAdopt<3, true>>,
      rl::sched_bound, 3, rl::test_result_success},
-    {"exit_free_adopt_one_block_three_threads_context_bound_3",
-     &run_relacy<ExitFreeAdopt<1, true>>, rl::sched_bound, 3, rl::test_result_success},
+    {"exit_free_adopt_one_block_three_threads_context_bound_3", &run_relacy<ExitFreeAdopt<1, true>>,
+     rl::sched_bound, 3, rl::test_result_success},
+    {"exit_free_decay_adopt_three_threads_context_bound_3", &run_relacy<ExitFreeDecayAdopt<1>>,
+     rl::sched_bound, 3, rl::test_result_success},
+    {"broken_decay_without_lock_is_caught", &run_relacy<ExitFreeDecayAdopt<1, DecayWithoutLock>>,
+     rl::sched_full, 0, rl::test_result_data_race},
     {"broken_adoption_before_the_drain_is_caught",
      &run_relacy<ExitFreeAdopt<1, true, PoolsBeforeTrim>>, rl::sched_full, 0,
      rl::test_result_data_race},

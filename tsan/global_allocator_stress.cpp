@@ -6,13 +6,20 @@
 //   3. thread churn: short-lived threads whose blocks are freed after they
 //      exit (pooled heaps receive remote frees, new threads adopt them);
 //   4. realloc of blocks owned by other threads;
-//   5. fork while other threads allocate; the child allocates and exits.
+//   5. fork while other threads allocate; the child allocates and exits;
+//   6. malloc_trim from one thread while the others allocate and free (a
+//      request each heap honours at its next slow path).
+// Run with HPCALLOC_BACKGROUND_THREAD=1 HPCALLOC_DECAY_MS=1 (the ctest
+// global_allocator_stress_background), the background thread's decay
+// passes over the pooled heaps and the caches race all of the above; the
+// run then fails unless the thread made passes.
 // Every block carries a pattern checked before it is freed. Any TSan report
 // fails the test (halt_on_error=1 in ctest); so does a wrong pattern.
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -220,6 +227,48 @@ void fork_while_allocating() {
   for (auto& t : threads) t.join();
 }
 
+void trim_while_allocating() {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<void*> held;
+      for (unsigned i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        held.push_back(make_block(size_for(i + t * 3), i));
+        if (held.size() == 64) {
+          for (std::size_t k = 0; k < held.size(); ++k) {
+            if (!check_block(held[k], static_cast<unsigned>(i - held.size() + 1 + k))) {
+              fail("trim: a live block lost its contents");
+            }
+            hpc_free(held[k]);
+          }
+          held.clear();
+        }
+      }
+      for (void* p : held) hpc_free(p);
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    hpc_malloc_trim(0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  stop.store(true);
+  for (auto& t : threads) t.join();
+}
+
+// With the background thread asked for: it must have run (the passes of a
+// 10 ms interval; up to 30 s on a busy machine).
+void background_thread_ran() {
+  const char* wanted = std::getenv("HPCALLOC_BACKGROUND_THREAD");
+  if (wanted == nullptr || std::strcmp(wanted, "1") != 0) return;
+  std::size_t passes = 0;
+  for (int i = 0; i < 3000 && passes < 3; ++i) {
+    if (hpc_stat("background_passes", &passes) != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (passes < 3) fail("the background thread made no decay passes");
+}
+
 }  // namespace
 
 int main() {
@@ -228,6 +277,8 @@ int main() {
   thread_churn();
   cross_thread_realloc();
   fork_while_allocating();
+  trim_while_allocating();
+  background_thread_ran();
   if (g_failures != 0) {
     std::fprintf(stderr, "%d failures\n", g_failures);
     return 1;

@@ -3,14 +3,16 @@
 // production HeapPool and RemoteFrees over a model heap) on real threads: a
 // thread exits while another frees 64 of its blocks in carriers (having the
 // pool drain the heap once it finds it pooled) and a third starts and
-// adopts. TSan checks the heaps' owner state and the pool's lists for races;
-// the scenario checks nothing waits in a pooled heap, every block arrives
-// once and every carrier comes home.
+// adopts; the sender then runs a background decay pass over the pooled
+// heaps (HeapPool::decay_pooled). TSan checks the heaps' owner state and the pool's lists for
+// races; the scenario checks nothing waits in a pooled heap, every block arrives once and every
+// carrier comes home.
 //
 //   heap_pool_stress                 the production protocol
 //   heap_pool_stress --broken NAME   a broken twin (pools_before_trim,
 //                                    stand_in_without_lock,
-//                                    relaxed_pool_lock), which must fail.
+//                                    relaxed_pool_lock,
+//                                    decay_without_lock), which must fail.
 // The model's fourth twin (a release/acquire handshake) needs a store
 // buffer to fail, which TSan does not simulate: it is the model's alone.
 #include <atomic>
@@ -29,7 +31,7 @@ using stress::CountingChecker;
 
 template <class Protocol>
 using Stress = scenarios::HeapPoolScenario<StdSync, CountingChecker, 64, /*kAdopter=*/true,
-                                           Protocol>;
+                                           Protocol, RemoteFreesPolicy, /*kDecayer=*/true>;
 
 template <class Protocol>
 int run(unsigned iterations) {
@@ -50,10 +52,12 @@ int main(int argc, char** argv) {
       return run<StandInWithoutLock>(kIterations);
     }
     if (std::strcmp(twin, "relaxed_pool_lock") == 0) return run<RelaxedPoolLock>(kIterations);
+    if (std::strcmp(twin, "decay_without_lock") == 0) return run<DecayWithoutLock>(kIterations);
   }
   if (argc != 1) {
     std::fprintf(stderr,
-                 "usage: %s [--broken pools_before_trim|stand_in_without_lock|relaxed_pool_lock]\n",
+                 "usage: %s [--broken pools_before_trim|stand_in_without_lock|relaxed_pool_lock|"
+                 "decay_without_lock]\n",
                  argv[0]);
     return 2;
   }

@@ -9,6 +9,8 @@
 // pool drain E when a push finds it pooled (the stand-in), then drains its
 // own queue for its carriers. With kAdopter, thread 2 starts: it acquires a
 // heap (E if pooled by then, else a new one) and does an owner operation.
+// With kDecayer, thread 1 then runs a background decay pass over the pooled
+// heaps (HeapPool::decay_pooled), racing E's pooling and its adoption.
 // Checks:
 //   nothing waits for a thread to start or exit: if E is still pooled at
 //   the end, every block has already been drained into it;
@@ -36,6 +38,9 @@ struct PoolsBeforeTrim : HeapPoolProtocol {
 struct StandInWithoutLock : HeapPoolProtocol {
   static constexpr bool kStandInLocks = false;  // BROKEN
 };
+struct DecayWithoutLock : HeapPoolProtocol {
+  static constexpr bool kDecayLocks = false;  // BROKEN
+};
 struct RelaxedPoolLock : HeapPoolProtocol {
   struct LockOrders {
     static constexpr std::memory_order kAcquire = std::memory_order_relaxed;  // BROKEN
@@ -50,7 +55,8 @@ struct ReleaseAcquireHandshake : RemoteFreesPolicy {
 };
 
 template <class Sync, class Checker, unsigned kBlocksParam, bool kAdopter,
-          class PoolProtocol = HeapPoolProtocol, class FreesPolicy = RemoteFreesPolicy>
+          class PoolProtocol = HeapPoolProtocol, class FreesPolicy = RemoteFreesPolicy,
+          bool kDecayer = false>
 struct HeapPoolScenario {
   static constexpr unsigned kBlocks = kBlocksParam;
   static constexpr unsigned kThreads = kAdopter ? 3 : 2;
@@ -95,6 +101,7 @@ struct HeapPoolScenario {
     bool set_unattended() { return frees.set_unattended(); }
     void set_attended() { frees.set_attended(); }
     void forsake() { frees.forsake(); }
+    void decay_tick() { owner_operation(); }  // a pass touches the owner's state
     void owner_operation() { owner_work.store(owner_work.load() + 1); }
 
     // Sending: RemoteFrees' Host.
@@ -186,7 +193,8 @@ struct HeapPoolScenario {
         sender->send(*exiting, &blocks[i]);
       }
       sender->flush();
-      sender->drain_remote();  // carriers home
+      if constexpr (kDecayer) pool.decay_pooled();  // a background pass
+      sender->drain_remote();                       // carriers home
     } else {
       adopted = pool.acquire(source);
       adopted->owner_operation();  // the new thread's first malloc

@@ -122,7 +122,8 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
       "hpcalloc: stats: requested (medium and huge) N bytes; remote frees pushed N, drained N",
       "hpcalloc: stats: os reserves N, releases N, cache hits N, misses N, mremap in place N, "
       "moved N, numa nodes N, errors reported N",
-      "hpcalloc: stats: decay: gave back N bytes in N ranges; trims gave back N bytes"};
+      "hpcalloc: stats: decay: gave back N bytes in N ranges; trims gave back N bytes; "
+      "background passes N"};
   for (std::size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(shape(lines[i]), shapes[i]);
   for (std::size_t i = std::size(shapes); i < lines.size(); ++i) {
     if (lines[i] == "hpcalloc: stats: ... and more heaps") continue;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include "api/background_thread.h"
 #include "api/globals.h"
 #include "base/base.h"
 
@@ -51,6 +52,9 @@ Lock& fork_lock() { return g_fork_lock; }
 
 void prepare_fork() { Handlers::prepare(); }
 void parent_after_fork() { Handlers::parent(); }
-void child_after_fork() { Handlers::child(); }
+void child_after_fork() {
+  Handlers::child();
+  background_thread_after_fork_in_child();
+}
 
 }  // namespace hpcalloc::internal

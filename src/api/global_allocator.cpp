@@ -40,6 +40,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "api/background_thread.h"
 #include "api/foreign_pointers.h"
 #include "api/globals.h"
 #include "base/base.h"
@@ -86,6 +87,7 @@ Settings read_settings() {
   // HPCALLOC_DECOMMIT_CACHED=1, from before decay had a delay, means 0.
   if (env_bool("HPCALLOC_DECOMMIT_CACHED", false)) s.limits.decay_ms = kDecayAtOnce;
   s.limits.decay_ms = env_delay_ms("HPCALLOC_DECAY_MS", s.limits.decay_ms);
+  s.background_thread = env_bool("HPCALLOC_BACKGROUND_THREAD", false);
   s.limits.placement_warning = &g_placement_warning;
   s.limits.numa_policy = static_cast<NumaPolicy>(env_choice("HPCALLOC_NUMA", kNuma, 1));
   return s;
@@ -201,6 +203,8 @@ Heap* attach_heap(Globals* g) {
   // reentrant call must find this heap rather than attach another.
   tls_heap = heap;
   pthread_setspecific(g->key, heap);
+  // A fork's child restarts it here (api/background_thread.h).
+  if (g->settings.background_thread) start_background_thread(g);
   return heap;
 }
 
@@ -432,6 +436,9 @@ bool trim(std::size_t /*pad*/) {
     return bytes;
   };
   const std::size_t before = mapped();
+  // Other threads' heaps: a request each honours at its next slow path
+  // (ThreadHeap::decay_tick); only the owner may walk its heap.
+  for (unsigned i = 0; i < g->numa.source_count(); ++i) g->numa.source_at(i).request_trim();
   if (Heap* heap = tls_heap; heap != nullptr) heap->trim(false);
   g->pool.trim_pooled();
   for (unsigned i = 0; i < g->numa.source_count(); ++i) g->numa.source_at(i).trim();

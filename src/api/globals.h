@@ -40,6 +40,7 @@ struct Settings {
   StatsFormat stats = StatsFormat::kOff;
   const char* stats_file = nullptr;  // HPCALLOC_STATS_FILE: append the summary there
   bool abort_on_error = true;
+  bool background_thread = false;  // HPCALLOC_BACKGROUND_THREAD (api/background_thread.h)
   SourceLimits limits;
 };
 

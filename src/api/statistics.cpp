@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "api/background_thread.h"
 #include "api/global_allocator.h"
 #include "api/globals.h"
 #include "base/base.h"
@@ -31,6 +32,7 @@ ProcessStats snapshot(Globals* g) {
   s.numa_nodes = g->numa.node_count();
   s.heapless_remote_pushed = g->heapless_remote_pushed.load(std::memory_order_relaxed);
   s.errors_reported = g->reporter.reported();
+  s.background_passes = background_passes();
   return s;
 }
 

@@ -336,5 +336,54 @@ TEST_F(HeapDecay, TrimGivesBackEveryFreeMediumPageAtOnce) {
   EXPECT_TRUE(heap.check_consistency_for_testing());
 }
 
+// ---- malloc_trim() of another thread's heap ----
+
+// A request (MemorySource::request_trim) that the owner honours at its next
+// slow path, with every free page, whatever the delay; not before, and once.
+struct TrimRequest : testing::Test {
+  TrimRequest() : f(with_decay(kDecayNever), big_arena()) {}
+  Fixture f;
+  Fixture::Heap& heap = *f.heap;
+};
+
+TEST_F(TrimRequest, IsHonouredAtTheOwnersNextSlowPathOnceWithEveryFreePage) {
+  constexpr std::size_t kSmall = 512;
+  constexpr std::size_t kMedium = 100 * 1024;
+  std::vector<void*> blocks;
+  std::vector<void*> kept;
+  for (int i = 0; i < 2000; ++i) {
+    void* p = heap.malloc(kSmall);
+    std::memset(p, 0x11, kSmall);
+    (i % 500 == 0 ? kept : blocks).push_back(p);
+  }
+  for (int i = 0; i < 6; ++i) {
+    void* p = heap.malloc(kMedium);
+    std::memset(p, 0x22, kMedium);
+    (i % 2 == 0 ? kept : blocks).push_back(p);
+  }
+  for (void* p : blocks) heap.free(p);
+  const std::size_t committed = f.pal.committed_bytes();
+  f.source->request_trim();  // another thread's malloc_trim(0)
+  f.pal.advance_ms(10 * kDelay);
+  EXPECT_EQ(f.pal.committed_bytes(), committed) << "no slow path of the owner yet";
+  heap.decay_tick();  // what every slow path of the owner calls
+  const std::size_t trimmed = f.source->stats().trimmed_bytes;
+  EXPECT_GE(trimmed, 3 * (kMedium - 3 * f.pal.page_size())) << "free medium interiors kept";
+  EXPECT_GT(trimmed, 3 * kMedium) << "no small run given back";
+  EXPECT_EQ(f.pal.committed_bytes(), committed - trimmed);
+  for (void* p : kept) {
+    const bool small = heap.usable_size(p) < kMedium;
+    EXPECT_TRUE(all_bytes(p, small ? kSmall : kMedium, small ? 0x11 : 0x22)) << "a live block";
+  }
+  // Answered: the next tick gives nothing back (the delay is "never").
+  void* again = heap.malloc(kMedium);
+  heap.free(again);
+  heap.decay_tick();
+  EXPECT_EQ(f.source->stats().trimmed_bytes, trimmed);
+  EXPECT_TRUE(heap.check_consistency_for_testing());
+  for (void* p : kept) heap.free(p);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
 }  // namespace
 }  // namespace hpcalloc

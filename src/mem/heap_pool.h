@@ -34,7 +34,8 @@
 //   void trim(bool release_cached, const char* operation),
 //   void set_stand_in(void (*)(void* pool, Heap*), void* pool),
 //   bool set_unattended() (true: frees arrived meanwhile; drain them),
-//   void set_attended(), void forsake() (abandoned at a fork).
+//   void set_attended(), void forsake() (abandoned at a fork),
+//   void decay_tick() (gives back what has been free for the decay delay).
 // Protocol is a policy only so the model can build a broken twin.
 #pragma once
 
@@ -62,6 +63,9 @@ struct HeapPoolProtocol {
   // false: the stand-in drains a pooled heap without the lock, racing with
   // an adopter (BROKEN).
   static constexpr bool kStandInLocks = true;
+  // false: decay_pooled walks the pooled heaps without the lock, racing
+  // with an adopter and with the list's updates (BROKEN).
+  static constexpr bool kDecayLocks = true;
   using LockOrders = SpinLockOrders;
 };
 
@@ -173,6 +177,23 @@ class HeapPool {
     LockGuard guard(lock_);
     for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load())
       r->heap()->trim(false, "malloc_trim()");
+  }
+
+  // Decay for heaps without a thread (the background thread,
+  // api/background_thread.h): a pooled heap's pages freed since its pooling
+  // (remote frees drained into it) otherwise wait for an adopter. The lock's
+  // holder does the owner's work, as in drain_pooled; thread start and exit
+  // wait meanwhile, which a decay pass keeps short (one pass per heap, its
+  // work bounded like any owner's tick).
+  void decay_pooled() {
+    if constexpr (!Protocol::kDecayLocks) {
+      for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load())
+        r->heap()->decay_tick();  // BROKEN: an adopter may own the heap meanwhile
+      return;
+    }
+    LockGuard guard(lock_);
+    for (Record* r = pooled_.load(); r != nullptr; r = r->next_pooled.load())
+      r->heap()->decay_tick();
   }
 
   // fork() (api/fork_handlers.h): the prepare handler takes the lock,

@@ -132,6 +132,45 @@ TEST(HeapPool, ThreadExitDoesNotDrainOtherPooledHeaps) {
   EXPECT_TRUE(f.reporter.reports.empty());
 }
 
+// The background thread's pass (decay_pooled): pages that remote frees
+// gave back to a pooled heap decay on the delay, with no thread to adopt it
+// and no slow path of its own, and never before the delay.
+TEST(HeapPool, DecayPooledGivesBackWhatRemoteFreesFreedInAPooledHeap) {
+  PoolFixture<SimConfig> f;
+  auto* owner = f.pool->acquire(*f.source);
+  auto* freer = f.pool->acquire(*f.source);
+  constexpr std::size_t kSize = 12000;  // medium here: three free pages a chunk
+  std::vector<void*> blocks;
+  std::vector<void*> kept;
+  for (int i = 0; i < 40; ++i) {
+    void* p = owner->malloc(kSize);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x5a, kSize);
+    (i % 4 == 0 ? kept : blocks).push_back(p);
+  }
+  f.pool->release(owner);  // trimmed and pooled: nothing free is resident yet
+  for (void* p : blocks) freer->free(p);
+  freer->flush_remote_batch();  // drained into the pooled heap by the pool
+  ASSERT_EQ(owner->stats().remote_drained, blocks.size());
+  const std::size_t committed = f.pal.committed_bytes();
+  f.pool->decay_pooled();  // stamps what was freed (no clock read on a free)
+  f.pal.advance_ms(kDefaultDecayMs - 1);
+  f.pool->decay_pooled();
+  EXPECT_EQ(f.pal.committed_bytes(), committed) << "given back before the delay";
+  f.pal.advance_ms(kDefaultDecayMs / 16 + 1);
+  f.pool->decay_pooled();
+  EXPECT_LE(f.pal.committed_bytes() + blocks.size() * 2 * f.pal.page_size(), committed)
+      << "the freed chunks' interiors stayed resident";
+  for (void* p : kept) {
+    const auto* bytes = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < kSize; ++i) ASSERT_EQ(bytes[i], 0x5a) << "a live chunk lost a page";
+  }
+  EXPECT_EQ(f.pool->acquire(*f.source), owner);  // still adoptable
+  EXPECT_TRUE(owner->check_consistency_for_testing());
+  for (void* p : kept) owner->free(p);
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
 TEST(HeapPool, RemoteFreesAreBatchedPerOwner) {
   PoolFixture<SimConfig> f;
   auto* a = f.pool->acquire(*f.source);

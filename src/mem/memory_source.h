@@ -259,6 +259,13 @@ class MemorySource {
   }
   void count_trimmed(std::size_t bytes) { count(&SourceStats::trimmed_bytes, bytes); }
 
+  // malloc_trim() for the heaps of other threads: each heap of this source
+  // gives back its free pages at its next decay tick after a request
+  // (ThreadHeap::decay_tick). Relaxed: the count carries no data, and a
+  // heap that sees it a tick late only trims a tick late.
+  void request_trim() { trim_requests_.fetch_add(1, std::memory_order_relaxed); }
+  unsigned trim_requests() const { return trim_requests_.load(std::memory_order_relaxed); }
+
   // fork() (api/fork_handlers.h): the prepare handler takes the lock so no
   // cache update is half done in the child, waiting for it, or only trying
   // when this thread already holds one of the allocator's locks
@@ -335,6 +342,7 @@ class MemorySource {
   // while it is in the future. Relaxed: a stale value only delays or
   // repeats the check, which decay_cache() makes again under the lock.
   std::atomic<std::uint64_t> due_hint_{kNothingDue};
+  std::atomic<unsigned> trim_requests_{0};
 };
 
 }  // namespace hpcalloc

@@ -47,6 +47,7 @@ struct ProcessStats {
   std::size_t numa_nodes = 0;
   std::size_t heapless_remote_pushed = 0;  // frees sent by threads that have no heap
   std::size_t errors_reported = 0;         // misuse reports (all but the first need warn mode)
+  std::size_t background_passes = 0;       // decay passes of the background thread
 };
 
 struct Statistic {
@@ -222,6 +223,10 @@ inline constexpr Statistic kStatistics[] = {
      .description = "bytes whose pages malloc_trim or a thread's exit gave back to the OS, ever",
      .source = &SourceStats::trimmed_bytes,
      .summary = {4, "; trims gave back ", " bytes"}},
+    {.name = "background_passes",
+     .description = "decay passes of the background thread (HPCALLOC_BACKGROUND_THREAD; count)",
+     .process = &ProcessStats::background_passes,
+     .summary = {4, "; background passes "}},
 };
 
 // A statistic's process-wide value.

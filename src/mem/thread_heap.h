@@ -106,6 +106,7 @@ class ThreadHeap {
         small_(source, reporter, this),
         medium_(reporter) {
     published_node_.store(source.node(), std::memory_order_relaxed);
+    trim_requests_seen_ = source.trim_requests();
     small_.set_decay_ms(source.limits().decay_ms);
     medium_schedule_ = DecaySchedule(source.limits().decay_ms);
     small_.set_refill_hook([](void* owner) {
@@ -230,7 +231,14 @@ class ThreadHeap {
   // this heap and its source's cache, if a pass is due. The slow paths call
   // it (a small refill, a medium or huge request); a cheap clock read when
   // nothing is due. Owner only.
+  // It also honours a malloc_trim() made by another thread since the last
+  // tick (MemorySource::request_trim): only the owner may walk its runs and
+  // free lists, so a trim of other threads' heaps is a request.
   void decay_tick() {
+    if (const unsigned requests = source_->trim_requests(); requests != trim_requests_seen_) {
+      trim_requests_seen_ = requests;
+      give_back_free_pages("malloc_trim()");
+    }
     const std::uint64_t now = source_->now_ms();
     source_->decay(now);
     if (small_.decay_due(now)) {
@@ -387,6 +395,10 @@ class ThreadHeap {
         align_down(reinterpret_cast<std::uintptr_t>(p), kSegmentSize));
   }
   void decay_medium(std::uint64_t now);
+  // Gives back the pages of every retired run, every hole and every free
+  // medium interior at once (trim); blocks in caches stay. Safe wherever
+  // decay_tick is (a refill's hook included).
+  void give_back_free_pages(const char* operation);
   // Gives back the free pages of medium segment s; the bytes.
   std::size_t give_back_medium_pages(SegmentHeader* s, const char* operation);
   // Usable size of p in `segment` (live), or 0 after a report naming
@@ -411,8 +423,9 @@ class ThreadHeap {
   SegmentList medium_segments_;
   DecaySchedule medium_schedule_{kDecayNever};
   static constexpr unsigned kMediumRequestsPerTick = 8;
-  unsigned medium_ticks_left_ = 1;  // the first medium request ticks
-  SegmentList huge_blocks_;         // the header of each live huge block
+  unsigned medium_ticks_left_ = 1;   // the first medium request ticks
+  unsigned trim_requests_seen_ = 0;  // the source's trim_requests() at the last tick
+  SegmentList huge_blocks_;          // the header of each live huge block
   void (*stand_in_)(void* pool, ThreadHeap* heap) = nullptr;
   void* stand_in_pool_ = nullptr;
   void push_remote_batch(bool may_allocate);

@@ -158,8 +158,9 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p, const char*
     free_owned_large(segment, segment->kind(), p, operation);
     return;
   }
-  if (__builtin_expect(
-          owner == nullptr || segment->kind() == SegmentKind::kCached || !segment->is_valid(), 0)) {
+  const SegmentKind kind = segment->kind();
+  if (__builtin_expect(owner == nullptr || kind == SegmentKind::kCached || !segment->is_valid(),
+                       0)) {
     report_unowned(segment, p, operation);
     return;
   }
@@ -172,6 +173,11 @@ void ThreadHeap<Config>::free_other(SegmentHeader* segment, void* p, const char*
     HPCALLOC_ASSERT(added);
     (void)added;
   }
+  // A huge block is megabytes of mapping: it goes at once rather than wait
+  // in the batch for this thread's next slow path (a thread that frees and
+  // then sleeps would keep it from its owner, its cache and decay). One
+  // push per huge free costs little next to the mapping's own work.
+  if (__builtin_expect(kind == SegmentKind::kHuge, 0)) push_remote_batch(/*may_allocate=*/true);
 }
 
 template <HeapConfig Config>
@@ -523,11 +529,17 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operatio
                       });
   small_.flush_all(operation);
   small_.release_spare();
+  give_back_free_pages(operation);
+  trim_requests_seen_ = source_->trim_requests();  // this trim answers them
+  publish_small();
+  if (release_cached_mappings) source_->trim();
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::give_back_free_pages(const char* operation) {
   std::size_t trimmed = small_.decommit_retired_runs() + small_.punch_all_holes();
   for (SegmentHeader* s : medium_segments_) trimmed += give_back_medium_pages(s, operation);
   if (trimmed != 0) source_->count_trimmed(trimmed);
-  publish_small();
-  if (release_cached_mappings) source_->trim();
 }
 
 template <HeapConfig Config>
@@ -539,6 +551,7 @@ std::size_t ThreadHeap<Config>::migrate_to(Source& target) {
   for (SegmentHeader* s : medium_segments_) hand_over(s);
   for (SegmentHeader* s : huge_blocks_) hand_over(s);
   source_ = &target;
+  trim_requests_seen_ = target.trim_requests();
   small_.set_provider(target);
   published_node_.store(target.node(), std::memory_order_relaxed);
   return failed;
