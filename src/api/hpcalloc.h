@@ -65,7 +65,12 @@ HPCALLOC_EXPORT void hpc_free_sized(void* p, size_t size);
 /* C23: free(p) for a block from aligned_alloc(alignment, size) (checked build:
  * a wrong size or a p not aligned to alignment is reported). */
 HPCALLOC_EXPORT void hpc_free_aligned_sized(void* p, size_t alignment, size_t size);
-/* Returns cached memory to the OS; 1 if any was released, else 0. */
+/* Gives memory back to the OS: every free page of the calling thread's heap
+ * and of every pooled heap (exited threads'), and every cached mapping. The
+ * heaps of other live threads give back their free pages at their own next
+ * slow path (a refill, a medium or huge request): only a heap's owner may
+ * walk it, its fast paths take no lock. `pad` is ignored. 1 if the mapped
+ * total fell, else 0. */
 HPCALLOC_EXPORT int hpc_malloc_trim(size_t pad);
 /* Reads one statistics counter by name (the names hpc_print_stats prints) into
  * *value: 0 on success, -1 for an unknown or NULL name. A NULL value only

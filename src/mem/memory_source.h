@@ -3,8 +3,14 @@
 // slots, so registry slots are never shared), binds them to its node,
 // registers them, and keeps freed mappings in a cache with per-block and
 // total limits (the user's return-to-OS policy): a new request reuses the
-// closest-fitting cached mapping, trimming what it does not need; beyond the
-// limits mappings are unmapped, oldest first. Huge blocks grow and shrink
+// closest-fitting cached mapping; what it does not need stays cached as a
+// mapping of its own while it is resident. A request larger than every
+// cached mapping is assembled from the resident ones: their pages move
+// into the new range with mremap (page tables move; nothing is copied or
+// faulted in), and only the rest is fresh. So a program that keeps
+// replacing large buffers of varying sizes reuses its pages instead of
+// faulting in new ones, while decay still gives them back once it idles.
+// Beyond the limits mappings are unmapped, oldest first. Huge blocks grow and shrink
 // with mremap, in place when the address space after them is free, else by
 // moving their pages to a new aligned range: never by copying.
 //
@@ -112,6 +118,7 @@ struct SourceStats {
   std::size_t os_releases = 0;
   std::size_t remaps_in_place = 0;
   std::size_t remaps_moved = 0;
+  std::size_t cache_assembled_bytes = 0;  // cached pages moved into a larger mapping, ever
   std::size_t bind_failures = 0;
   std::size_t migrated_in = 0;            // mappings moved here from another node's source
   std::size_t migrate_failures = 0;       // of those, mappings whose pages could not all move
@@ -131,6 +138,7 @@ struct SourceStats {
     os_releases += o.os_releases;
     remaps_in_place += o.remaps_in_place;
     remaps_moved += o.remaps_moved;
+    cache_assembled_bytes += o.cache_assembled_bytes;
     bind_failures += o.bind_failures;
     migrated_in += o.migrated_in;
     migrate_failures += o.migrate_failures;
@@ -317,6 +325,13 @@ class MemorySource {
                                  std::size_t guard);
   char* reserve_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
   bool take_from_cache(std::size_t map_size, CacheEntry* out);
+  // A miss that cached pages can still serve (memory_source_impl.h).
+  SegmentHeader* assemble_from_cache(std::size_t map_size);
+  // The part of a resident cached mapping that a request did not take
+  // stays cached, under a header of its own (nothing else refers to it).
+  void keep_cached(char* base, std::size_t size, std::uint64_t freed_ms);
+  // Puts entries back (the newest), unmapping what the limits evict.
+  void insert_all(const CacheEntry* entries, unsigned n);
   // Under the lock: appends an entry (the newest), evicting the oldest
   // into `evicted` while the limits need room.
   void insert_locked(const CacheEntry& entry, CacheEntry* evicted, unsigned* evicted_count);

@@ -22,9 +22,13 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
       usable = false;
     }
     if (usable) {
-      if (entry.size > map_size) {
-        // Trim the tail: unregister first so its address space, once
-        // unmapped and reused by someone else, is never attributed to us.
+      if (entry.size > map_size && !entry.zeroed) {
+        keep_cached(entry.base + map_size, entry.size - map_size, entry.freed_ms);
+        entry.size = map_size;
+      } else if (entry.size > map_size) {
+        // A decayed tail is only address space: unmap it. Unregister first
+        // so its address space, once unmapped and reused by someone else,
+        // is never attributed to us.
         char* tail = entry.base + map_size;
         const std::size_t tail_size = entry.size - map_size;
         registry_.clear(tail, tail_size);
@@ -49,6 +53,8 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
       return header;
     }
     unmap(entry.base, entry.size);
+  } else if (alignment <= kSegmentSize) {
+    if (SegmentHeader* header = assemble_from_cache(map_size)) return header;
   }
 
   char* base = reserve_mapping(map_size, alignment, offset);
@@ -127,6 +133,105 @@ bool MemorySource<Config>::take_from_cache(std::size_t map_size, CacheEntry* out
   remove_locked(best);
   ++stats_.cache_hits;
   return true;
+}
+
+template <HeapConfig Config>
+SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size) {
+  // The resident entries, largest first, until they cover the request.
+  CacheEntry pieces[Config::kMappingCacheEntries];
+  unsigned n = 0;
+  {
+    LockGuard guard(lock_);
+    std::size_t covered = 0;
+    while (covered < map_size) {
+      unsigned largest = cache_count_;
+      for (unsigned i = 0; i < cache_count_; ++i) {
+        if (!cache_[i].zeroed && (largest == cache_count_ || cache_[i].size > cache_[largest].size))
+          largest = i;
+      }
+      if (largest == cache_count_) break;
+      covered += cache_[largest].size;
+      pieces[n++] = cache_[largest];
+      remove_locked(largest);
+    }
+  }
+  if (n == 0) return nullptr;
+  char* const target = reserve_mapping(map_size, kSegmentSize, 0);
+  auto* const header = reinterpret_cast<SegmentHeader*>(target);
+  // Registered before any page moves in, as a moved huge block is.
+  if (target == nullptr || !registry_.assign(target, map_size, header)) {
+    if (target != nullptr) unmap(target, map_size);
+    insert_all(pieces, n);
+    return nullptr;
+  }
+  bind(target, map_size);
+  const std::size_t page = pal_.page_size();
+  std::size_t filled = 0;
+  unsigned left = 0;  // pieces[0, left): what goes back to the cache
+  for (unsigned i = 0; i < n; ++i) {
+    CacheEntry piece = pieces[i];
+    const std::size_t need = map_size - filled;
+    // mremap moves one kernel mapping: a huge block's guard page splits
+    // its mapping in three, so it is lifted first.
+    if (need == 0 || (piece.guard != 0 && !pal_.protect(piece.base + piece.guard, page, true))) {
+      pieces[left++] = piece;
+      continue;
+    }
+    piece.guard = 0;
+    const std::size_t move = piece.size < need ? piece.size : need;
+    // What the request does not take stays cached, split off first so its
+    // registry slots never name a header that moved away.
+    if (piece.size > move) keep_cached(piece.base + move, piece.size - move, piece.freed_ms);
+    piece.size = move;
+    registry_.clear(piece.base, move);
+    if (!pal_.remap_move(piece.base, move, move, target + filled)) {
+      // Unchanged (mremap refuses a range of several kernel mappings, as
+      // an assembled block's is): it goes back as it was.
+      registry_.assign(piece.base, move, reinterpret_cast<SegmentHeader*>(piece.base));
+      pieces[left++] = piece;
+      continue;
+    }
+    filled += move;
+    LockGuard guard(lock_);
+    stats_.mapped_bytes -= move;
+  }
+  insert_all(pieces, left);
+  // Written once the pages are in (the first piece brought its own).
+  header->set_magic();
+  header->set_node(node_);
+  header->fresh = filled == 0;
+  header->guarded = false;
+  header->mapping_size = map_size;
+  header->link = {};
+  if (filled != 0) count(&SourceStats::cache_assembled_bytes, filled);
+  return header;
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::keep_cached(char* base, std::size_t size, std::uint64_t freed_ms) {
+  auto* header = reinterpret_cast<SegmentHeader*>(base);
+  header->set_magic();
+  header->set_node(node_);
+  header->set_owner(SegmentKind::kCached, nullptr);
+  header->mapping_size = size;
+  // Its slots named the mapping it was part of; still mapped and ours, so
+  // they exist and this cannot fail.
+  registry_.assign(base, size, header);
+  const CacheEntry entry{base, size, false, 0, freed_ms};
+  insert_all(&entry, 1);
+}
+
+template <HeapConfig Config>
+void MemorySource<Config>::insert_all(const CacheEntry* entries, unsigned n) {
+  if (n == 0) return;
+  CacheEntry evicted[2 * Config::kMappingCacheEntries];
+  unsigned evicted_count = 0;
+  {
+    LockGuard guard(lock_);
+    // At most every entry there was and every one inserted is evicted.
+    for (unsigned i = 0; i < n; ++i) insert_locked(entries[i], evicted, &evicted_count);
+  }
+  for (unsigned i = 0; i < evicted_count; ++i) unmap(evicted[i].base, evicted[i].size);
 }
 
 template <HeapConfig Config>

@@ -133,7 +133,7 @@ TEST_F(SourceTest, DecommitPolicyGivesPagesBackAndReuseReadsZero) {
   source->release_segment(again);
 }
 
-TEST_F(SourceTest, HugeBlocksUseTheClosestFitAndTrimTheRest) {
+TEST_F(SourceTest, HugeBlocksUseTheClosestFitAndKeepTheRestCached) {
   SegmentHeader* big = source->acquire_huge(10 * kSegment, 16, &owner);
   SegmentHeader* mid = source->acquire_huge(4 * kSegment, 16, &owner);
   SegmentHeader* small = source->acquire_huge(2 * kSegment, 16, &owner);
@@ -146,9 +146,117 @@ TEST_F(SourceTest, HugeBlocksUseTheClosestFitAndTrimTheRest) {
   // 3 segments' worth: mid (5 slots with its header page) is the closest fit.
   SegmentHeader* h = source->acquire_huge(3 * kSegment, 16, &owner);
   EXPECT_EQ(h, mid);
-  EXPECT_EQ(h->mapping_size, 4 * kSegment);  // trimmed from 5 slots to 4
-  EXPECT_EQ(registry->lookup(reinterpret_cast<char*>(h) + 4 * kSegment), nullptr);
+  EXPECT_EQ(h->mapping_size, 4 * kSegment);  // split from 5 slots to 4
+  // The fifth slot's pages are resident: a cached mapping of its own now,
+  // under its own header, which a stale pointer there finds.
+  char* rest = reinterpret_cast<char*>(h) + 4 * kSegment;
+  SegmentHeader* rest_header = registry->lookup(rest + 100);
+  ASSERT_EQ(reinterpret_cast<char*>(rest_header), rest);
+  EXPECT_EQ(rest_header->kind(), SegmentKind::kCached);
+  EXPECT_EQ(rest_header->mapping_size, kSegment);
   EXPECT_EQ(source->stats().cache_hits, 1u);
+  EXPECT_EQ(source->stats().cached_mappings, 3u);  // big, small and the rest
+  SegmentHeader* segment = source->acquire_segment(SegmentKind::kSmall, &owner);
+  EXPECT_EQ(reinterpret_cast<char*>(segment), rest);  // the closest fit
+  source->release_segment(segment);
+  source->release_segment(h);
+}
+
+// ---- Requests larger than every cached mapping: assembled by mremap ----
+
+TEST_F(SourceTest, ALargerRequestIsAssembledFromTheCachedPagesAndOnlyTheRestIsNew) {
+  SegmentHeader* a = source->acquire_huge(4 * kSegment, 16, &owner);  // 5 slots
+  SegmentHeader* b = source->acquire_huge(2 * kSegment, 16, &owner);  // 3 slots
+  ASSERT_TRUE(a && b);
+  std::memset(a->huge_block, 0xa1, 4 * kSegment);
+  std::memset(b->huge_block, 0xb2, 2 * kSegment);
+  char* const a_base = reinterpret_cast<char*>(a);
+  char* const b_base = reinterpret_cast<char*>(b);
+  const std::size_t a_map = a->mapping_size;
+  const std::size_t b_map = b->mapping_size;
+  const auto guard_offset =
+      static_cast<std::size_t>(static_cast<char*>(b->huge_block) - b_base) - pal->page_size();
+  source->release_segment(a);
+  source->release_segment(b);
+  const std::size_t before = mapped();
+  SegmentHeader* h = source->acquire_huge(10 * kSegment, 16, &owner);  // 11 slots
+  ASSERT_NE(h, nullptr);
+  char* const base = reinterpret_cast<char*>(h);
+  EXPECT_FALSE(h->fresh) << "calloc would skip the memset of moved pages";
+  EXPECT_EQ(h->mapping_size, 11 * kSegment);
+  EXPECT_EQ(source->stats().cache_assembled_bytes, a_map + b_map);
+  EXPECT_EQ(source->stats().cached_mappings, 0u);
+  // The pages moved, largest piece first: their bytes are there, and the
+  // old ranges are gone (no longer mapped, no longer registered).
+  EXPECT_EQ(static_cast<unsigned char*>(h->huge_block)[0], 0xa1);
+  EXPECT_EQ(static_cast<unsigned char>(base[a_map + 2 * pal->page_size()]), 0xb2);
+  EXPECT_EQ(static_cast<unsigned char>(base[a_map + b_map]), 0);  // the new part
+  EXPECT_EQ(mapped(), before - a_map - b_map + h->mapping_size);
+  EXPECT_EQ(registry->lookup(a_base), nullptr);
+  EXPECT_EQ(registry->lookup(b_base + b_map - 1), nullptr);
+  EXPECT_EQ(registry->lookup(base + h->mapping_size - 1), h);
+  // b's guard page was lifted before it moved; the block has its own guard.
+  EXPECT_FALSE(pal->page_info(base + a_map + guard_offset).guarded);
+  EXPECT_TRUE(h->guarded);
+  std::memset(h->huge_block, 0x5c, 10 * kSegment);
+  source->release_segment(h);
+  EXPECT_TRUE(source->stats().cached_mappings == 1u);
+}
+
+TEST_F(SourceTest, WhatAnAssembledRequestDoesNotTakeStaysCached) {
+  SegmentHeader* a = source->acquire_huge(4 * kSegment, 16, &owner);  // 5 slots
+  SegmentHeader* b = source->acquire_huge(4 * kSegment, 16, &owner);  // 5 slots
+  char* const second = reinterpret_cast<char*>(b);  // the newer: taken second among equals
+  source->release_segment(a);
+  source->release_segment(b);
+  SegmentHeader* h = source->acquire_huge(6 * kSegment, 16, &owner);  // 7 slots: 5 + 2
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(source->stats().cache_assembled_bytes, 7 * kSegment);
+  EXPECT_EQ(source->stats().cached_mappings, 1u);
+  EXPECT_EQ(source->stats().cached_bytes, 3 * kSegment);
+  // The rest is whichever piece came second, past the two slots it gave.
+  char* const first_piece_rest = reinterpret_cast<char*>(a) + 2 * kSegment;
+  SegmentHeader* rest = registry->lookup(second + 2 * kSegment);
+  if (rest == nullptr) rest = registry->lookup(first_piece_rest);
+  ASSERT_NE(rest, nullptr);
+  EXPECT_EQ(rest->kind(), SegmentKind::kCached);
+  EXPECT_EQ(rest->mapping_size, 3 * kSegment);
+  source->release_segment(h);
+}
+
+TEST_F(SourceTest, AFailedMoveLeavesThePieceCachedAndServesTheRequestFresh) {
+  SegmentHeader* a = source->acquire_huge(4 * kSegment, 16, &owner);
+  char* const a_base = reinterpret_cast<char*>(a);
+  const std::size_t a_map = a->mapping_size;
+  std::memset(a->huge_block, 0xa1, 4 * kSegment);
+  source->release_segment(a);
+  const std::size_t before = mapped();
+  pal->fail_always(PalCall::kRemapMove, true);
+  SegmentHeader* h = source->acquire_huge(10 * kSegment, 16, &owner);
+  pal->fail_always(PalCall::kRemapMove, false);
+  ASSERT_NE(h, nullptr);
+  EXPECT_TRUE(h->fresh);
+  EXPECT_EQ(source->stats().cache_assembled_bytes, 0u);
+  EXPECT_EQ(mapped(), before + h->mapping_size);
+  // Back in the cache as it was (its guard lifted), still registered there.
+  EXPECT_EQ(source->stats().cached_bytes, a_map);
+  EXPECT_EQ(registry->lookup(a_base + a_map - 1), reinterpret_cast<SegmentHeader*>(a_base));
+  EXPECT_EQ(reinterpret_cast<SegmentHeader*>(a_base)->kind(), SegmentKind::kCached);
+  EXPECT_EQ(static_cast<unsigned char>(a_base[2 * pal->page_size() + 100]), 0xa1);
+  source->release_segment(h);
+}
+
+struct SourceDecaysAtOnceTest : SourceTest {
+  SourceDecaysAtOnceTest() : SourceTest(SourceLimits{.decay_ms = kDecayAtOnce}) {}
+};
+
+TEST_F(SourceDecaysAtOnceTest, DecayedMappingsAreNotAssembled) {
+  SegmentHeader* a = source->acquire_huge(4 * kSegment, 16, &owner);
+  source->release_segment(a);  // decommitted at once: no pages to move
+  SegmentHeader* h = source->acquire_huge(10 * kSegment, 16, &owner);
+  ASSERT_NE(h, nullptr);
+  EXPECT_TRUE(h->fresh);
+  EXPECT_EQ(source->stats().cache_assembled_bytes, 0u);
   source->release_segment(h);
 }
 
@@ -338,7 +446,7 @@ TEST_F(SourceTest, HugeBlocksHaveAGuardPageBelowThem) {
   // A huge block reusing it at the same offset needs no call; a segment
   // reusing it gets the guard lifted (every page of a segment is used).
   const std::uint64_t protects = pal->stats(PalCall::kProtect).calls;
-  h = source->acquire_huge(18 * kSegment, 16, &owner);
+  h = source->acquire_huge(20 * kSegment, 16, &owner);  // the whole mapping
   ASSERT_EQ(reinterpret_cast<char*>(h), mapping);
   expect_guarded(h);
   EXPECT_EQ(pal->stats(PalCall::kProtect).calls, protects);
