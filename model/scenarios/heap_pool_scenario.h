@@ -90,6 +90,7 @@ struct HeapPoolScenario {
       frees.drain(*this);
       owner_operation();
     }
+    void trim_at_exit() { trim(false, "thread exit"); }
     void trim(bool, const char*) {
       frees.push(*this);
       drain_remote();

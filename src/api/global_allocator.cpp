@@ -88,6 +88,10 @@ Settings read_settings() {
   if (env_bool("HPCALLOC_DECOMMIT_CACHED", false)) s.limits.decay_ms = kDecayAtOnce;
   s.limits.decay_ms = env_delay_ms("HPCALLOC_DECAY_MS", s.limits.decay_ms);
   s.background_thread = env_bool("HPCALLOC_BACKGROUND_THREAD", false);
+  // The order of ThpMode; default (no advice) is the default.
+  static const char* const kThp[] = {"default", "never", "madvise", "always"};
+  s.limits.thp = static_cast<ThpMode>(env_choice("HPCALLOC_THP", kThp, 0));
+  s.limits.thp_split = env_bool("HPCALLOC_THP_SPLIT", false);
   s.limits.placement_warning = &g_placement_warning;
   s.limits.numa_policy = static_cast<NumaPolicy>(env_choice("HPCALLOC_NUMA", kNuma, 1));
   return s;

@@ -32,6 +32,7 @@
 //   Heap::Source, Heap::Context, Heap(const Context&, Source&),
 //   Source& source(), void drain_remote(),
 //   void trim(bool release_cached, const char* operation),
+//   void trim_at_exit() (the trim of a thread's exit),
 //   void set_stand_in(void (*)(void* pool, Heap*), void* pool),
 //   bool set_unattended() (true: frees arrived meanwhile; drain them),
 //   void set_attended(), void forsake() (abandoned at a fork),
@@ -126,7 +127,7 @@ class HeapPool {
     Record* record = Record::of(heap);
     if (record->state.load() != State::kAttached) return;  // abandoned at a fork
     if constexpr (Protocol::kTrimBeforePooling)
-      heap->trim(/*release_cached_mappings=*/false, "thread exit");
+      heap->trim_at_exit();
     {
       LockGuard guard(lock_);
       record->state.store(State::kPooled);
@@ -137,7 +138,7 @@ class HeapPool {
       // heap unattended: ours to drain, as the lock's holder.
       if (heap->set_unattended()) heap->drain_remote();
     }
-    if constexpr (!Protocol::kTrimBeforePooling) heap->trim(false, "thread exit");  // BROKEN
+    if constexpr (!Protocol::kTrimBeforePooling) heap->trim_at_exit();  // BROKEN
   }
 
   // The stand-in owner: drains `heap` if it is pooled (a heap that sent it

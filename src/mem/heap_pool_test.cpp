@@ -148,7 +148,7 @@ TEST(HeapPool, DecayPooledGivesBackWhatRemoteFreesFreedInAPooledHeap) {
     std::memset(p, 0x5a, kSize);
     (i % 4 == 0 ? kept : blocks).push_back(p);
   }
-  f.pool->release(owner);  // trimmed and pooled: nothing free is resident yet
+  f.pool->release(owner);  // trimmed and pooled
   for (void* p : blocks) freer->free(p);
   freer->flush_remote_batch();  // drained into the pooled heap by the pool
   ASSERT_EQ(owner->stats().remote_drained, blocks.size());

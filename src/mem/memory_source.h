@@ -97,6 +97,16 @@ class PlacementWarning {
   std::atomic<bool> reported_{false};
 };
 
+// HPCALLOC_THP: transparent huge pages for hpcalloc's mappings (segments
+// are 2 MiB-aligned 2 MiB ranges, so each can be one huge page; huge
+// blocks' mappings are whole numbers of them).
+enum class ThpMode : std::uint8_t {
+  kDefault,  // no advice: the system's setting decides
+  kNever,    // MADV_NOHUGEPAGE on every mapping
+  kMadvise,  // MADV_HUGEPAGE on huge blocks' mappings; segments as the system decides
+  kAlways,   // MADV_HUGEPAGE on every mapping, segments included
+};
+
 // The user's return-to-OS policy for one source.
 struct SourceLimits {
   std::size_t cache_max_block = std::size_t{32} << 20;  // larger mappings are unmapped at once
@@ -106,6 +116,16 @@ struct SourceLimits {
   std::int64_t decay_ms = kDefaultDecayMs;
   NumaPolicy numa_policy = NumaPolicy::kOff;
   PlacementWarning* placement_warning = nullptr;  // reports the first bind failure
+  ThpMode thp = ThpMode::kDefault;
+  // HPCALLOC_THP_SPLIT: decay may give back part of a segment advised huge.
+  bool thp_split = false;
+
+  // Whether decay (and a thread's exit) may give back parts of segments:
+  // under HPCALLOC_THP=always a segment is one huge page, which giving
+  // back one run or one chunk's pages would split (the kernel then backs
+  // the rest with small pages), so only whole cached mappings decay there,
+  // unless the user allows the split. malloc_trim gives everything back.
+  bool partial_decay() const { return thp != ThpMode::kAlways || thp_split; }
 };
 
 struct SourceStats {
@@ -172,7 +192,8 @@ class MemorySource {
   // One segment for `owner`, header initialised and registered; nullptr with
   // errno = ENOMEM when the OS has no memory (or the registry no table).
   SegmentHeader* acquire_segment(SegmentKind kind, void* owner) {
-    SegmentHeader* header = acquire_mapping(kSegmentSize, kSegmentSize, kSegmentSize, 0);
+    SegmentHeader* header =
+        acquire_mapping(kSegmentSize, kSegmentSize, kSegmentSize, 0, /*huge_block=*/false);
     if (header == nullptr) return nullptr;
     header->set_owner(kind, owner);
     header->huge_block = nullptr;
@@ -201,7 +222,7 @@ class MemorySource {
       return nullptr;
     }
     const std::size_t guard = offset - pal_.page_size();
-    SegmentHeader* header = acquire_mapping(map_size, alignment, offset, guard);
+    SegmentHeader* header = acquire_mapping(map_size, alignment, offset, guard, /*huge_block=*/true);
     if (header == nullptr) return nullptr;
     header->set_owner(SegmentKind::kHuge, owner);
     header->huge_block = reinterpret_cast<char*>(header) + offset;
@@ -308,6 +329,7 @@ class MemorySource {
     bool zeroed;             // decommitted: every byte reads as zero
     std::size_t guard;       // offset of a guard page kept from a huge block; 0: none
     std::uint64_t freed_ms;  // when it entered the cache (decay)
+    bool huge_pages;         // advised MADV_HUGEPAGE (SegmentHeader::huge_pages)
   };
 
   // Where a huge block starts in its mapping: past the header's page and
@@ -322,14 +344,25 @@ class MemorySource {
   // a guard page (0: nowhere), for a cached mapping that already has one
   // there (header->guarded then says so; any other guard it has is lifted).
   SegmentHeader* acquire_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset,
-                                 std::size_t guard);
+                                 std::size_t guard, bool huge_block);
+  // The huge-page advice HPCALLOC_THP wants for a mapping (see ThpMode):
+  // true for MADV_HUGEPAGE. `advise_new`: whether a new mapping gets a call
+  // (under madvise a segment gets none; a cached huge block's mapping
+  // reused as a segment gets MADV_NOHUGEPAGE, the only way to undo one).
+  bool wants_huge_pages(bool huge_block, bool* advise_new) const {
+    const ThpMode mode = limits_.thp;
+    *advise_new = mode == ThpMode::kNever || mode == ThpMode::kAlways ||
+                  (mode == ThpMode::kMadvise && huge_block);
+    return mode == ThpMode::kAlways || (mode == ThpMode::kMadvise && huge_block);
+  }
+
   char* reserve_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
   bool take_from_cache(std::size_t map_size, CacheEntry* out);
   // A miss that cached pages can still serve (memory_source_impl.h).
-  SegmentHeader* assemble_from_cache(std::size_t map_size);
+  SegmentHeader* assemble_from_cache(std::size_t map_size, bool huge_block);
   // The part of a resident cached mapping that a request did not take
   // stays cached, under a header of its own (nothing else refers to it).
-  void keep_cached(char* base, std::size_t size, std::uint64_t freed_ms);
+  void keep_cached(char* base, std::size_t size, std::uint64_t freed_ms, bool huge_pages);
   // Puts entries back (the newest), unmapping what the limits evict.
   void insert_all(const CacheEntry* entries, unsigned n);
   // Under the lock: appends an entry (the newest), evicting the oldest

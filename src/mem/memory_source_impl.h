@@ -8,8 +8,11 @@ namespace hpcalloc {
 
 template <HeapConfig Config>
 SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::size_t alignment,
-                                                     std::size_t offset, std::size_t guard) {
+                                                     std::size_t offset, std::size_t guard,
+                                                     bool huge_block) {
   decay(pal_.now_ms());
+  bool advise = false;
+  const bool huge_pages = wants_huge_pages(huge_block, &advise);
   CacheEntry entry{};
   // Cached mappings are segment-aligned only; larger alignments map anew.
   if (alignment <= kSegmentSize && take_from_cache(map_size, &entry)) {
@@ -23,7 +26,8 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
     }
     if (usable) {
       if (entry.size > map_size && !entry.zeroed) {
-        keep_cached(entry.base + map_size, entry.size - map_size, entry.freed_ms);
+        keep_cached(entry.base + map_size, entry.size - map_size, entry.freed_ms,
+                    entry.huge_pages);
         entry.size = map_size;
       } else if (entry.size > map_size) {
         // A decayed tail is only address space: unmap it. Unregister first
@@ -42,9 +46,15 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
           registry_.assign(tail, tail_size, reinterpret_cast<SegmentHeader*>(entry.base));
         }
       }
+      // Under HPCALLOC_THP=madvise a huge block's mapping may come back as
+      // a segment, or the other way round.
+      if (limits_.thp != ThpMode::kDefault && entry.huge_pages != huge_pages) {
+        pal_.advise_huge_pages(entry.base, entry.size, huge_pages);
+      }
       SegmentHeader* header = reinterpret_cast<SegmentHeader*>(entry.base);
       header->set_magic();
       header->set_node(node_);
+      header->huge_pages = huge_pages;
       // A guard page reads as zero, but the block never includes it.
       header->fresh = entry.zeroed;
       header->guarded = entry.guard != 0 && entry.guard == guard;
@@ -54,7 +64,7 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
     }
     unmap(entry.base, entry.size);
   } else if (alignment <= kSegmentSize) {
-    if (SegmentHeader* header = assemble_from_cache(map_size)) return header;
+    if (SegmentHeader* header = assemble_from_cache(map_size, huge_block)) return header;
   }
 
   char* base = reserve_mapping(map_size, alignment, offset);
@@ -63,9 +73,12 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
     return nullptr;
   }
   bind(base, map_size);
+  // A hint, whole mappings only (advising part of one splits it).
+  if (advise) pal_.advise_huge_pages(base, map_size, huge_pages);
   SegmentHeader* header = reinterpret_cast<SegmentHeader*>(base);
   header->set_magic();
   header->set_node(node_);
+  header->huge_pages = huge_pages;
   header->fresh = true;
   header->guarded = false;
   header->mapping_size = map_size;
@@ -136,7 +149,7 @@ bool MemorySource<Config>::take_from_cache(std::size_t map_size, CacheEntry* out
 }
 
 template <HeapConfig Config>
-SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size) {
+SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size, bool huge_block) {
   // The resident entries, largest first, until they cover the request.
   CacheEntry pieces[Config::kMappingCacheEntries];
   unsigned n = 0;
@@ -181,7 +194,9 @@ SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size) {
     const std::size_t move = piece.size < need ? piece.size : need;
     // What the request does not take stays cached, split off first so its
     // registry slots never name a header that moved away.
-    if (piece.size > move) keep_cached(piece.base + move, piece.size - move, piece.freed_ms);
+    if (piece.size > move) {
+      keep_cached(piece.base + move, piece.size - move, piece.freed_ms, piece.huge_pages);
+    }
     piece.size = move;
     registry_.clear(piece.base, move);
     if (!pal_.remap_move(piece.base, move, move, target + filled)) {
@@ -196,9 +211,15 @@ SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size) {
     stats_.mapped_bytes -= move;
   }
   insert_all(pieces, left);
+  // The moved pages keep their kernel mappings' advice: one call sets the
+  // whole range's (HPCALLOC_THP).
+  bool advise_new = false;
+  const bool huge_pages = wants_huge_pages(huge_block, &advise_new);
+  if (limits_.thp != ThpMode::kDefault) pal_.advise_huge_pages(target, map_size, huge_pages);
   // Written once the pages are in (the first piece brought its own).
   header->set_magic();
   header->set_node(node_);
+  header->huge_pages = huge_pages;
   header->fresh = filled == 0;
   header->guarded = false;
   header->mapping_size = map_size;
@@ -208,7 +229,8 @@ SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size) {
 }
 
 template <HeapConfig Config>
-void MemorySource<Config>::keep_cached(char* base, std::size_t size, std::uint64_t freed_ms) {
+void MemorySource<Config>::keep_cached(char* base, std::size_t size, std::uint64_t freed_ms,
+                                       bool huge_pages) {
   auto* header = reinterpret_cast<SegmentHeader*>(base);
   header->set_magic();
   header->set_node(node_);
@@ -217,7 +239,8 @@ void MemorySource<Config>::keep_cached(char* base, std::size_t size, std::uint64
   // Its slots named the mapping it was part of; still mapped and ours, so
   // they exist and this cannot fail.
   registry_.assign(base, size, header);
-  const CacheEntry entry{base, size, false, 0, freed_ms};
+  header->huge_pages = huge_pages;
+  const CacheEntry entry{base, size, false, 0, freed_ms, huge_pages};
   insert_all(&entry, 1);
 }
 
@@ -266,6 +289,7 @@ template <HeapConfig Config>
 void MemorySource<Config>::release_segment(SegmentHeader* header) {
   char* base = reinterpret_cast<char*>(header);
   const std::size_t size = header->mapping_size;
+  const bool huge_pages = header->huge_pages;  // read before a decommit zeroes it
   // A huge block's guard page stays with its cached mapping (the next huge
   // block there most likely wants it at the same place; acquire_mapping
   // lifts it otherwise).
@@ -289,7 +313,8 @@ void MemorySource<Config>::release_segment(SegmentHeader* header) {
         stats_.decayed_bytes += size;
         ++stats_.decay_events;
       }
-      insert_locked(CacheEntry{base, size, zeroed, guard_offset, now}, evicted, &evicted_count);
+      insert_locked(CacheEntry{base, size, zeroed, guard_offset, now, huge_pages}, evicted,
+                    &evicted_count);
     }
     for (unsigned i = 0; i < evicted_count; ++i) unmap(evicted[i].base, evicted[i].size);
     decay(now);

@@ -44,7 +44,8 @@ struct SegmentHeader {
   bool fresh;                // every byte after the header is still zero (new from the OS)
   std::uint8_t align_shift;  // kHuge: log2 of the alignment the block was asked for
   bool guarded;              // kHuge: the page below huge_block is a guard (inaccessible)
-  std::uint8_t reserved[3];
+  bool huge_pages;           // advised MADV_HUGEPAGE (HPCALLOC_THP, memory_source.h)
+  std::uint8_t reserved[2];
   void* owner_word;          // the heap allocating from it; fixed while live
   void* small_owner_word;    // owner when kind == kSmall, else nullptr: lets the free
                              // fast path test owner and kind with one compare

@@ -107,8 +107,10 @@ class ThreadHeap {
         medium_(reporter) {
     published_node_.store(source.node(), std::memory_order_relaxed);
     trim_requests_seen_ = source.trim_requests();
-    small_.set_decay_ms(source.limits().decay_ms);
-    medium_schedule_ = DecaySchedule(source.limits().decay_ms);
+    partial_decay_ = source.limits().partial_decay();
+    const std::int64_t decay_ms = partial_decay_ ? source.limits().decay_ms : kDecayNever;
+    small_.set_decay_ms(decay_ms);
+    medium_schedule_ = DecaySchedule(decay_ms);
     small_.set_refill_hook([](void* owner) {
       auto* heap = static_cast<ThreadHeap*>(owner);
       heap->drain_remote(Returns::kHold);
@@ -225,7 +227,18 @@ class ThreadHeap {
   // with `release_cached_mappings`, also empties the memory source's cache
   // (malloc_trim). `operation` names the call in a report of a corrupted
   // cache found on the way.
-  void trim(bool release_cached_mappings = true, const char* operation = "malloc_trim()");
+  void trim(bool release_cached_mappings = true, const char* operation = "malloc_trim()") {
+    trim_impl(release_cached_mappings, operation, /*give_back_pages=*/true);
+  }
+  // The trim of a thread's exit (HeapPool::release): caches flushed and
+  // spare segments given back, then a decay pass. Free pages (retired runs,
+  // holes, medium chunks) stay for the delay, as in a running thread: the
+  // next thread adopts this heap, often at once (thread pools, a thread
+  // per request), and giving them back here only to fault them in again
+  // there made a churn of short-lived threads 2.6 times slower. Later
+  // passes come from the adopter or the background thread (a pooled heap
+  // has no slow paths of its own).
+  void trim_at_exit();
 
   // Decay (mem/decay.h): gives back what has been free for the delay, in
   // this heap and its source's cache, if a pass is due. The slow paths call
@@ -394,6 +407,7 @@ class ThreadHeap {
     return reinterpret_cast<SegmentHeader*>(
         align_down(reinterpret_cast<std::uintptr_t>(p), kSegmentSize));
   }
+  void trim_impl(bool release_cached_mappings, const char* operation, bool give_back_pages);
   void decay_medium(std::uint64_t now);
   // Gives back the pages of every retired run, every hole and every free
   // medium interior at once (trim); blocks in caches stay. Safe wherever
@@ -425,6 +439,7 @@ class ThreadHeap {
   static constexpr unsigned kMediumRequestsPerTick = 8;
   unsigned medium_ticks_left_ = 1;   // the first medium request ticks
   unsigned trim_requests_seen_ = 0;  // the source's trim_requests() at the last tick
+  bool partial_decay_ = true;        // the source's limits().partial_decay()
   SegmentList huge_blocks_;          // the header of each live huge block
   void (*stand_in_)(void* pool, ThreadHeap* heap) = nullptr;
   void* stand_in_pool_ = nullptr;

@@ -517,7 +517,8 @@ void* ThreadHeap<Config>::realloc_by_copy(void* p, std::size_t old_usable, std::
 }
 
 template <HeapConfig Config>
-void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operation) {
+void ThreadHeap<Config>::trim_impl(bool release_cached_mappings, const char* operation,
+                                   bool give_back_pages) {
   flush_remote_batch();
   drain_remote();
   if constexpr (kMediumQuarantine) {
@@ -529,10 +530,18 @@ void ThreadHeap<Config>::trim(bool release_cached_mappings, const char* operatio
                       });
   small_.flush_all(operation);
   small_.release_spare();
-  give_back_free_pages(operation);
-  trim_requests_seen_ = source_->trim_requests();  // this trim answers them
+  if (give_back_pages) {
+    give_back_free_pages(operation);
+    trim_requests_seen_ = source_->trim_requests();  // this trim answers them
+  }
   publish_small();
   if (release_cached_mappings) source_->trim();
+}
+
+template <HeapConfig Config>
+void ThreadHeap<Config>::trim_at_exit() {
+  trim_impl(false, "thread exit", /*give_back_pages=*/false);
+  decay_tick();
 }
 
 template <HeapConfig Config>

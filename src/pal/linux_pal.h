@@ -80,6 +80,12 @@ class LinuxPal {
     return ::mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
   }
 
+  // VM_HUGEPAGE / VM_NOHUGEPAGE are flags of the kernel mapping: advising
+  // part of one splits it, so callers advise whole mappings.
+  bool advise_huge_pages(void* p, std::size_t size, bool huge) {
+    return ::madvise(p, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0;
+  }
+
   // mremap without MREMAP_MAYMOVE. Shrinking unmaps the tail and always
   // works on a valid range. Growing needs the address space after the block
   // free (else ENOMEM, mapping unchanged) and [p, p+old_size) to be one kernel

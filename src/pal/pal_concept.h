@@ -51,6 +51,11 @@
 //                          every other policy: MPOL_PREFERRED), so pages
 //                          touched later land there too. false on failure:
 //                          some pages may have moved, the memory is usable.
+//   advise_huge_pages(p, size, huge)
+//                          asks for transparent huge pages in the range
+//                          (huge: MADV_HUGEPAGE) or rules them out
+//                          (MADV_NOHUGEPAGE). A hint: false when the kernel
+//                          has no THP, and nothing else changes.
 //   topology()             node count and cpu -> node map, read once at
 //                          construction.
 //   current_node()         the node of the CPU the calling thread is running
@@ -96,6 +101,7 @@ concept Pal = requires(P& pal, const P& const_pal, void* p, std::size_t n, int n
   { pal.remap_in_place(p, n, n) } -> std::same_as<bool>;
   { pal.remap_move(p, n, n, p) } -> std::same_as<bool>;
   { pal.protect(p, n, true) } -> std::same_as<bool>;
+  { pal.advise_huge_pages(p, n, true) } -> std::same_as<bool>;
   { pal.bind(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { pal.migrate(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { const_pal.topology() } -> std::same_as<const Topology&>;

@@ -62,6 +62,7 @@ enum class PalCall : std::uint8_t {
   kBind,
   kMigrate,
   kProtect,
+  kAdviseHugePages,
   kCount,
 };
 
@@ -88,6 +89,7 @@ struct SimPageInfo {
   std::uint8_t node = 0;                 // see the top comment
   NumaPolicy policy = NumaPolicy::kOff;  // kOff: never bound
   bool guarded = false;                  // protect(.., false): recorded, not enforced
+  std::int8_t huge_advice = 0;           // advise_huge_pages: 1 huge, -1 not, 0 never advised
   friend bool operator==(const SimPageInfo&, const SimPageInfo&) = default;
 };
 
@@ -272,6 +274,20 @@ class SimPal {
       assign(i, next);
     }
     return succeed(PalCall::kProtect, size);
+  }
+
+  // Recorded per page (page_info().huge_advice); the simulation has no
+  // huge pages.
+  bool advise_huge_pages(void* p, std::size_t size, bool huge) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t first = reserved_range("advise_huge_pages", p, size);
+    if (begin_call(PalCall::kAdviseHugePages)) return false;
+    for (std::size_t i = first; i < first + size / page_size_; ++i) {
+      Page next = pages_[i];
+      next.huge_advice = huge ? 1 : -1;
+      assign(i, next);
+    }
+    return succeed(PalCall::kAdviseHugePages, size);
   }
 
   const Topology& topology() const { return topology_; }

@@ -311,6 +311,7 @@ struct Scene {
       case PalCall::kBind: return pal.bind(a, 4 * page, 0, NumaPolicy::kPreferred);
       case PalCall::kMigrate: return pal.migrate(a, 4 * page, 0, NumaPolicy::kBind);
       case PalCall::kProtect: return pal.protect(a, page, false);
+      case PalCall::kAdviseHugePages: return pal.advise_huge_pages(a, 4 * page, true);
       case PalCall::kCount: break;
     }
     return false;
@@ -322,7 +323,8 @@ struct Scene {
 
 constexpr PalCall kAllCalls[] = {PalCall::kReserve, PalCall::kRelease,      PalCall::kDecommit,
                                  PalCall::kCommit,  PalCall::kRemapInPlace, PalCall::kRemapMove,
-                                 PalCall::kBind,    PalCall::kMigrate};
+                                 PalCall::kBind,    PalCall::kMigrate,      PalCall::kProtect,
+                                 PalCall::kAdviseHugePages};
 
 TEST(SimPalFailureInjection, AnInjectedFailureChangesNothingButItsCounters) {
   for (PalCall call : kAllCalls) {
