@@ -231,14 +231,16 @@ class ThreadHeap {
     trim_impl(release_cached_mappings, operation, /*give_back_pages=*/true);
   }
   // The trim of a thread's exit (HeapPool::release): caches flushed and
-  // spare segments given back, then a decay pass. Free pages (retired runs,
-  // holes, medium chunks) stay for the delay, as in a running thread: the
-  // next thread adopts this heap, often at once (thread pools, a thread
-  // per request), and giving them back here only to fault them in again
-  // there made a churn of short-lived threads 2.6 times slower. Later
-  // passes come from the adopter or the background thread (a pooled heap
-  // has no slow paths of its own).
+  // spare segments given back, then a decay pass. Up to kExitGiveBackBytes
+  // of free pages (retired runs, holes, medium chunks) stay for the delay,
+  // as in a running thread: the next thread adopts this heap, often at once
+  // (thread pools, a thread per request), and giving them back here only
+  // to fault them in again there made a churn of short-lived threads 2.6
+  // times slower (larson). Later passes come from the adopter or the
+  // background thread. More than that (a thread ending a phase) goes back
+  // at once, where decay may split segments (SourceLimits::partial_decay).
   void trim_at_exit();
+  static constexpr std::size_t kExitGiveBackBytes = std::size_t{8} << 20;
 
   // Decay (mem/decay.h): gives back what has been free for the delay, in
   // this heap and its source's cache, if a pass is due. The slow paths call

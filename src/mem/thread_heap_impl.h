@@ -541,6 +541,15 @@ void ThreadHeap<Config>::trim_impl(bool release_cached_mappings, const char* ope
 template <HeapConfig Config>
 void ThreadHeap<Config>::trim_at_exit() {
   trim_impl(false, "thread exit", /*give_back_pages=*/false);
+  // A heap holding much free memory (a thread that ends a phase) gives it
+  // all back now: a pooled heap has no slow paths of its own, so without
+  // the background thread its decay would wait for an adopter.
+  const std::size_t free_bytes = small_.segment_count() * kSegmentSize -
+                                 small_.out_of_bitmaps_bytes() + medium_.stats().free_bytes;
+  if (free_bytes > kExitGiveBackBytes && partial_decay_) {
+    give_back_free_pages("thread exit");
+    return;
+  }
   decay_tick();
 }
 
