@@ -336,6 +336,35 @@ TEST_F(HeapDecay, TrimGivesBackEveryFreeMediumPageAtOnce) {
   EXPECT_TRUE(heap.check_consistency_for_testing());
 }
 
+// A thread's exit keeps a little free memory for the next thread (adopted
+// heaps reuse it at once) and gives back a phase's worth at once.
+TEST_F(HeapDecay, ThreadExitGivesBackAtOnceOnlyMoreThanKExitGiveBackBytes) {
+  auto churn = [&](int count) {
+    std::vector<void*> blocks;
+    std::vector<void*> kept;
+    for (int i = 0; i < count; ++i) blocks.push_back(heap.malloc(512));
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      if (i % 500 == 0) {
+        kept.push_back(blocks[i]);
+      } else {
+        heap.free(blocks[i]);
+      }
+    }
+    return kept;
+  };
+  std::vector<void*> kept = churn(2000);  // about 1 MiB free
+  heap.trim_at_exit();
+  EXPECT_EQ(f.source->stats().trimmed_bytes, 0u) << "a thread's small leftovers went back";
+  std::vector<void*> more = churn(40000);  // about 20 MiB free
+  heap.trim_at_exit();
+  EXPECT_GT(f.source->stats().trimmed_bytes, Fixture::Heap::kExitGiveBackBytes);
+  for (void* p : kept) EXPECT_TRUE(heap.usable_size(p) >= 512);
+  for (void* p : kept) heap.free(p);
+  for (void* p : more) heap.free(p);
+  EXPECT_TRUE(heap.check_consistency_for_testing());
+  EXPECT_TRUE(f.reporter.reports.empty());
+}
+
 // ---- malloc_trim() of another thread's heap ----
 
 // A request (MemorySource::request_trim) that the owner honours at its next
