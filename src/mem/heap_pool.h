@@ -126,8 +126,7 @@ class HeapPool {
   void release(Heap* heap) {
     Record* record = Record::of(heap);
     if (record->state.load() != State::kAttached) return;  // abandoned at a fork
-    if constexpr (Protocol::kTrimBeforePooling)
-      heap->trim_at_exit();
+    if constexpr (Protocol::kTrimBeforePooling) heap->trim_at_exit();
     {
       LockGuard guard(lock_);
       record->state.store(State::kPooled);

@@ -222,7 +222,8 @@ class MemorySource {
       return nullptr;
     }
     const std::size_t guard = offset - pal_.page_size();
-    SegmentHeader* header = acquire_mapping(map_size, alignment, offset, guard, /*huge_block=*/true);
+    SegmentHeader* header =
+        acquire_mapping(map_size, alignment, offset, guard, /*huge_block=*/true);
     if (header == nullptr) return nullptr;
     header->set_owner(SegmentKind::kHuge, owner);
     header->huge_block = reinterpret_cast<char*>(header) + offset;

@@ -26,8 +26,7 @@ SegmentHeader* MemorySource<Config>::acquire_mapping(std::size_t map_size, std::
     }
     if (usable) {
       if (entry.size > map_size && !entry.zeroed) {
-        keep_cached(entry.base + map_size, entry.size - map_size, entry.freed_ms,
-                    entry.huge_pages);
+        keep_cached(entry.base + map_size, entry.size - map_size, entry.freed_ms, entry.huge_pages);
         entry.size = map_size;
       } else if (entry.size > map_size) {
         // A decayed tail is only address space: unmap it. Unregister first

@@ -182,7 +182,8 @@ inline constexpr Statistic kStatistics[] = {
      .source = &SourceStats::cache_misses,
      .summary = {3, ", misses "}},
     {.name = "cache_assembled_bytes",
-     .description = "bytes of cached mappings moved (mremap) into a larger mapping a request needed",
+     .description =
+         "bytes of cached mappings moved (mremap) into a larger mapping a request needed",
      .source = &SourceStats::cache_assembled_bytes,
      .summary = {3, ", assembled ", " bytes"}},
     {.name = "remaps_in_place",

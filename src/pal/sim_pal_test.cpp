@@ -321,10 +321,10 @@ struct Scene {
   char* b = nullptr;
 };
 
-constexpr PalCall kAllCalls[] = {PalCall::kReserve, PalCall::kRelease,      PalCall::kDecommit,
-                                 PalCall::kCommit,  PalCall::kRemapInPlace, PalCall::kRemapMove,
-                                 PalCall::kBind,    PalCall::kMigrate,      PalCall::kProtect,
-                                 PalCall::kAdviseHugePages};
+constexpr PalCall kAllCalls[] = {
+    PalCall::kReserve,      PalCall::kRelease,        PalCall::kDecommit, PalCall::kCommit,
+    PalCall::kRemapInPlace, PalCall::kRemapMove,      PalCall::kBind,     PalCall::kMigrate,
+    PalCall::kProtect,      PalCall::kAdviseHugePages};
 
 TEST(SimPalFailureInjection, AnInjectedFailureChangesNothingButItsCounters) {
   for (PalCall call : kAllCalls) {

@@ -81,7 +81,7 @@ static int has_background_thread(void) {
 }
 
 static void* attach(void* arg) {
-  char* volatile p = malloc(64);  /* attaches a heap (volatile: not elided) */
+  char* volatile p = malloc(64); /* attaches a heap (volatile: not elided) */
   if (p == NULL) abort();
   p[0] = 1;
   free(p);
@@ -121,8 +121,9 @@ static int run(int background) {
       after = resident_bytes();
     }
     if (after > start + 12 * kMB) {
-      printf("FAIL: with the background thread: resident %zu bytes after 20 s (start %zu, peak %zu)\n",
-             after, start, peak);
+      printf(
+          "FAIL: with the background thread: resident %zu bytes after 20 s (start %zu, peak %zu)\n",
+          after, start, peak);
       ++failures;
     }
     if (!has_background_thread()) {
@@ -137,8 +138,10 @@ static int run(int background) {
     sleep_ms(2000);
     after = resident_bytes();
     if (after < start + 40 * kMB) {
-      printf("FAIL: without the background thread, memory went back with no slow path "
-             "(%zu -> %zu -> %zu bytes)\n", start, peak, after);
+      printf(
+          "FAIL: without the background thread, memory went back with no slow path "
+          "(%zu -> %zu -> %zu bytes)\n",
+          start, peak, after);
       ++failures;
     }
     if (has_background_thread()) {
