@@ -98,6 +98,14 @@ Settings read_settings() {
 }
 
 alignas(Globals) unsigned char g_storage[sizeof(Globals)];
+// Never destroyed (threads and exit handlers use it to the end): a union
+// member's destructor runs only when called.
+union ProcessRegistry {
+  constexpr ProcessRegistry() : registry() {}
+  ~ProcessRegistry() {}
+  Registry registry;
+};
+constinit ProcessRegistry g_registry;
 std::atomic<Globals*> g_globals{nullptr};
 constinit Lock g_init_lock;
 // Set per library by CMake: see src/CMakeLists.txt.
@@ -137,6 +145,11 @@ constexpr unsigned kLastAttachPass = PTHREAD_DESTRUCTOR_ITERATIONS - 1;
 void thread_exit(void* value);
 
 }  // namespace
+
+Registry& process_registry(Config::Pal& pal) {
+  g_registry.registry.attach_pal(pal);
+  return g_registry.registry;
+}
 
 Globals* globals() {
   // Acquire: pairs with the release in init(), so the globals are built.

@@ -44,18 +44,22 @@ struct Settings {
   SourceLimits limits;
 };
 
+// The process-wide registry, constant-initialised in static storage (its
+// 1 MiB root costs no page until used), attached to `pal` (Globals' ctor).
+Registry& process_registry(Config::Pal& pal);
+
 struct Globals {
   explicit Globals(const Settings& s)
       : settings(s),
         reporter(s.abort_on_error),
-        registry(pal),
+        registry(process_registry(pal)),
         pool(pal, {registry, reporter}),
         numa(pal, registry, pool, s.limits) {}
 
   Settings settings;
   Config::Pal pal;
   Config::Reporter reporter;  // counts its reports (hpc_stat "errors_reported")
-  Registry registry;
+  Registry& registry;         // in static storage of its own (process_registry)
   Pool pool;
   Numa numa;  // the memory sources, one per node (numa_heaps.h)
   // Serves threads whose heap was already given back at exit.

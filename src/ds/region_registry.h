@@ -101,6 +101,11 @@ class RegionRegistry {
   // The Pal must outlive the registry. constexpr so that production can
   // constant-initialise a static instance (StdSync's atomics are constexpr).
   constexpr explicit RegionRegistry(Pal& pal) : pal_(&pal) {}
+  // Without a Pal yet (attach_pal() before the first assign()): lets the
+  // process-wide registry be constant-initialised in static storage, its
+  // root never written at start-up (zero pages stay untouched).
+  constexpr RegionRegistry() : pal_(nullptr) {}
+  void attach_pal(Pal& pal) { pal_ = &pal; }
   RegionRegistry(const RegionRegistry&) = delete;
   RegionRegistry& operator=(const RegionRegistry&) = delete;
 

@@ -230,6 +230,9 @@ SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size, b
 template <HeapConfig Config>
 void MemorySource<Config>::keep_cached(char* base, std::size_t size, std::uint64_t freed_ms,
                                        bool huge_pages) {
+  // Part of a freed huge block, which ASan may still have poisoned (as in
+  // reserve_mapping: a cached range is read by nothing).
+  unpoison_memory(base, size);
   auto* header = reinterpret_cast<SegmentHeader*>(base);
   header->set_magic();
   header->set_node(node_);
