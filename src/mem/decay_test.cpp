@@ -339,12 +339,12 @@ TEST_F(HeapDecay, TrimGivesBackEveryFreeMediumPageAtOnce) {
 // A thread's exit keeps a little free memory for the next thread (adopted
 // heaps reuse it at once) and gives back a phase's worth at once.
 TEST_F(HeapDecay, ThreadExitGivesBackAtOnceOnlyMoreThanKExitGiveBackBytes) {
-  auto churn = [&](int count) {
+  auto churn = [&](int count, std::size_t keep_one_in) {
     std::vector<void*> blocks;
     std::vector<void*> kept;
     for (int i = 0; i < count; ++i) blocks.push_back(heap.malloc(512));
     for (std::size_t i = 0; i < blocks.size(); ++i) {
-      if (i % 500 == 0) {
+      if (i % keep_one_in == 0) {
         kept.push_back(blocks[i]);
       } else {
         heap.free(blocks[i]);
@@ -352,10 +352,20 @@ TEST_F(HeapDecay, ThreadExitGivesBackAtOnceOnlyMoreThanKExitGiveBackBytes) {
     }
     return kept;
   };
-  std::vector<void*> kept = churn(2000);  // about 1 MiB free
+  // About 1 MiB free, every run keeping a block: only holes, which stay.
+  std::vector<void*> kept = churn(2000, 100);
+  const std::size_t committed = f.pal.committed_bytes();
   heap.trim_at_exit();
   EXPECT_EQ(f.source->stats().trimmed_bytes, 0u) << "a thread's small leftovers went back";
-  std::vector<void*> more = churn(40000);  // about 20 MiB free
+  EXPECT_EQ(f.pal.committed_bytes(), committed);
+  // ... and they decay on the delay (a pass by the adopter or the
+  // background thread).
+  f.pal.advance_ms(kDelay + kGrain);
+  heap.decay_tick();
+  f.pal.advance_ms(kDelay + kGrain);
+  heap.decay_tick();
+  EXPECT_LT(f.pal.committed_bytes(), committed) << "the holes left at exit never decay";
+  std::vector<void*> more = churn(40000, 500);  // about 20 MiB free
   heap.trim_at_exit();
   EXPECT_GT(f.source->stats().trimmed_bytes, Fixture::Heap::kExitGiveBackBytes);
   for (void* p : kept) EXPECT_TRUE(heap.usable_size(p) >= 512);

@@ -283,8 +283,9 @@ class SmallRuns {
   // Gives the pages of every retired run back to the OS (trim, thread exit):
   // a segment pinned by a few live blocks then costs only their runs in
   // resident memory. A decommitted run is committed again when restarted.
-  // Returns the bytes given back.
-  std::size_t decommit_retired_runs();
+  // Returns the bytes given back. `holes_stay`: the caller leaves the holes
+  // to decay (a thread's exit) rather than punching them all (trim).
+  std::size_t decommit_retired_runs(bool holes_stay = false);
   // Gives back the free pages inside every live run (trim); the bytes.
   std::size_t punch_all_holes();
 

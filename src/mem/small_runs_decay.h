@@ -24,7 +24,7 @@ std::size_t SmallRuns<Config, Provider>::decommit_run(Segment* s, unsigned index
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-std::size_t SmallRuns<Config, Provider>::decommit_retired_runs() {
+std::size_t SmallRuns<Config, Provider>::decommit_retired_runs(bool holes_stay) {
   std::size_t bytes = 0;
   for (Segment* s : with_free_runs_) {
     std::uint64_t pending = s->free_runs & ~s->decommitted;
@@ -34,7 +34,17 @@ std::size_t SmallRuns<Config, Provider>::decommit_retired_runs() {
       bytes += decommit_run(s, index);
     }
   }
-  schedule_.passed(0);  // nothing left to decay
+  schedule_.passed(0);  // no retired run is left to decay
+  if (holes_stay) {
+    // A thread's exit gives back retired runs only: the next pass, due at
+    // once, finds the holes still pending.
+    for (SegmentHeader* header : all_segments_) {
+      if (reinterpret_cast<Segment*>(header)->holes_pending != 0) {
+        schedule_.pending_unstamped();
+        break;
+      }
+    }
+  }
   return bytes;
 }
 

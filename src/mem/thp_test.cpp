@@ -97,15 +97,20 @@ std::vector<void*> retire_runs(Fixture::Heap& heap) {
   return kept;
 }
 
+// Several delays pass, each ending in a slow path of the heap.
+void let_delays_pass(Fixture& f) {
+  for (int i = 0; i < 4; ++i) {
+    f.pal.advance_ms(kDelay);
+    f.heap->decay_tick();
+  }
+}
+
 TEST(Thp, UnderAlwaysDecayAndThreadExitSplitNoHugePageButMallocTrimDoes) {
   Fixture f(with_thp(ThpMode::kAlways), big_arena());
   auto& heap = *f.heap;
   const std::vector<void*> kept = retire_runs(heap);
   const std::size_t committed = f.pal.committed_bytes();
-  for (int i = 0; i < 4; ++i) {
-    f.pal.advance_ms(kDelay);
-    heap.decay_tick();
-  }
+  let_delays_pass(f);
   EXPECT_EQ(f.pal.committed_bytes(), committed) << "decay split a segment's huge page";
   EXPECT_EQ(f.source->stats().decayed_bytes, 0u);
   heap.trim_at_exit();
@@ -122,10 +127,7 @@ TEST(Thp, UnderAlwaysWithSplitAllowedDecayGivesBackPartsOfSegments) {
   auto& heap = *f.heap;
   const std::vector<void*> kept = retire_runs(heap);
   const std::size_t committed = f.pal.committed_bytes();
-  for (int i = 0; i < 4; ++i) {
-    f.pal.advance_ms(kDelay);
-    heap.decay_tick();
-  }
+  let_delays_pass(f);
   EXPECT_GT(f.source->stats().decayed_bytes, 0u);
   EXPECT_LT(f.pal.committed_bytes(), committed);
   for (void* p : kept) heap.free(p);

@@ -230,9 +230,9 @@ class ThreadHeap {
   void trim(bool release_cached_mappings = true, const char* operation = "malloc_trim()") {
     trim_impl(release_cached_mappings, operation, /*give_back_pages=*/true);
   }
-  // The trim of a thread's exit (HeapPool::release): caches flushed and
-  // spare segments given back, then a decay pass. Up to kExitGiveBackBytes
-  // of free pages (retired runs, holes, medium chunks) stay for the delay,
+  // The trim of a thread's exit (HeapPool::release): caches flushed, spare
+  // segments and retired runs given back, then a decay pass. Up to
+  // kExitGiveBackBytes of other free pages (holes, medium chunks) stay for the delay,
   // as in a running thread: the next thread adopts this heap, often at once
   // (thread pools, a thread per request), and giving them back here only
   // to fault them in again there made a churn of short-lived threads 2.6

@@ -546,9 +546,16 @@ void ThreadHeap<Config>::trim_at_exit() {
   // the background thread its decay would wait for an adopter.
   const std::size_t free_bytes = small_.segment_count() * kSegmentSize -
                                  small_.out_of_bitmaps_bytes() + medium_.stats().free_bytes;
-  if (free_bytes > kExitGiveBackBytes && partial_decay_) {
+  if (!partial_decay_) return;
+  if (free_bytes > kExitGiveBackBytes) {
     give_back_free_pages("thread exit");
     return;
+  }
+  // Retired runs (whole runs free, whose pages an adopter would touch
+  // again only for a class that needs a new run) go back; holes and free
+  // medium chunks wait for a decay pass.
+  if (const std::size_t bytes = small_.decommit_retired_runs(/*holes_stay=*/true)) {
+    source_->count_trimmed(bytes);
   }
   decay_tick();
 }

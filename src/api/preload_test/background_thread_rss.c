@@ -23,25 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "preload_test/lib/resident.h"
+
 enum { kSmall = 40000, kMedium = 200, kHuge = 5 };
 static const size_t kMB = 1000 * 1000;
 static void* handed[kSmall + kMedium + kHuge];
-
-static size_t resident_bytes(void) {
-  char text[128] = {0};
-  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  const ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  unsigned long size = 0, resident = 0;
-  if (n <= 0 || sscanf(text, "%lu %lu", &size, &resident) != 2) return 0;
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static void sleep_ms(long ms) {
-  struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&t, NULL);
-}
 
 /* Allocates everything, frees half itself, hands the other half over. */
 static void* worker(void* arg) {

@@ -19,24 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "preload_test/lib/resident.h"
+
 enum { kSmall = 100000, kMedium = 1000, kHuge = 4, kKeepOneIn = 50 };
 static const size_t kMB = 1000 * 1000;
-
-static size_t resident_bytes(void) {
-  char text[128] = {0};
-  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  const ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  unsigned long size = 0, resident = 0;
-  if (n <= 0 || sscanf(text, "%lu %lu", &size, &resident) != 2) return 0;
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static void sleep_ms(long ms) {
-  struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&t, NULL);
-}
 
 /* One slow path: a medium request (the heap reads the decay clock). */
 static void medium_request(void) {
