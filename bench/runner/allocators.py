@@ -31,6 +31,7 @@ class Allocator:
     name: str
     library: Path | None  # None: glibc's malloc, nothing preloaded
     peer: bool = True     # a peer sets the bar; hpcalloc and NAME=PATH builds are measured
+    settings: tuple[tuple[str, str], ...] = ()  # NAME=PATH@VAR=VALUE: set for this one only
 
     @property
     def is_peer(self) -> bool:
@@ -47,6 +48,7 @@ class Allocator:
         }
         if self.library is not None:
             env["LD_PRELOAD"] = str(self.library)
+        env.update(self.settings)
         return env
 
 
@@ -61,10 +63,19 @@ def resolve(names: list[str], build_dir: Path) -> list[Allocator]:
     allocators = []
     for name in names:
         peer = name in PEER_LIBRARIES
+        settings = ()
         if "=" in name:
             # NAME=PATH: another build of hpcalloc (say, before a change),
-            # measured against the peers like hpcalloc itself.
+            # measured against the peers like hpcalloc itself. PATH may
+            # end in @VAR=VALUE settings for this allocator's runs only
+            # (hpcalloc-thp=build/release/src/libhpcalloc.so@HPCALLOC_THP=always).
             name, path = name.split("=", 1)
+            path, *pairs = path.split("@")
+            bad = [pair for pair in pairs if "=" not in pair]
+            if bad:
+                problems.append(f"{name}: settings must be VAR=VALUE, not {', '.join(bad)}")
+                continue
+            settings = tuple(tuple(pair.split("=", 1)) for pair in pairs)
             library = Path(path)
             hint = "a library to preload"
         elif name == HPCALLOC:
@@ -79,7 +90,7 @@ def resolve(names: list[str], build_dir: Path) -> list[Allocator]:
         if library is not None and not library.is_file():
             problems.append(f"{name}: {library} not found ({hint})")
             continue
-        allocators.append(Allocator(name, library, peer))
+        allocators.append(Allocator(name, library, peer, settings))
     if problems:
         raise AllocatorError("\n".join(problems))
     return allocators
