@@ -541,12 +541,12 @@ void ThreadHeap<Config>::trim_impl(bool release_cached_mappings, const char* ope
 template <HeapConfig Config>
 void ThreadHeap<Config>::trim_at_exit() {
   trim_impl(false, "thread exit", /*give_back_pages=*/false);
+  if (!partial_decay_) return;  // whole segments only (HPCALLOC_THP=always)
   // A heap holding much free memory (a thread that ends a phase) gives it
   // all back now: a pooled heap has no slow paths of its own, so without
   // the background thread its decay would wait for an adopter.
   const std::size_t free_bytes = small_.segment_count() * kSegmentSize -
                                  small_.out_of_bitmaps_bytes() + medium_.stats().free_bytes;
-  if (!partial_decay_) return;
   if (free_bytes > kExitGiveBackBytes) {
     give_back_free_pages("thread exit");
     return;
