@@ -280,18 +280,15 @@ class SmallRuns {
   // of a private heap).
   void release_all();
 
-  // Gives the pages of every retired run back to the OS (trim, thread exit):
-  // a segment pinned by a few live blocks then costs only their runs in
-  // resident memory. A decommitted run is committed again when restarted.
-  // Returns the bytes given back. `holes_stay`: the caller leaves the holes
-  // to decay (a thread's exit) rather than punching them all (trim).
+  // Gives back the pages of every retired run (committed again when it
+  // restarts); the bytes. `holes_stay`: the caller (a thread's exit) leaves
+  // the holes to decay rather than punching them all (trim).
   std::size_t decommit_retired_runs(bool holes_stay = false);
   // Gives back the free pages inside every live run (trim); the bytes.
   std::size_t punch_all_holes();
 
   // Decay (mem/decay.h): retired runs and holes give their pages back once
-  // free for `decay_ms`; a cached segment reused with resident pages counts
-  // as retired from its arrival.
+  // free for `decay_ms`; a reused cached segment counts as retired on arrival.
   void set_decay_ms(std::int64_t decay_ms) { schedule_ = DecaySchedule(decay_ms); }
   bool decay_due(std::uint64_t now_ms) const { return schedule_.due(now_ms); }
   // The pass: returns the bytes given back (owner only; bounded by the
