@@ -75,7 +75,7 @@ class Session {
     registry_ = std::make_unique<Registry>(pal_);
     while (!in.empty()) {
       step(in);
-      if (registry_->leaf_count_for_testing() != leaves() || pal_.live != leaves()) {
+      if (registry_->leaf_count() != leaves() || pal_.live != leaves()) {
         fail(kName, "leaf count");
       }
     }

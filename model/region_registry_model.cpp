@@ -117,7 +117,7 @@ struct SameLeafInstall : rl::test_suite<SameLeafInstall<Orders>, 2> {
   void after() {
     RL_ASSERT(registry->lookup(at(kSlot)) == &headers[0]);
     RL_ASSERT(registry->lookup(at(2 * kSlot + kSlot - 1)) == &headers[1]);
-    RL_ASSERT(registry->leaf_count_for_testing() == 1);
+    RL_ASSERT(registry->leaf_count() == 1);
     // A second table was reserved only if the writers raced, and then its
     // loser gave it back.
     RL_ASSERT(registry.pal.reserves - registry.pal.releases == 1);
@@ -158,7 +158,7 @@ struct Publication : rl::test_suite<Publication<Orders>, 2> {
 
   void after() {
     RL_ASSERT(registry->lookup(at(2 * kSlot)) == &header);
-    RL_ASSERT(registry->leaf_count_for_testing() == 1);
+    RL_ASSERT(registry->leaf_count() == 1);
     registry.destroy_and_check_released();
   }
 };
@@ -198,7 +198,7 @@ struct ThreeThreads : rl::test_suite<ThreeThreads<Orders>, 3> {
     for (std::uintptr_t slot = 2; slot <= 5; ++slot) {
       RL_ASSERT(registry->lookup(at(slot * kSlot)) == &headers[1]);
     }
-    RL_ASSERT(registry->leaf_count_for_testing() == 2);
+    RL_ASSERT(registry->leaf_count() == 2);
     RL_ASSERT(registry.pal.reserves - registry.pal.releases == 2);
     registry.destroy_and_check_released();
   }

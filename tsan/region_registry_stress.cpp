@@ -17,10 +17,13 @@
 //            nobody), and read the header fields the source wrote before
 //            publishing: the plain mapping_size and fresh (a data race for
 //            TSan unless the registry orders them) and the magic and node.
+//            Every eighth pass they also walk the whole registry as the
+//            resident_bytes statistic does (for_each_range, then mincore of
+//            each range) and check each range's header the same way.
 //
 // Every round starts with a fresh registry, so the writers also race to
 // install its first leaf. Checked, whatever the interleaving:
-// - a header found for an address is valid (magic, node 0 or 1, fresh) and
+// - a header found for an address (or a walked range) is valid (magic, node 0 or 1, fresh) and
 //   its mapping contains the address; its kind and owner are the writer's,
 //   or still the zeros of a fresh mapping (set_owner's relaxed stores come
 //   after the assign and nothing orders them for a reader);
@@ -88,7 +91,8 @@ class Round {
   using Registry = typename Source::Registry;
   static constexpr std::size_t kSegment = Source::kSegmentSize;
 
-  explicit Round(LinuxPal& pal, unsigned seed) : registry_(std::make_unique<Registry>(pal)) {
+  explicit Round(LinuxPal& pal, unsigned seed)
+      : pal_(pal), registry_(std::make_unique<Registry>(pal)) {
     for (unsigned node = 0; node < kNodes; ++node) {
       sources_[node] = std::make_unique<Source>(pal, *registry_, node, SourceLimits{});
     }
@@ -155,7 +159,8 @@ class Round {
   void read(std::atomic<unsigned long>& found) {
     wait_for_start();
     unsigned long local_found = 0;
-    while (writers_done_.load(std::memory_order_relaxed) != kWriters) {
+    for (unsigned pass = 0; writers_done_.load(std::memory_order_relaxed) != kWriters; ++pass) {
+      if (pass % 8 == 0) local_found += walk_ranges();
       for (int w = 0; w < kWriters; ++w) {
         for (int s = 0; s < kMailboxSlots; ++s) {
           char* published = mailbox_[w][s].load(std::memory_order_relaxed);
@@ -195,6 +200,23 @@ class Round {
     return 1;
   }
 
+  // The resident_bytes walk (mem/resident_bytes.h): every range found is
+  // inside its header's mapping, whose fields were published by assign()
+  // (a range may be the part of a mapping whose slots are visible yet).
+  unsigned walk_ranges() const {
+    unsigned walked = 0;
+    registry_->for_each_range([&](void* start, std::size_t size, SegmentHeader* header) {
+      const char* base = reinterpret_cast<const char*>(header);
+      const char* first = static_cast<const char*>(start);
+      check(header->is_valid() && header->fresh, "a walked range's header is valid and fresh");
+      check(first >= base && first + size <= base + align_up(header->mapping_size, kSegment),
+            "a walked range lies inside its header's mapping");
+      check(pal_.resident_bytes(start, size) <= size, "a range's resident bytes fit in it");
+      ++walked;
+    });
+    return walked;
+  }
+
   void check_after_join() const {
     for (int w = 0; w < kWriters; ++w) {
       for (SegmentHeader* header : mappings_[w]) {
@@ -207,6 +229,7 @@ class Round {
     }
   }
 
+  LinuxPal& pal_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<Source> sources_[kNodes];
   std::atomic<char*> mailbox_[kWriters][kMailboxSlots];

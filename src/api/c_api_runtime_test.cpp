@@ -1,5 +1,7 @@
 // The prefixed C API at run time: malloc_trim, the statistics (hpc_stat,
 // hpc_print_stats, hpc_print_stats_json) and blocks freed by other threads.
+#include <cstdio>
+
 #include "api/c_api_test_support.h"
 #include "mem/statistics.h"
 
@@ -60,6 +62,46 @@ TEST(CApi, InUseBytesFollowAllocations) {
   EXPECT_LT(after, during);
 }
 
+std::size_t process_rss_bytes() {
+  FILE* statm = std::fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  unsigned long resident = 0;
+  EXPECT_EQ(std::fscanf(statm, "%lu %lu", &pages, &resident), 2);
+  std::fclose(statm);
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// resident_bytes is what is in RAM of hpcalloc's memory (mincore), not what
+// is mapped: a touched block counts, and its pages stop counting when they
+// are given back; it never exceeds the process's resident set.
+TEST(CApi, ResidentBytesFollowTouchedPagesAndFallWhenGivenBack) {
+  constexpr std::size_t kSize = std::size_t{48} << 20;
+  hpc_malloc_trim(0);
+  std::size_t before = 0;
+  ASSERT_EQ(hpc_stat("resident_bytes", &before), 0);
+  auto* p = static_cast<char*>(hpc_malloc(kSize));
+  ASSERT_NE(p, nullptr);
+  std::size_t untouched = 0;
+  ASSERT_EQ(hpc_stat("resident_bytes", &untouched), 0);
+  EXPECT_LT(untouched, before + kSize / 2) << "untouched pages counted as resident";
+  std::memset(p, 1, kSize);
+  std::size_t touched = 0;
+  ASSERT_EQ(hpc_stat("resident_bytes", &touched), 0);
+  EXPECT_GE(touched, before + kSize - (std::size_t{1} << 20));
+  EXPECT_LE(touched, process_rss_bytes());
+  std::size_t mapped = 0;
+  ASSERT_EQ(hpc_stat("mapped_bytes", &mapped), 0);
+  std::size_t metadata = 0;
+  ASSERT_EQ(hpc_stat("metadata_bytes", &metadata), 0);
+  EXPECT_GT(metadata, 0u);
+  EXPECT_LE(touched, mapped + metadata);
+  hpc_free(p);
+  hpc_malloc_trim(0);
+  std::size_t trimmed = 0;
+  ASSERT_EQ(hpc_stat("resident_bytes", &trimmed), 0);
+  EXPECT_LE(trimmed + kSize - (std::size_t{1} << 20), touched);
+}
+
 // What print(fd) writes, read back through a pipe.
 std::string printed_by(void (*print)(int)) {
   int fds[2];
@@ -117,8 +159,8 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
           ? "hpcalloc: stats: hpcalloc N.N.N, secure flavour"
           : "hpcalloc: stats: hpcalloc N.N.N, default flavour",
       "hpcalloc: stats: heaps created N, live N, pooled N, abandoned at fork N",
-      "hpcalloc: stats: bytes mapped N, in use N (small N, medium N, huge N in N blocks), cached N "
-      "in N mappings (resident N)",
+      "hpcalloc: stats: bytes mapped N (resident N), in use N (small N, medium N, huge N in N "
+      "blocks), cached N in N mappings (resident N)",
       "hpcalloc: stats: requested (medium and huge) N bytes; remote frees pushed N, drained N",
       "hpcalloc: stats: os reserves N, releases N, cache hits N, misses N, assembled N bytes, "
       "mremap in place N, moved N, numa nodes N, errors reported N",

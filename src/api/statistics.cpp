@@ -16,13 +16,17 @@
 #include "api/globals.h"
 #include "base/base.h"
 #include "base/json_writer.h"
+#include "mem/resident_bytes.h"
 #include "mem/statistics.h"
 
 namespace hpcalloc {
 namespace internal {
 namespace {
 
-ProcessStats snapshot(Globals* g) {
+// with_resident: also walk the mappings for resident_bytes (a system call
+// per resident range; see mem/resident_bytes.h), which only the summary and
+// hpc_stat("resident_bytes") ask for.
+ProcessStats snapshot(Globals* g, bool with_resident) {
   // The calling thread's own figures can be exact.
   if (Heap* heap = calling_threads_heap(); heap != nullptr) heap->publish_stats();
   ProcessStats s;
@@ -33,6 +37,11 @@ ProcessStats snapshot(Globals* g) {
   s.heapless_remote_pushed = g->heapless_remote_pushed.load(std::memory_order_relaxed);
   s.errors_reported = g->reporter.reported();
   s.background_passes = background_passes();
+  s.registry_bytes = g->registry.leaf_count() * g->registry.leaf_bytes();
+  if (with_resident) {
+    s.resident_bytes =
+        registered_resident_bytes(g->registry, g->pal) + s.pool.slab_bytes + s.registry_bytes;
+  }
   return s;
 }
 
@@ -88,7 +97,7 @@ Figures figures() {
   Figures f{};
   Globals* g = globals();
   if (g == nullptr) return f;
-  const ProcessStats s = snapshot(g);
+  const ProcessStats s = snapshot(g, false);
   f.mapped = s.sources.mapped_bytes;
   f.huge_blocks = s.heaps.huge_blocks;
   f.huge_mapped = s.heaps.huge_in_use;
@@ -100,7 +109,7 @@ Figures figures() {
 
 bool stat(const char* name, std::size_t* value) {
   Globals* g = init();
-  const ProcessStats s = snapshot(g);
+  const ProcessStats s = snapshot(g, std::string_view(name) == "resident_bytes");
   for (const Statistic& statistic : kStatistics) {
     if (statistic.name != nullptr && std::string_view(statistic.name) == name) {
       *value = process_value(statistic, s);
@@ -122,7 +131,7 @@ void print_stats(int fd) {
     report_line("stats: no allocation was made").write_to(fd);
     return;
   }
-  const ProcessStats s = snapshot(g);
+  const ProcessStats s = snapshot(g, true);
   ReportLine line;
   int line_number = -1;
   for (const Statistic& statistic : kStatistics) {
@@ -165,7 +174,7 @@ void print_stats_json(int fd) {
   json.field("initialized", g != nullptr);
   json.begin_object("statistics");
   if (g != nullptr) {
-    const ProcessStats s = snapshot(g);
+    const ProcessStats s = snapshot(g, true);
     for (const Statistic& statistic : kStatistics) {
       if (statistic.name != nullptr) json.field(statistic.name, process_value(statistic, s));
     }

@@ -179,9 +179,45 @@ class RegionRegistry {
     return leaf->entries[slot & (kLeafEntries - 1)].load(Orders::kLookup);
   }
 
-  // Test-only: the number of leaves installed. Relaxed loads: a test reads it
-  // after joining every writer, which already orders the installs before it.
-  std::size_t leaf_count_for_testing() const {
+  // Calls fn(start, size, value) for each maximal run of consecutive slots
+  // holding the same non-null value, in address order: each assigned
+  // range, with neighbours that share a value merged. For statistics (the
+  // resident bytes of every registered mapping): it takes no lock, so
+  // ranges assigned or cleared meanwhile may or may not be seen. The loads
+  // are lookup()'s: a leaf seen is constructed, an entry seen was
+  // published by its assign().
+  template <class Fn>
+  void for_each_range(Fn&& fn) const {
+    T* run_value = nullptr;
+    std::uintptr_t run_first = 0;
+    const auto flush = [&](std::uintptr_t end) {
+      if (run_value == nullptr) return;
+      fn(reinterpret_cast<void*>(run_first << kSlotShift), (end - run_first) << kSlotShift,
+         run_value);
+      run_value = nullptr;
+    };
+    for (std::uintptr_t root = 0; root < kRootEntries; ++root) {
+      Leaf* leaf = root_[root].load(Orders::kLookup);
+      if (leaf == nullptr) {
+        flush(root << kLeafBits);
+        continue;
+      }
+      for (std::uintptr_t i = 0; i < kLeafEntries; ++i) {
+        const std::uintptr_t slot = (root << kLeafBits) | i;
+        T* value = leaf->entries[i].load(Orders::kLookup);
+        if (value == run_value) continue;
+        flush(slot);
+        run_value = value;
+        run_first = slot;
+      }
+    }
+    flush(kRootEntries << kLeafBits);
+  }
+
+  // The number of leaves installed, and so the registry's bytes beyond its
+  // root (leaf_count() * leaf_bytes()). Relaxed: a statistic; a test reads
+  // it after joining every writer, which orders the installs before it.
+  std::size_t leaf_count() const {
     std::size_t count = 0;
     for (const auto& root : root_) count += root.load(std::memory_order_relaxed) != nullptr;
     return count;

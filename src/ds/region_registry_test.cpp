@@ -89,7 +89,7 @@ TYPED_TEST(RegionRegistryTest, UnknownAddressesAreNull) {
   EXPECT_EQ(this->registry.lookup(nullptr), nullptr);
   EXPECT_EQ(this->registry.lookup(this->at(this->kSlot * 3 + 5)), nullptr);
   EXPECT_EQ(this->registry.lookup(this->at(this->kLimit - 1)), nullptr);
-  EXPECT_EQ(this->registry.leaf_count_for_testing(), 0u);
+  EXPECT_EQ(this->registry.leaf_count(), 0u);
 }
 
 TYPED_TEST(RegionRegistryTest, FirstAndLastByteOfRangeFindTheValue) {
@@ -113,20 +113,56 @@ TYPED_TEST(RegionRegistryTest, RangeSpanningLeavesCreatesEachLeaf) {
   EXPECT_EQ(this->registry.lookup(this->at(start + size - 1)), &this->a);
   EXPECT_EQ(this->registry.lookup(this->at(start + size)), nullptr);
   const std::size_t leaves = (start + size - 1) / this->kLeafSpan - start / this->kLeafSpan + 1;
-  EXPECT_EQ(this->registry.leaf_count_for_testing(), leaves);
+  EXPECT_EQ(this->registry.leaf_count(), leaves);
   EXPECT_EQ(this->pal.reserves.load(), static_cast<long>(leaves));
+}
+
+// for_each_range yields each run of slots with one value, in address
+// order: neighbours with different values apart, a gap apart, a range across
+// a leaf boundary whole, the last slot of the address space included.
+TYPED_TEST(RegionRegistryTest, ForEachRangeVisitsEveryAssignedRunInAddressOrder) {
+  struct Range {
+    std::uintptr_t start, size;
+    const Header* value;
+    bool operator==(const Range&) const = default;
+  };
+  const std::uintptr_t slot = this->kSlot;
+  std::vector<Range> expected = {{slot, 2 * slot, &this->a}, {3 * slot, slot, &this->b}};
+  ASSERT_TRUE(this->registry.assign(this->at(slot), 2 * slot, &this->a));
+  ASSERT_TRUE(this->registry.assign(this->at(3 * slot), slot, &this->b));
+  if (this->kLeafSpan + 2 * slot<this->kLimit&& this->kLeafSpan> 5 * slot) {
+    // Two assigns of one value meet at the leaf boundary: one run.
+    const std::uintptr_t boundary = this->kLeafSpan;
+    ASSERT_TRUE(this->registry.assign(this->at(boundary - slot), slot, &this->a));
+    ASSERT_TRUE(this->registry.assign(this->at(boundary), 2 * slot, &this->a));
+    expected.push_back({boundary - slot, 3 * slot, &this->a});
+  }
+  ASSERT_TRUE(this->registry.assign(this->at(this->kLimit - slot), slot, &this->b));
+  expected.push_back({this->kLimit - slot, slot, &this->b});
+  std::vector<Range> seen;
+  this->registry.for_each_range([&](void* start, std::size_t size, const Header* value) {
+    seen.push_back({reinterpret_cast<std::uintptr_t>(start), size, value});
+  });
+  EXPECT_EQ(seen, expected);
+  this->registry.clear(this->at(3 * slot), slot);
+  seen.clear();
+  this->registry.for_each_range([&](void* start, std::size_t size, const Header* value) {
+    seen.push_back({reinterpret_cast<std::uintptr_t>(start), size, value});
+  });
+  expected.erase(expected.begin() + 1);
+  EXPECT_EQ(seen, expected);
 }
 
 TYPED_TEST(RegionRegistryTest, ClearForgetsTheRangeButKeepsTheLeaf) {
   const std::uintptr_t start = this->kSlot * 4;
   ASSERT_TRUE(this->registry.assign(this->at(start), 2 * this->kSlot, &this->a));
   ASSERT_TRUE(this->registry.assign(this->at(start + 2 * this->kSlot), this->kSlot, &this->b));
-  const std::size_t leaves = this->registry.leaf_count_for_testing();
+  const std::size_t leaves = this->registry.leaf_count();
   this->registry.clear(this->at(start), 2 * this->kSlot);
   EXPECT_EQ(this->registry.lookup(this->at(start)), nullptr);
   EXPECT_EQ(this->registry.lookup(this->at(start + 2 * this->kSlot - 1)), nullptr);
   EXPECT_EQ(this->registry.lookup(this->at(start + 2 * this->kSlot)), &this->b);
-  EXPECT_EQ(this->registry.leaf_count_for_testing(), leaves);
+  EXPECT_EQ(this->registry.leaf_count(), leaves);
   EXPECT_EQ(this->pal.releases.load(), 0);
   // The slots can be assigned again, to another owner.
   ASSERT_TRUE(this->registry.assign(this->at(start), this->kSlot, &this->b));
@@ -138,15 +174,15 @@ TYPED_TEST(RegionRegistryTest, LeafIsCreatedOnceAndLookupNeverCreatesOne) {
     EXPECT_EQ(this->registry.lookup(this->at(p)), nullptr);
   }
   EXPECT_EQ(this->pal.reserves.load(), 0);
-  EXPECT_EQ(this->registry.leaf_count_for_testing(), 0u);
+  EXPECT_EQ(this->registry.leaf_count(), 0u);
   ASSERT_TRUE(this->registry.assign(this->at(0), this->kSlot, &this->a));
-  EXPECT_EQ(this->registry.leaf_count_for_testing(), 1u);
+  EXPECT_EQ(this->registry.leaf_count(), 1u);
   // Another slot of the same leaf (if the leaf has one) reuses it.
   if (this->kLeafSpan > this->kSlot) {
     ASSERT_TRUE(this->registry.assign(this->at(this->kSlot), this->kSlot, &this->b));
   }
   ASSERT_TRUE(this->registry.assign(this->at(0), this->kSlot, &this->b));
-  EXPECT_EQ(this->registry.leaf_count_for_testing(), 1u);
+  EXPECT_EQ(this->registry.leaf_count(), 1u);
   EXPECT_EQ(this->pal.reserves.load(), 1);
 }
 
@@ -173,7 +209,7 @@ TYPED_TEST(RegionRegistryTest, FirstLeafFailureLeavesNothing) {
   this->pal.fail_reserve_after(0);
   EXPECT_FALSE(this->registry.assign(this->at(this->kSlot), this->kSlot, &this->a));
   EXPECT_EQ(this->registry.lookup(this->at(this->kSlot)), nullptr);
-  EXPECT_EQ(this->registry.leaf_count_for_testing(), 0u);
+  EXPECT_EQ(this->registry.leaf_count(), 0u);
   this->pal.fail_reserve_after(1);
   EXPECT_TRUE(this->registry.assign(this->at(this->kSlot), this->kSlot, &this->a));
   EXPECT_EQ(this->registry.lookup(this->at(this->kSlot)), &this->a);
@@ -200,7 +236,7 @@ TYPED_TEST(RegionRegistryTest, DestructorReleasesEveryLeaf) {
   {
     typename TestFixture::Registry registry(pal);
     ASSERT_TRUE(registry.assign(this->at(0), this->kLimit, &this->a));
-    EXPECT_EQ(pal.reserves.load(), static_cast<long>(registry.leaf_count_for_testing()));
+    EXPECT_EQ(pal.reserves.load(), static_cast<long>(registry.leaf_count()));
   }
   EXPECT_EQ(pal.releases.load(), pal.reserves.load());
 }
@@ -267,9 +303,8 @@ TEST(RegionRegistryThreads, DisjointWritersAndLiveLookups) {
     threads.back().join();
     EXPECT_EQ(failures.load(), 0) << "round " << round;
     // Racing installers: the losers gave their tables back.
-    EXPECT_EQ(pal.reserves.load() - pal.releases.load(),
-              static_cast<long>(registry.leaf_count_for_testing()));
-    EXPECT_EQ(registry.leaf_count_for_testing(), Registry::kRootEntries);
+    EXPECT_EQ(pal.reserves.load() - pal.releases.load(), static_cast<long>(registry.leaf_count()));
+    EXPECT_EQ(registry.leaf_count(), Registry::kRootEntries);
   }
 }
 
@@ -280,7 +315,7 @@ constinit RegionRegistry<Header, StdSync, FakePal> static_registry(static_pal);
 
 TEST(RegionRegistryProduction, StaticInstanceIsConstantInitialised) {
   EXPECT_EQ(static_registry.lookup(&static_pal), nullptr);
-  EXPECT_EQ(static_registry.leaf_count_for_testing(), 0u);
+  EXPECT_EQ(static_registry.leaf_count(), 0u);
 }
 
 // The production geometry on real addresses: 2 MiB slots over 48 bits.
@@ -308,7 +343,7 @@ TEST(RegionRegistryProduction, RealSegmentsAreFoundAndOthersAreForeign) {
   // Non-canonical and kernel-half addresses are foreign.
   EXPECT_EQ(registry.lookup(reinterpret_cast<void*>(std::uintptr_t{1} << 48)), nullptr);
   EXPECT_EQ(registry.lookup(reinterpret_cast<void*>(~std::uintptr_t{0} - 4095)), nullptr);
-  EXPECT_LE(registry.leaf_count_for_testing(), 2u);  // 2 only if a 32 GiB line is crossed
+  EXPECT_LE(registry.leaf_count(), 2u);  // 2 only if a 32 GiB line is crossed
   EXPECT_EQ(registry.leaf_bytes(), 16384 * sizeof(void*));
   registry.clear(segments, 2 * kSegment);
   EXPECT_EQ(registry.lookup(segments), nullptr);

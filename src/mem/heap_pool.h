@@ -51,10 +51,11 @@
 namespace hpcalloc {
 
 struct PoolCounts {
-  std::size_t created = 0;    // heaps ever built
-  std::size_t attached = 0;   // in use by a thread
-  std::size_t pooled = 0;     // waiting for a new thread
-  std::size_t abandoned = 0;  // attached at a fork, in the child
+  std::size_t created = 0;     // heaps ever built
+  std::size_t attached = 0;    // in use by a thread
+  std::size_t pooled = 0;      // waiting for a new thread
+  std::size_t abandoned = 0;   // attached at a fork, in the child
+  std::size_t slab_bytes = 0;  // reserved from the Pal for the heaps themselves
 };
 
 struct HeapPoolProtocol {
@@ -158,6 +159,7 @@ class HeapPool {
     c.attached = attached_.load();
     c.pooled = pooled_count_.load();
     c.abandoned = abandoned_.load();
+    c.slab_bytes = slab_bytes_.load();
     return c;
   }
 
@@ -296,6 +298,7 @@ class HeapPool {
       const std::size_t bytes = align_up(kRecordsPerSlab * sizeof(Record), pal_.page_size());
       auto* slab = static_cast<unsigned char*>(pal_.reserve(bytes, pal_.page_size()));
       if (slab == nullptr) return nullptr;
+      counts_add(slab_bytes_, static_cast<long>(bytes));
       slab_next_ = slab;
       slab_end_ = slab + bytes;
     }
@@ -323,6 +326,7 @@ class HeapPool {
   Var<std::size_t> attached_{0};
   Var<std::size_t> pooled_count_{0};
   Var<std::size_t> abandoned_{0};
+  Var<std::size_t> slab_bytes_{0};
 };
 
 }  // namespace hpcalloc

@@ -34,7 +34,7 @@ struct SourceTest : testing::Test {
   }
   // Bytes the pal has reserved besides the registry's leaf tables.
   std::size_t mapped() const {
-    return pal->reserved_bytes() - registry->leaf_count_for_testing() * registry->leaf_bytes();
+    return pal->reserved_bytes() - registry->leaf_count() * registry->leaf_bytes();
   }
   std::unique_ptr<SimPal> pal;
   std::unique_ptr<Registry> registry;
@@ -314,8 +314,7 @@ TEST_F(SourceTest, NumaBindingPlacesPagesOnTheSourcesNode) {
   EXPECT_EQ(s->node(), 2);
   EXPECT_EQ(pal->page_info(s).node, 2);
   EXPECT_EQ(pal->committed_bytes_on_node(2), kSegment);
-  EXPECT_EQ(pal->committed_bytes_on_node(0),
-            registry->leaf_count_for_testing() * registry->leaf_bytes());
+  EXPECT_EQ(pal->committed_bytes_on_node(0), registry->leaf_count() * registry->leaf_bytes());
   pal->fail_always(PalCall::kBind, true);
   SegmentHeader* t = source->acquire_segment(SegmentKind::kSmall, &owner);
   EXPECT_NE(t, nullptr);  // placement failed, memory still usable

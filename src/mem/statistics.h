@@ -48,6 +48,10 @@ struct ProcessStats {
   std::size_t heapless_remote_pushed = 0;  // frees sent by threads that have no heap
   std::size_t errors_reported = 0;         // misuse reports (all but the first need warn mode)
   std::size_t background_passes = 0;       // decay passes of the background thread
+  std::size_t registry_bytes = 0;          // the registry's leaves
+  // Pages of the registered mappings in RAM, plus the metadata: computed
+  // only when asked for (mem/resident_bytes.h), else 0.
+  std::size_t resident_bytes = 0;
 };
 
 struct Statistic {
@@ -104,6 +108,15 @@ inline constexpr Statistic kStatistics[] = {
      .description = "bytes mapped by the memory sources, caches included",
      .source = &SourceStats::mapped_bytes,
      .summary = {1, "bytes mapped "}},
+    {.name = "resident_bytes",
+     .description = "bytes of hpcalloc's memory in RAM now: its mappings' resident pages (mincore) "
+                    "and its metadata",
+     .process = &ProcessStats::resident_bytes,
+     .summary = {1, " (resident ", ")"}},
+    {.name = "metadata_bytes",
+     .description = "bytes mapped for hpcalloc's own use: the heaps and the registry's tables",
+     .pool = &PoolCounts::slab_bytes,
+     .process = &ProcessStats::registry_bytes},
     {.name = "in_use_bytes",
      .description = "bytes of live blocks: small, medium and huge",
      .heap_figure = &HeapStats::in_use,

@@ -86,6 +86,32 @@ class LinuxPal {
     return ::madvise(p, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0;
   }
 
+  // mincore, one vector of kResidencyChunk pages at a time (on the stack:
+  // this never allocates). A chunk mincore refuses (ENOMEM: part of it is
+  // not mapped, say a range another thread just unmapped) is asked page by
+  // page, so its mapped pages still count.
+  std::size_t resident_bytes(const void* p, std::size_t size) const {
+    std::size_t resident = 0;
+    char* const start = static_cast<char*>(const_cast<void*>(p));
+    for (std::size_t offset = 0; offset < size; offset += kResidencyChunk * page_size_) {
+      const std::size_t left = size - offset;
+      const std::size_t chunk =
+          left < kResidencyChunk * page_size_ ? left : kResidencyChunk * page_size_;
+      unsigned char vector[kResidencyChunk];
+      if (::mincore(start + offset, chunk, vector) == 0) {
+        for (std::size_t i = 0; i < chunk / page_size_; ++i)
+          resident += (vector[i] & 1U) * page_size_;
+        continue;
+      }
+      for (std::size_t page = 0; page < chunk; page += page_size_) {
+        if (::mincore(start + offset + page, page_size_, vector) == 0 && (vector[0] & 1U) != 0) {
+          resident += page_size_;
+        }
+      }
+    }
+    return resident;
+  }
+
   // mremap without MREMAP_MAYMOVE. Shrinking unmaps the tail and always
   // works on a valid range. Growing needs the address space after the block
   // free (else ENOMEM, mapping unchanged) and [p, p+old_size) to be one kernel
@@ -199,6 +225,7 @@ class LinuxPal {
  private:
   // From <linux/mempolicy.h>, which we do not include to stay independent of
   // the kernel headers' version; these values are ABI.
+  static constexpr std::size_t kResidencyChunk = 512;  // pages per mincore call
   static constexpr int kMpolDefault = 0;
   static constexpr int kMpolPreferred = 1;
   static constexpr int kMpolBind = 2;

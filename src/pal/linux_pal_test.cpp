@@ -124,6 +124,30 @@ TEST_F(LinuxPalTest, DecommitZeroesAndCommitMakesUsableAgain) {
   ASSERT_TRUE(pal_.release(p, size));
 }
 
+// resident_bytes counts the pages touched and not given back; a range
+// that is partly unmapped counts its mapped pages; more than one mincore
+// chunk (kResidencyChunk pages) is summed.
+TEST_F(LinuxPalTest, ResidentBytesCountsTouchedPagesOnly) {
+  const std::size_t pages = 1200;  // more than two mincore chunks
+  const std::size_t size = pages * page_;
+  auto* p = static_cast<char*>(pal_.reserve(size, page_));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(pal_.resident_bytes(p, size), 0u);
+  for (std::size_t page = 0; page < pages; page += 3) p[page * page_] = 1;
+  const std::size_t touched = (pages + 2) / 3 * page_;
+  EXPECT_EQ(pal_.resident_bytes(p, size), touched);
+  EXPECT_EQ(pal_.resident_bytes(p + page_, page_), 0u);
+  EXPECT_EQ(pal_.resident_bytes(p + 3 * page_, page_), page_);
+  ASSERT_TRUE(pal_.decommit(p, 600 * page_));
+  EXPECT_EQ(pal_.resident_bytes(p, size), touched - 200 * page_);
+  // Unmap a hole in the middle: the chunk around it is asked page by page.
+  ASSERT_TRUE(pal_.release(p + 900 * page_, 3 * page_));
+  EXPECT_EQ(pal_.resident_bytes(p, size), touched - 201 * page_);
+  ASSERT_TRUE(pal_.release(p, 900 * page_));
+  ASSERT_TRUE(pal_.release(p + 903 * page_, size - 903 * page_));
+  EXPECT_EQ(pal_.resident_bytes(p, size), 0u);
+}
+
 TEST_F(LinuxPalTest, RemapInPlaceGrowsIntoFreedTail) {
   // Reserve 8 pages and give back the last 6: the address space after the
   // 2-page block is then known to be free, so growing must succeed.

@@ -56,6 +56,13 @@
 //                          (huge: MADV_HUGEPAGE) or rules them out
 //                          (MADV_NOHUGEPAGE). A hint: false when the kernel
 //                          has no THP, and nothing else changes.
+//   resident_bytes(p, size)
+//                          the bytes of [p, p+size) whose physical pages
+//                          are resident now (Linux: mincore, so pages never
+//                          touched or given back do not count; SimPal: the
+//                          committed pages). Pages of the range that are not
+//                          mapped count as not resident. A statistic's
+//                          source: it may be stale as soon as it returns.
 //   topology()             node count and cpu -> node map, read once at
 //                          construction.
 //   current_node()         the node of the CPU the calling thread is running
@@ -102,6 +109,7 @@ concept Pal = requires(P& pal, const P& const_pal, void* p, std::size_t n, int n
   { pal.remap_move(p, n, n, p) } -> std::same_as<bool>;
   { pal.protect(p, n, true) } -> std::same_as<bool>;
   { pal.advise_huge_pages(p, n, true) } -> std::same_as<bool>;
+  { const_pal.resident_bytes(p, n) } -> std::same_as<std::size_t>;
   { pal.bind(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { pal.migrate(p, n, node, NumaPolicy::kBind) } -> std::same_as<bool>;
   { const_pal.topology() } -> std::same_as<const Topology&>;

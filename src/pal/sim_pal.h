@@ -338,6 +338,21 @@ class SimPal {
     injections_[index(call)].always = on;
   }
 
+  // The committed pages of the range (SimPal has no notion of a touch:
+  // what is reserved and not decommitted counts); pages outside the arena
+  // or not reserved count as not resident.
+  std::size_t resident_bytes(const void* p, std::size_t size) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t offset = offset_of(p);
+    if (offset >= arena_size_) return 0;
+    const std::size_t end = size < arena_size_ - offset ? offset + size : arena_size_;
+    std::size_t pages = 0;
+    for (std::size_t page = offset / page_size_; page < end / page_size_; ++page) {
+      pages += pages_[page].reserved && pages_[page].committed ? 1 : 0;
+    }
+    return pages * page_size_;
+  }
+
   // ---- Observers ----
 
   PalCallStats stats(PalCall call) const {

@@ -144,6 +144,21 @@ TEST(SimPal, DecommitZeroesAndCommitRestoresTheAccounting) {
   EXPECT_EQ(pal.stats(PalCall::kDecommit).bytes, 8 * page);
 }
 
+// SimPal has no touches: resident means reserved and committed.
+TEST(SimPal, ResidentBytesAreTheCommittedPagesOfTheRange) {
+  SimPal pal({.arena_size = 4 * kMiB});
+  const std::size_t page = pal.page_size();
+  auto* p = static_cast<char*>(pal.reserve(8 * page, page));
+  EXPECT_EQ(pal.resident_bytes(p, 8 * page), 8 * page);
+  ASSERT_TRUE(pal.decommit(p + 2 * page, 3 * page));
+  EXPECT_EQ(pal.resident_bytes(p, 8 * page), 5 * page);
+  EXPECT_EQ(pal.resident_bytes(p + 2 * page, 3 * page), 0u);
+  EXPECT_EQ(pal.resident_bytes(p, 16 * page), 5 * page);  // beyond: not reserved
+  ASSERT_TRUE(pal.release(p, 8 * page));
+  EXPECT_EQ(pal.resident_bytes(p, 8 * page), 0u);
+  EXPECT_EQ(pal.resident_bytes(&pal, page), 0u);  // outside the arena
+}
+
 TEST(SimPal, RemapInPlaceGrowsOnlyIntoFreePagesAndAlwaysShrinks) {
   SimPal pal({.arena_size = std::size_t{64} * 4096, .node_count = 2});
   const std::size_t page = pal.page_size();
