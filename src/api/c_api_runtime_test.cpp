@@ -163,7 +163,7 @@ TEST(CApi, PrintStatsWritesTheSummaryToTheDescriptor) {
       "blocks), cached N in N mappings (resident N)",
       "hpcalloc: stats: requested (medium and huge) N bytes; remote frees pushed N, drained N",
       "hpcalloc: stats: os reserves N, releases N, cache hits N, misses N, assembled N bytes, "
-      "mremap in place N, moved N, numa nodes N, errors reported N",
+      "grown into N bytes, mremap in place N, moved N, numa nodes N, errors reported N",
       "hpcalloc: stats: decay: gave back N bytes in N ranges; trims gave back N bytes; "
       "background passes N"};
   for (std::size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(shape(lines[i]), shapes[i]);

@@ -139,6 +139,7 @@ struct SourceStats {
   std::size_t remaps_in_place = 0;
   std::size_t remaps_moved = 0;
   std::size_t cache_assembled_bytes = 0;  // cached pages moved into a larger mapping, ever
+  std::size_t cache_grown_bytes = 0;      // cached pages a huge block grew into (realloc), ever
   std::size_t bind_failures = 0;
   std::size_t migrated_in = 0;            // mappings moved here from another node's source
   std::size_t migrate_failures = 0;       // of those, mappings whose pages could not all move
@@ -159,6 +160,7 @@ struct SourceStats {
     remaps_in_place += o.remaps_in_place;
     remaps_moved += o.remaps_moved;
     cache_assembled_bytes += o.cache_assembled_bytes;
+    cache_grown_bytes += o.cache_grown_bytes;
     bind_failures += o.bind_failures;
     migrated_in += o.migrated_in;
     migrate_failures += o.migrate_failures;
@@ -254,10 +256,12 @@ class MemorySource {
   // thread may ask while the owner migrates.
   static unsigned node_of(SegmentHeader* header) { return header->node(); }
 
-  // Resizes a huge block to hold `new_bytes`, in place or by moving its
-  // pages (then `header` is updated to the new header; the block's offset
-  // and alignment are kept). false, with nothing changed, when the OS
-  // refuses: the caller falls back to allocate-copy-free.
+  // Resizes a huge block to hold `new_bytes`: in place (taking in the
+  // cached mapping after it, or by mremap) or by moving its pages, into a
+  // resident cached mapping when there is one (then `header` is updated to
+  // the new header; the block's offset and alignment are kept). false, with
+  // nothing changed, when the OS refuses: the caller falls back to
+  // allocate-copy-free. memory_source_resize.h.
   bool resize_huge(SegmentHeader*& header, std::size_t new_bytes);
 
   // Gives the pages of a range inside a live segment back to the OS, and
@@ -358,9 +362,22 @@ class MemorySource {
   }
 
   char* reserve_mapping(std::size_t map_size, std::size_t alignment, std::size_t offset);
-  bool take_from_cache(std::size_t map_size, CacheEntry* out);
+  // The closest-fitting cached mapping of at least map_size bytes, taken
+  // out of the cache (resident_only: one whose pages were not given back).
+  bool take_from_cache(std::size_t map_size, CacheEntry* out, bool resident_only = false);
+  // For resize_huge (memory_source_resize.h).
+  bool absorb_cached_neighbour(SegmentHeader* header, std::size_t new_map);
+  char* cut_for_growth(CacheEntry entry, std::size_t map_size, bool huge_pages);
   // A miss that cached pages can still serve (memory_source_impl.h).
   SegmentHeader* assemble_from_cache(std::size_t map_size, bool huge_block);
+  // Moves resident cached mappings, largest first, into [target + from,
+  // target + map_size) (registered, reserved), over its fresh pages; the
+  // bytes filled. What a piece does not give stays cached.
+  std::size_t fill_from_cache(char* target, std::size_t from, std::size_t map_size);
+  std::size_t resident_cached_bytes() const {
+    LockGuard guard(lock_);
+    return stats_.cached_resident_bytes;
+  }
   // The part of a resident cached mapping that a request did not take
   // stays cached, under a header of its own (nothing else refers to it).
   void keep_cached(char* base, std::size_t size, std::uint64_t freed_ms, bool huge_pages);
@@ -397,3 +414,4 @@ class MemorySource {
 }  // namespace hpcalloc
 
 #include "mem/memory_source_impl.h"
+#include "mem/memory_source_resize.h"

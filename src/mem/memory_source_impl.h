@@ -129,16 +129,18 @@ char* MemorySource<Config>::reserve_mapping(std::size_t map_size, std::size_t al
 }
 
 template <HeapConfig Config>
-bool MemorySource<Config>::take_from_cache(std::size_t map_size, CacheEntry* out) {
+bool MemorySource<Config>::take_from_cache(std::size_t map_size, CacheEntry* out,
+                                           bool resident_only) {
   LockGuard guard(lock_);
   unsigned best = cache_count_;
   // Closest fit; among equals the newest (warmest).
   for (unsigned i = cache_count_; i-- > 0;) {
     const std::size_t size = cache_[i].size;
+    if (resident_only && cache_[i].zeroed) continue;
     if (size >= map_size && (best == cache_count_ || size < cache_[best].size)) best = i;
   }
   if (best == cache_count_) {
-    ++stats_.cache_misses;
+    if (!resident_only) ++stats_.cache_misses;  // (a resize's probe is no request)
     return false;
   }
   *out = cache_[best];
@@ -149,67 +151,16 @@ bool MemorySource<Config>::take_from_cache(std::size_t map_size, CacheEntry* out
 
 template <HeapConfig Config>
 SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size, bool huge_block) {
-  // The resident entries, largest first, until they cover the request.
-  CacheEntry pieces[Config::kMappingCacheEntries];
-  unsigned n = 0;
-  {
-    LockGuard guard(lock_);
-    std::size_t covered = 0;
-    while (covered < map_size) {
-      unsigned largest = cache_count_;
-      for (unsigned i = 0; i < cache_count_; ++i) {
-        if (!cache_[i].zeroed && (largest == cache_count_ || cache_[i].size > cache_[largest].size))
-          largest = i;
-      }
-      if (largest == cache_count_) break;
-      covered += cache_[largest].size;
-      pieces[n++] = cache_[largest];
-      remove_locked(largest);
-    }
-  }
-  if (n == 0) return nullptr;
+  if (resident_cached_bytes() == 0) return nullptr;
   char* const target = reserve_mapping(map_size, kSegmentSize, 0);
   auto* const header = reinterpret_cast<SegmentHeader*>(target);
   // Registered before any page moves in, as a moved huge block is.
   if (target == nullptr || !registry_.assign(target, map_size, header)) {
     if (target != nullptr) unmap(target, map_size);
-    insert_all(pieces, n);
     return nullptr;
   }
   bind(target, map_size);
-  const std::size_t page = pal_.page_size();
-  std::size_t filled = 0;
-  unsigned left = 0;  // pieces[0, left): what goes back to the cache
-  for (unsigned i = 0; i < n; ++i) {
-    CacheEntry piece = pieces[i];
-    const std::size_t need = map_size - filled;
-    // mremap moves one kernel mapping: a huge block's guard page splits
-    // its mapping in three, so it is lifted first.
-    if (need == 0 || (piece.guard != 0 && !pal_.protect(piece.base + piece.guard, page, true))) {
-      pieces[left++] = piece;
-      continue;
-    }
-    piece.guard = 0;
-    const std::size_t move = piece.size < need ? piece.size : need;
-    // What the request does not take stays cached, split off first so its
-    // registry slots never name a header that moved away.
-    if (piece.size > move) {
-      keep_cached(piece.base + move, piece.size - move, piece.freed_ms, piece.huge_pages);
-    }
-    piece.size = move;
-    registry_.clear(piece.base, move);
-    if (!pal_.remap_move(piece.base, move, move, target + filled)) {
-      // Unchanged (mremap refuses a range of several kernel mappings, as
-      // an assembled block's is): it goes back as it was.
-      registry_.assign(piece.base, move, reinterpret_cast<SegmentHeader*>(piece.base));
-      pieces[left++] = piece;
-      continue;
-    }
-    filled += move;
-    LockGuard guard(lock_);
-    stats_.mapped_bytes -= move;
-  }
-  insert_all(pieces, left);
+  const std::size_t filled = fill_from_cache(target, 0, map_size);
   // The moved pages keep their kernel mappings' advice: one call sets the
   // whole range's (HPCALLOC_THP).
   bool advise_new = false;
@@ -225,6 +176,62 @@ SegmentHeader* MemorySource<Config>::assemble_from_cache(std::size_t map_size, b
   header->link = {};
   if (filled != 0) count(&SourceStats::cache_assembled_bytes, filled);
   return header;
+}
+
+template <HeapConfig Config>
+std::size_t MemorySource<Config>::fill_from_cache(char* target, std::size_t from,
+                                                  std::size_t map_size) {
+  // The resident entries, largest first, until they cover the range.
+  CacheEntry pieces[Config::kMappingCacheEntries];
+  unsigned n = 0;
+  {
+    LockGuard guard(lock_);
+    std::size_t covered = from;
+    while (covered < map_size) {
+      unsigned largest = cache_count_;
+      for (unsigned i = 0; i < cache_count_; ++i) {
+        if (!cache_[i].zeroed && (largest == cache_count_ || cache_[i].size > cache_[largest].size))
+          largest = i;
+      }
+      if (largest == cache_count_) break;
+      covered += cache_[largest].size;
+      pieces[n++] = cache_[largest];
+      remove_locked(largest);
+    }
+  }
+  const std::size_t page = pal_.page_size();
+  std::size_t filled = from;
+  unsigned left = 0;  // pieces[0, left): what goes back to the cache
+  for (unsigned i = 0; i < n; ++i) {
+    CacheEntry piece = pieces[i];
+    const std::size_t need = map_size - filled;
+    // mremap moves one kernel mapping: a huge block's guard page splits
+    // its mapping in three, so it is lifted first.
+    if (need == 0 || (piece.guard != 0 && !pal_.protect(piece.base + piece.guard, page, true))) {
+      pieces[left++] = piece;
+      continue;
+    }
+    piece.guard = 0;
+    const std::size_t move = piece.size < need ? piece.size : need;
+    // What the range does not take stays cached, split off first so its
+    // registry slots never name a header that moved away.
+    if (piece.size > move) {
+      keep_cached(piece.base + move, piece.size - move, piece.freed_ms, piece.huge_pages);
+    }
+    piece.size = move;
+    registry_.clear(piece.base, move);
+    if (!pal_.remap_move(piece.base, move, move, target + filled)) {
+      // Unchanged: it goes back as it was.
+      registry_.assign(piece.base, move, reinterpret_cast<SegmentHeader*>(piece.base));
+      pieces[left++] = piece;
+      continue;
+    }
+    filled += move;
+    LockGuard guard(lock_);
+    stats_.mapped_bytes -= move;
+  }
+  insert_all(pieces, left);
+  return filled - from;
 }
 
 template <HeapConfig Config>
@@ -385,92 +392,6 @@ void MemorySource<Config>::decay_cache(std::uint64_t now_ms) {
     }
   }
   for (unsigned i = 0; i < evicted_count; ++i) unmap(evicted[i].base, evicted[i].size);
-}
-
-template <HeapConfig Config>
-bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_bytes) {
-  char* base = reinterpret_cast<char*>(header);
-  const std::size_t offset =
-      static_cast<std::size_t>(static_cast<char*>(header->huge_block) - base);
-  std::size_t usable = 0;
-  std::size_t new_map = 0;
-  if (!checked_align_up(new_bytes == 0 ? 1 : new_bytes, pal_.page_size(), &usable) ||
-      !checked_add(usable, offset, &new_map) ||
-      !checked_align_up(new_map, kSegmentSize, &new_map)) {
-    errno = ENOMEM;
-    return false;
-  }
-  const std::size_t old_map = header->mapping_size;
-  if (new_map <= old_map) {
-    if (new_map < old_map) {
-      registry_.clear(base + new_map, old_map - new_map);
-      if (pal_.release(base + new_map, old_map - new_map)) {
-        header->mapping_size = new_map;
-        LockGuard guard(lock_);
-        stats_.mapped_bytes -= old_map - new_map;
-        ++stats_.os_releases;
-      } else {
-        registry_.assign(base + new_map, old_map - new_map, header);
-      }
-    }
-    header->huge_size = usable;
-    return true;
-  }
-
-  // mremap works on one mapping of one protection: the guard page below
-  // the block is made accessible for the remap and set again after it,
-  // wherever the block then is.
-  const std::size_t page = pal_.page_size();
-  char* const guard_page = base + offset - page;
-  const bool guarded = header->guarded && pal_.protect(guard_page, page, true);
-  auto guard_again = [&](char* at) {
-    auto* h = reinterpret_cast<SegmentHeader*>(at);
-    h->guarded = guarded && pal_.protect(at + offset - page, page, false);
-    if (guarded && !h->guarded) count(&SourceStats::guard_failures);
-  };
-
-  if (pal_.remap_in_place(base, old_map, new_map)) {
-    if (registry_.assign(base + old_map, new_map - old_map, header)) {
-      bind(base + old_map, new_map - old_map);
-      header->mapping_size = new_map;
-      header->huge_size = usable;
-      guard_again(base);
-      LockGuard guard(lock_);
-      stats_.mapped_bytes += new_map - old_map;
-      ++stats_.remaps_in_place;
-      return true;
-    }
-    pal_.remap_in_place(base, new_map, old_map);  // shrinking back cannot fail
-  }
-
-  // Move the pages to a new range with the same offset and alignment.
-  char* target = reserve_mapping(new_map, std::size_t{1} << header->align_shift, offset);
-  if (target == nullptr) {
-    guard_again(base);
-    errno = ENOMEM;
-    return false;
-  }
-  // Register the target before the move (its header appears there with the
-  // pages), so no moment exists where the block is mapped but unknown.
-  SegmentHeader* moved = reinterpret_cast<SegmentHeader*>(target);
-  if (!registry_.assign(target, new_map, moved) ||
-      !pal_.remap_move(base, old_map, new_map, target)) {
-    unmap(target, new_map);
-    guard_again(base);
-    errno = ENOMEM;
-    return false;
-  }
-  guard_again(target);
-  registry_.clear(base, old_map);
-  bind(target + old_map, new_map - old_map);
-  moved->mapping_size = new_map;
-  moved->huge_block = target + offset;
-  moved->huge_size = usable;
-  header = moved;
-  LockGuard guard(lock_);
-  stats_.mapped_bytes -= old_map;
-  ++stats_.remaps_moved;
-  return true;
 }
 
 template <HeapConfig Config>

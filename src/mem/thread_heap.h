@@ -421,6 +421,11 @@ class ThreadHeap {
   // `operation` (the call the program made).
   std::size_t usable_size_in(SegmentHeader* segment, const void* p, const char* operation);
   void* realloc_by_copy(void* p, std::size_t old_usable, std::size_t size);
+  // realloc's growth of a medium block into a huge one (thread_heap_impl.h).
+  bool grows_into_huge(std::size_t size, std::size_t old_usable);
+  void* realloc_into_huge(void* p, std::size_t old_usable, std::size_t size);
+  static constexpr std::size_t kReallocToHugeMin = kMediumMax / 4;  // 256 KiB in production
+  static constexpr std::size_t kMaxGrowingHuge = 256;
 
   // Remote frees in and out; its queue is on a cache line of its own.
   RemoteFrees<typename Config::Sync, kRemoteBatch> remote_;

@@ -485,9 +485,11 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
         publish_medium();
         return p;
       }
+      if (grows_into_huge(size, old_usable)) return realloc_into_huge(p, old_usable, size);
       break;
     case SegmentKind::kHuge:
-      if (size > kMediumMax) {
+      // A block that grew into a huge one stays one while it is that large.
+      if (size > kMediumMax || size >= kReallocToHugeMin) {
         // The list links live in the header, which moves with the pages:
         // unlink first, relink whatever header results.
         huge_blocks_.remove(segment);
@@ -505,6 +507,32 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
     case SegmentKind::kCached: break;
   }
   return realloc_by_copy(p, old_usable, size);
+}
+
+// A medium block that realloc grows past kReallocToHugeMin and cannot grow
+// in place moves into a huge block (a mapping of its own): the buffer is
+// likely to grow again (a vector, a string being built), and from then on it
+// grows by mremap or into the cached pages after it, never by copying, and
+// only its touched pages are resident. Medium growth by copying left each
+// old chunk's pages resident until they decayed, and a segment held one
+// chunk of 1 MiB: a group of vectors grown to 1 MiB together peaked at
+// twice glibc's resident set (bench/realloc_growth.cpp). Each huge block is
+// a kernel mapping or three (its guard page), so a heap already holding
+// kMaxGrowingHuge huge blocks copies within its medium chunks instead, far
+// from the process's mapping limit (vm.max_map_count, 65530 by default).
+template <HeapConfig Config>
+bool ThreadHeap<Config>::grows_into_huge(std::size_t size, std::size_t old_usable) {
+  return size >= kReallocToHugeMin && size > old_usable &&
+         counter<&HeapStats::huge_blocks>().load(std::memory_order_relaxed) < kMaxGrowingHuge;
+}
+
+template <HeapConfig Config>
+void* ThreadHeap<Config>::realloc_into_huge(void* p, std::size_t old_usable, std::size_t size) {
+  void* q = huge_allocate(size, 0);
+  if (q == nullptr) return realloc_by_copy(p, old_usable, size);  // medium may still serve
+  std::memcpy(q, p, old_usable);
+  free(p, "realloc()");
+  return q;
 }
 
 template <HeapConfig Config>

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "base/base.h"
+#include "base/report.h"
 #include "pal/linux_topology.h"
 #include "pal/pal_concept.h"
 
@@ -118,8 +119,14 @@ class LinuxPal {
   // mapping: binding parts of a block to different policies splits it, and
   // the kernel then refuses with EFAULT. New pages are zero and inherit the
   // block's NUMA policy.
+  // A range of several kernel mappings (pages moved in from elsewhere:
+  // MemorySource reuses cached pages that way) grows by growing its last
+  // mapping: the one that holds its last page.
   bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) {
-    return ::mremap(p, old_size, new_size, 0) != MAP_FAILED;
+    if (::mremap(p, old_size, new_size, 0) != MAP_FAILED) return true;
+    if (errno != EFAULT || new_size <= old_size) return false;
+    char* const last = static_cast<char*>(p) + old_size - page_size_;
+    return ::mremap(last, page_size_, page_size_ + new_size - old_size, 0) != MAP_FAILED;
   }
 
   // mremap(MREMAP_MAYMOVE | MREMAP_FIXED) onto target, which atomically
@@ -133,16 +140,57 @@ class LinuxPal {
   // (zero-filled, as reserve gave it).
   // false with mremap's errno (EFAULT when the source is not one mapping,
   // ENOMEM at the vm.max_map_count limit).
+  // A source of several kernel mappings (EFAULT) is moved one mapping at a
+  // time (move_in_pieces); the target's tail past the moved bytes is then
+  // the reservation's own zero pages.
   bool remap_move(void* p, std::size_t old_size, std::size_t new_size, void* target) {
     const std::size_t moved = old_size < new_size ? old_size : new_size;
     if (::mremap(p, moved, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
       restore_target(target, new_size);
-      return false;
+      if (errno != EFAULT || !move_in_pieces(static_cast<char*>(p), static_cast<char*>(target),
+                                             moved)) {
+        return false;
+      }
     }
     // The tail is a whole mapping of its own now, so unmapping it cannot
     // split anything; the move has happened either way, so report success.
     if (old_size > new_size) ::munmap(static_cast<char*>(p) + new_size, old_size - new_size);
     return true;
+  }
+
+  // Moves [from, from+size) to `to` one kernel mapping at a time: the
+  // longest prefix the kernel accepts, halving on EFAULT (a prefix that
+  // runs into the next mapping: kernels before 6.17 move one mapping per
+  // call), so a few calls per mapping. A failure half-way moves the pieces
+  // back and restores the target: false, both unchanged, errno kept.
+  // `move(from, to, size)` is one mremap(MREMAP_MAYMOVE | MREMAP_FIXED) of
+  // an unresized piece (a test passes one that acts as an older kernel).
+  template <class Move>
+  bool move_in_pieces(char* from, char* to, std::size_t size, Move&& move) const {
+    std::size_t done = 0;
+    while (done < size) {
+      const std::size_t chunk = move_prefix(from + done, to + done, size - done, move);
+      if (chunk == 0) {
+        const int error = errno;
+        if (done != 0) {
+          for (std::size_t back = 0; back < done;) {
+            const std::size_t piece = move_prefix(to + back, from + back, done - back, move);
+            if (piece == 0) fatal("mremap could not move a block's pages back after a failed move");
+            back += piece;
+          }
+        }
+        restore_target(to, done);
+        errno = error;
+        return false;
+      }
+      done += chunk;
+    }
+    return true;
+  }
+  bool move_in_pieces(char* from, char* to, std::size_t size) const {
+    return move_in_pieces(from, to, size, [](char* f, char* t, std::size_t n) {
+      return ::mremap(f, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, t) != MAP_FAILED;
+    });
   }
 
   // mbind(2) through the raw system call (no libnuma: its constructor
@@ -266,6 +314,23 @@ class LinuxPal {
   // no-op (EEXIST) when the failed mremap left the target in place, and it
   // never clobbers a mapping another thread made there meanwhile. Kernels
   // before 4.17 take the flag as a hint; a mapping placed elsewhere is undone.
+  // The longest prefix of [from, from+size) that `move` moves to `to`, by
+  // halving on EFAULT; 0 (errno set) when not even one page moves.
+  template <class Move>
+  std::size_t move_prefix(char* from, char* to, std::size_t size, Move& move) const {
+    for (std::size_t chunk = size;;) {
+      if (move(from, to, chunk)) return chunk;
+      const int error = errno;
+      restore_target(to, chunk);  // an older kernel may have unmapped it
+      if (error != EFAULT || chunk == page_size_) {
+        errno = error;
+        return 0;
+      }
+      chunk = align_down(chunk / 2, page_size_);
+      if (chunk == 0) chunk = page_size_;
+    }
+  }
+
   static void restore_target(void* target, std::size_t size) {
     const int saved_errno = errno;
     void* q = ::mmap(target, size, PROT_READ | PROT_WRITE, kMapFlags | MAP_FIXED_NOREPLACE, -1, 0);

@@ -213,23 +213,126 @@ TEST_F(LinuxPalTest, RemapMoveShrinks) {
 }
 
 TEST_F(LinuxPalTest, FailedRemapMoveLeavesTheTargetMapped) {
-  // A source with a hole cannot be moved and grown; whatever the kernel
+  // A source whose first page is not mapped cannot be moved (whatever the
+  // kernel: 6.17 and later move a range of several mappings, holes
+  // included, but not one that starts in a hole); whatever the kernel
   // version, the target must still be there afterwards.
   auto* source = static_cast<char*>(pal_.reserve(4 * page_, page_));
   auto* target = static_cast<char*>(pal_.reserve(8 * page_, page_));
   ASSERT_NE(source, nullptr);
   ASSERT_NE(target, nullptr);
   std::memset(source, 0x66, 4 * page_);
-  ASSERT_TRUE(pal_.release(source + page_, page_));
+  ASSERT_TRUE(pal_.release(source, page_));
   EXPECT_FALSE(pal_.remap_move(source, 4 * page_, 8 * page_, target));
+  EXPECT_FALSE(pal_.remap_move(source, 4 * page_, 4 * page_, target));
   EXPECT_TRUE(is_mapped(target, 8 * page_));
   target[0] = 1;
   target[8 * page_ - 1] = 1;
-  EXPECT_TRUE(all_bytes_are(source, page_, 0x66));
-  EXPECT_TRUE(all_bytes_are(source + 2 * page_, 2 * page_, 0x66));
-  ASSERT_TRUE(pal_.release(source, page_));
-  ASSERT_TRUE(pal_.release(source + 2 * page_, 2 * page_));
+  EXPECT_TRUE(all_bytes_are(source + page_, 3 * page_, 0x66));
+  ASSERT_TRUE(pal_.release(source + page_, 3 * page_));
   ASSERT_TRUE(pal_.release(target, 8 * page_));
+}
+
+// A range of several kernel mappings (pages moved in from elsewhere, as
+// MemorySource reuses cached pages) moves, grown or not, one mapping at a
+// time where the kernel will not move it at once, and grows in place by
+// growing its last mapping.
+TEST_F(LinuxPalTest, ARangeOfSeveralMappingsMovesAndGrows) {
+  const std::size_t size = 16 * page_;
+  auto* source = static_cast<char*>(pal_.reserve(size, page_));
+  auto* piece = static_cast<char*>(pal_.reserve(4 * page_, page_));
+  ASSERT_NE(source, nullptr);
+  ASSERT_NE(piece, nullptr);
+  for (std::size_t i = 0; i < size; ++i) source[i] = static_cast<char>(i / page_ + 1);
+  std::memset(piece, 0x7e, 4 * page_);
+  // Pages of another mapping moved into the middle: three mappings now.
+  ASSERT_TRUE(pal_.remap_move(piece, 4 * page_, 4 * page_, source + 6 * page_));
+  auto expect_contents = [&](const char* at) {
+    for (std::size_t page = 0; page < 16; ++page) {
+      const char want = page >= 6 && page < 10 ? 0x7e : static_cast<char>(page + 1);
+      EXPECT_TRUE(all_bytes_are(at + page * page_, page_, static_cast<unsigned char>(want)))
+          << page;
+    }
+  };
+  for (const std::size_t grown : {size, 24 * page_}) {
+    auto* target = static_cast<char*>(pal_.reserve(grown, page_));
+    ASSERT_NE(target, nullptr);
+    ASSERT_TRUE(pal_.remap_move(source, size, grown, target)) << errno;
+    EXPECT_FALSE(is_mapped(source, page_));
+    expect_contents(target);
+    EXPECT_TRUE(all_bytes_are(target + size, grown - size, 0));
+    // Back where it was, for the next round (same size: pieces if need be).
+    auto* back = static_cast<char*>(pal_.reserve(size, page_));
+    ASSERT_NE(back, nullptr);
+    ASSERT_TRUE(pal_.remap_move(target, size, size, back)) << errno;
+    if (grown > size) ASSERT_TRUE(pal_.release(target + size, grown - size));
+    source = back;
+  }
+  expect_contents(source);
+  // In place: the last mapping grows, if the address space after it is free.
+  auto* after = static_cast<char*>(pal_.reserve(2 * size, page_));
+  ASSERT_NE(after, nullptr);
+  ASSERT_TRUE(pal_.release(after, 2 * size));
+  ASSERT_TRUE(pal_.remap_move(source, size, size, after));
+  ASSERT_TRUE(pal_.remap_in_place(after, size, 2 * size)) << errno;
+  expect_contents(after);
+  EXPECT_TRUE(all_bytes_are(after + size, size, 0));
+  ASSERT_TRUE(pal_.release(after, 2 * size));
+}
+
+// move_in_pieces as a kernel before 6.17 runs it (this machine's kernel
+// may move several mappings at once): a move that crosses a mapping's end
+// fails with EFAULT, so the range goes over one mapping at a time; and a
+// failure half-way (ENOMEM) moves every piece back and leaves the target.
+TEST_F(LinuxPalTest, MoveInPiecesGoesOneMappingAtATimeAndUndoesAFailure) {
+  const std::size_t size = 16 * page_;
+  auto* source = static_cast<char*>(pal_.reserve(size, page_));
+  ASSERT_NE(source, nullptr);
+  for (std::size_t i = 0; i < size; ++i) source[i] = static_cast<char>(i / page_ + 1);
+  const std::size_t ends[] = {3 * page_, 10 * page_, 11 * page_};  // where "mappings" end
+  int calls = 0;
+  int fail_at_call = -1;
+  auto old_kernel = [&](char* from, char* to, std::size_t n) {
+    ++calls;
+    if (calls == fail_at_call) {
+      errno = ENOMEM;
+      return false;
+    }
+    const std::size_t offset = static_cast<std::size_t>(from - source);
+    for (std::size_t end : ends) {
+      if (offset < size && offset < end && offset + n > end) {
+        errno = EFAULT;
+        return false;
+      }
+    }
+    return ::mremap(from, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED;
+  };
+  auto contents_are_right = [&](const char* at) {
+    for (std::size_t page = 0; page < 16; ++page) {
+      if (!all_bytes_are(at + page * page_, page_, static_cast<unsigned char>(page + 1))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  // A failure at the third successful piece's call: all undone.
+  auto* target = static_cast<char*>(pal_.reserve(size, page_));
+  ASSERT_NE(target, nullptr);
+  fail_at_call = 8;
+  errno = 0;
+  EXPECT_FALSE(pal_.move_in_pieces(source, target, size, old_kernel));
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_TRUE(contents_are_right(source));
+  EXPECT_TRUE(is_mapped(target, size));
+  EXPECT_TRUE(all_bytes_are(target, size, 0));
+  // Without the failure: every byte where it belongs, in a few calls.
+  calls = 0;
+  fail_at_call = -1;
+  ASSERT_TRUE(pal_.move_in_pieces(source, target, size, old_kernel));
+  EXPECT_TRUE(contents_are_right(target));
+  EXPECT_FALSE(is_mapped(source, page_));
+  EXPECT_LE(calls, 32);  // 4 mappings, a few halvings each (17 here)
+  ASSERT_TRUE(pal_.release(target, size));
 }
 
 TEST_F(LinuxPalTest, BindOffAndFirstTouchSucceedOnNodeZero) {
