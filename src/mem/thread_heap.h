@@ -242,6 +242,12 @@ class ThreadHeap {
   void trim_at_exit();
   static constexpr std::size_t kExitGiveBackBytes = std::size_t{8} << 20;
 
+  // realloc grows a medium block of at least kReallocToHugeMin bytes (256
+  // KiB in production) that cannot grow in place into a huge block, unless
+  // the heap holds kMaxGrowingHuge huge blocks already (grows_into_huge).
+  static constexpr std::size_t kReallocToHugeMin = kMediumMax / 4;
+  static constexpr std::size_t kMaxGrowingHuge = 256;
+
   // Decay (mem/decay.h): gives back what has been free for the delay, in
   // this heap and its source's cache, if a pass is due. The slow paths call
   // it (a small refill, a medium or huge request); a cheap clock read when
@@ -424,8 +430,6 @@ class ThreadHeap {
   // realloc's growth of a medium block into a huge one (thread_heap_impl.h).
   bool grows_into_huge(std::size_t size, std::size_t old_usable);
   void* realloc_into_huge(void* p, std::size_t old_usable, std::size_t size);
-  static constexpr std::size_t kReallocToHugeMin = kMediumMax / 4;  // 256 KiB in production
-  static constexpr std::size_t kMaxGrowingHuge = 256;
 
   // Remote frees in and out; its queue is on a cache line of its own.
   RemoteFrees<typename Config::Sync, kRemoteBatch> remote_;
@@ -473,3 +477,4 @@ class ThreadHeap {
 }  // namespace hpcalloc
 
 #include "mem/thread_heap_impl.h"
+#include "mem/thread_heap_realloc.h"

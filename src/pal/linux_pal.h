@@ -147,8 +147,8 @@ class LinuxPal {
     const std::size_t moved = old_size < new_size ? old_size : new_size;
     if (::mremap(p, moved, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
       restore_target(target, new_size);
-      if (errno != EFAULT || !move_in_pieces(static_cast<char*>(p), static_cast<char*>(target),
-                                             moved)) {
+      if (errno != EFAULT ||
+          !move_in_pieces(static_cast<char*>(p), static_cast<char*>(target), moved)) {
         return false;
       }
     }
