@@ -126,7 +126,13 @@ class SmallRuns {
     return static_cast<std::uint32_t>(
         by_bytes < floor ? floor : (by_bytes > kCacheCapacity ? kCacheCapacity : by_bytes));
   }
-  // Blocks one refill takes: half the class's cache, at most kRefillBatch.
+  // Blocks one refill takes: half the class's cache, at most kRefillBatch;
+  // but a class's first refill in a heap takes kFirstRefill and each next
+  // one twice as many until then (slow start): a refill writes a link into
+  // each block it takes, so a full batch of 480-byte blocks made 16 KiB
+  // resident for a program that wanted two blocks.
+  static constexpr unsigned kFirstRefill = 4;
+  static constexpr unsigned kSlowStartSteps = 5;
   static constexpr std::uint32_t refill_batch(unsigned size_class) {
     const std::uint32_t half = cache_limit(size_class) / 2;
     return half < kRefillBatch ? (half > 0 ? half : 1) : kRefillBatch;
@@ -386,10 +392,8 @@ class SmallRuns {
     static_cast<std::uintptr_t*>(block)[i] = value;
   }
   void* decode(std::uintptr_t link) const { return reinterpret_cast<void*>(link ^ link_key_); }
-  // The check word does not name the block: copying a cached block's words
-  // into another needs them read first, and reading them gives the keys
-  // away under any such scheme; leaving the address out saves an
-  // instruction on each of malloc, free and the double-free test.
+  // Not naming the block: copying a cached block's words needs them read,
+  // which gives the keys away anyway; leaving it out saves an instruction.
   std::uintptr_t check_word(std::uintptr_t link) const { return link ^ check_key_; }
   bool check_word_matches(const void* block, std::uintptr_t link) const {
     return word(block, 1) == check_word(link);
@@ -449,11 +453,9 @@ class SmallRuns {
     return (in_slots < run.slots_bytes) & run.divisor.divides(static_cast<std::uint32_t>(in_slots));
   }
 
-  // Bitmap words are written by the owner only, and read by other threads
-  // too (a cross-thread malloc_usable_size() asks whether a slot is free):
-  // the owner's stores and the other threads' loads are relaxed atomics
-  // (a recent value is all the question needs); the owner reads its own
-  // words plainly.
+  // Bitmap words: written by the owner only, read by other threads too (a
+  // cross-thread malloc_usable_size()) with relaxed atomics on both sides
+  // (a recent value is all that needs); the owner reads them plainly.
   static bool test_bit(const Run& run, std::size_t i) {
     return (run.free_bits[i / 64] >> (i % 64)) & 1;
   }
@@ -485,11 +487,9 @@ class SmallRuns {
     }
     return run;
   }
-  // A run retired after use (it keeps its slots' offset; a run never
-  // started has none) has no live block: a pointer to one of its slots is
-  // memory already free, most often a block freed twice after its run
-  // emptied. So is a carrier run's slot: users never get one, so a user's
-  // pointer into it is from the run's earlier life, as user blocks.
+  // A slot of a retired run (it keeps its slots' offset) is memory already
+  // free, most often a block freed twice after its run emptied; so is a
+  // carrier run's slot, which users never get.
   [[gnu::cold, gnu::noinline]] void report_not_a_slot(const Run& run, const void* block,
                                                       const char* operation);
 
@@ -512,9 +512,8 @@ class SmallRuns {
   // (after a report naming `operation`; the cache is abandoned).
   [[gnu::cold, gnu::noinline]] bool is_free(const Run& run, const void* block,
                                             const char* operation);
-  // A cached block whose words fail their check: reported, and its cache
-  // emptied without following a link (the cached blocks leak: they stay
-  // marked allocated in their bitmaps).
+  // A cached block whose words fail their check: reported, its cache emptied
+  // without following a link (those blocks leak, allocated in their bitmaps).
   [[gnu::cold, gnu::noinline]] void abandon_cache(Cache& cache, const void* corrupted,
                                                   const char* operation);
   // malloc() found its cache's head corrupted: abandon the cache, then
@@ -588,6 +587,7 @@ class SmallRuns {
   void (*refill_hook_)(void* owner) = nullptr;
   std::size_t out_of_bitmaps_bytes_ = 0;
   Cache caches_[kRunClasses];
+  std::uint8_t refills_[kRunClasses] = {};                 // up to kSlowStartSteps (refill_batch)
   IntrusiveList<Run, &Run::link> available_[kRunClasses];  // runs with free slots, per class
   IntrusiveList<Segment, &Segment::with_free_runs_link> with_free_runs_;  // with a retired run
   IntrusiveList<SegmentHeader, &SegmentHeader::link> all_segments_;

@@ -199,7 +199,11 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   }
   char* slots = reinterpret_cast<char*>(s) + run->slots_offset;
   const std::size_t slot_size = run->slot_size;
-  const unsigned batch = refill_batch(size_class);
+  unsigned batch = refill_batch(size_class);
+  if (refills_[size_class] < kSlowStartSteps) {
+    const unsigned slow = kFirstRefill << refills_[size_class]++;
+    if (slow < batch) batch = slow;
+  }
   const unsigned want = run->free_count < batch ? run->free_count : batch;
   HPCALLOC_ASSERT(want > 0);
   void* first = nullptr;   // returned

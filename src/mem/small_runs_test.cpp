@@ -156,6 +156,26 @@ TYPED_TEST(SmallRunsTest, CacheIsLifoAndFlushesBeyondCapacity) {
   EXPECT_TRUE(f.runs.check_consistency_for_testing());
 }
 
+// Slow start: a class's first refill takes kFirstRefill blocks, each next
+// one twice as many, up to refill_batch(); so a program that wants two
+// blocks of a class does not write (make resident) a whole batch.
+TYPED_TEST(SmallRunsTest, RefillsStartSmallAndDoubleUpToTheBatch) {
+  auto& f = this->f;
+  using Runs = typename SmallRunsFixture<TypeParam>::Runs;
+  if (Runs::refill_batch(0) <= Runs::kFirstRefill)
+    GTEST_SKIP() << "batches too small to start slow";
+  std::vector<void*> blocks;
+  for (unsigned k = 0; k < Runs::kSlowStartSteps + 2; ++k) {
+    blocks.push_back(f.runs.allocate(0));  // the cache is empty: a refill
+    const unsigned slow = k < Runs::kSlowStartSteps ? Runs::kFirstRefill << k : ~0u;
+    const unsigned want = std::min<unsigned>(Runs::refill_batch(0), slow);
+    ASSERT_EQ(f.runs.cached_blocks(0), want - 1) << "refill " << k;
+    while (f.runs.cached_blocks(0) != 0) blocks.push_back(f.runs.allocate(0));
+  }
+  for (void* p : blocks) f.free(p);
+  EXPECT_TRUE(f.runs.check_consistency_for_testing());
+}
+
 TYPED_TEST(SmallRunsTest, InteriorAndMisalignedPointersAreReported) {
   auto& f = this->f;
   const unsigned c = SmallRunsFixture<TypeParam>::Classes::class_of(48);
