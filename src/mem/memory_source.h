@@ -217,12 +217,7 @@ class MemorySource {
     const std::size_t offset = huge_offset(alignment);
     std::size_t usable = 0;
     std::size_t map_size = 0;
-    if (!checked_align_up(bytes == 0 ? 1 : bytes, pal_.page_size(), &usable) ||
-        !checked_add(usable, offset, &map_size) ||
-        !checked_align_up(map_size, kSegmentSize, &map_size)) {
-      errno = ENOMEM;
-      return nullptr;
-    }
+    if (!huge_sizes(bytes, offset, &usable, &map_size)) return nullptr;
     const std::size_t guard = offset - pal_.page_size();
     SegmentHeader* header =
         acquire_mapping(map_size, alignment, offset, guard, /*huge_block=*/true);
@@ -336,6 +331,20 @@ class MemorySource {
     std::uint64_t freed_ms;  // when it entered the cache (decay)
     bool huge_pages;         // advised MADV_HUGEPAGE (SegmentHeader::huge_pages)
   };
+
+  // A huge block of `bytes` at `offset` in its mapping: its usable size (in
+  // pages) and the mapping's (in segments). false, errno = ENOMEM, when
+  // they overflow.
+  bool huge_sizes(std::size_t bytes, std::size_t offset, std::size_t* usable,
+                  std::size_t* map_size) const {
+    if (checked_align_up(bytes == 0 ? 1 : bytes, pal_.page_size(), usable) &&
+        checked_add(*usable, offset, map_size) &&
+        checked_align_up(*map_size, kSegmentSize, map_size)) {
+      return true;
+    }
+    errno = ENOMEM;
+    return false;
+  }
 
   // Where a huge block starts in its mapping: past the header's page and
   // the guard page, at the alignment asked.

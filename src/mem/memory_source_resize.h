@@ -26,12 +26,7 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
       static_cast<std::size_t>(static_cast<char*>(header->huge_block) - base);
   std::size_t usable = 0;
   std::size_t new_map = 0;
-  if (!checked_align_up(new_bytes == 0 ? 1 : new_bytes, pal_.page_size(), &usable) ||
-      !checked_add(usable, offset, &new_map) ||
-      !checked_align_up(new_map, kSegmentSize, &new_map)) {
-    errno = ENOMEM;
-    return false;
-  }
+  if (!huge_sizes(new_bytes, offset, &usable, &new_map)) return false;
   const std::size_t old_map = header->mapping_size;
   if (new_map <= old_map) {
     if (new_map < old_map) {
@@ -70,6 +65,10 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
 
   // 2. In place.
   if (pal_.remap_in_place(base, have, new_map)) {
+    // The address space grown into may have held a freed huge block,
+    // which ASan poisoned and its munmap did not clear (as in
+    // reserve_mapping).
+    unpoison_memory(base + have, new_map - have);
     if (registry_.assign(base + have, new_map - have, header)) {
       bind(base + have, new_map - have);
       header->mapping_size = new_map;
