@@ -115,13 +115,11 @@ class LinuxPal {
 
   // mremap without MREMAP_MAYMOVE. Shrinking unmaps the tail and always
   // works on a valid range. Growing needs the address space after the block
-  // free (else ENOMEM, mapping unchanged) and [p, p+old_size) to be one kernel
-  // mapping: binding parts of a block to different policies splits it, and
-  // the kernel then refuses with EFAULT. New pages are zero and inherit the
-  // block's NUMA policy.
-  // A range of several kernel mappings (pages moved in from elsewhere:
-  // MemorySource reuses cached pages that way) grows by growing its last
-  // mapping: the one that holds its last page.
+  // free (else ENOMEM, mapping unchanged). The kernel grows one kernel
+  // mapping only (EFAULT for more); a range of several (pages moved in from
+  // elsewhere, as MemorySource reuses cached pages; parts of a block bound
+  // to different policies) grows by growing its last one, which holds its
+  // last page. New pages are zero and inherit that mapping's NUMA policy.
   bool remap_in_place(void* p, std::size_t old_size, std::size_t new_size) {
     if (::mremap(p, old_size, new_size, 0) != MAP_FAILED) return true;
     if (errno != EFAULT || new_size <= old_size) return false;
@@ -310,10 +308,6 @@ class LinuxPal {
     return ::syscall(SYS_mbind, p, size, mode, mask, max_node, flags);
   }
 
-  // MAP_FIXED_NOREPLACE maps only if the whole range is free, so this is a
-  // no-op (EEXIST) when the failed mremap left the target in place, and it
-  // never clobbers a mapping another thread made there meanwhile. Kernels
-  // before 4.17 take the flag as a hint; a mapping placed elsewhere is undone.
   // The longest prefix of [from, from+size) that `move` moves to `to`, by
   // halving on EFAULT; 0 (errno set) when not even one page moves.
   template <class Move>
@@ -331,6 +325,10 @@ class LinuxPal {
     }
   }
 
+  // MAP_FIXED_NOREPLACE maps only if the whole range is free, so this is a
+  // no-op (EEXIST) when the failed mremap left the target in place, and it
+  // never clobbers a mapping another thread made there meanwhile. Kernels
+  // before 4.17 take the flag as a hint; a mapping placed elsewhere is undone.
   static void restore_target(void* target, std::size_t size) {
     const int saved_errno = errno;
     void* q = ::mmap(target, size, PROT_READ | PROT_WRITE, kMapFlags | MAP_FIXED_NOREPLACE, -1, 0);
