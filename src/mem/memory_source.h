@@ -254,9 +254,10 @@ class MemorySource {
   // Resizes a huge block to hold `new_bytes`: in place (taking in the
   // cached mapping after it, or by mremap) or by moving its pages, into a
   // resident cached mapping when there is one (then `header` is updated to
-  // the new header; the block's offset and alignment are kept). false, with
-  // nothing changed, when the OS refuses: the caller falls back to
-  // allocate-copy-free. memory_source_resize.h.
+  // the new header; the block's offset and alignment are kept). false when
+  // the OS refuses, the block unchanged (its mapping may have taken in the
+  // cached neighbour): the caller falls back to allocate-copy-free.
+  // memory_source_resize.h.
   bool resize_huge(SegmentHeader*& header, std::size_t new_bytes);
 
   // Gives the pages of a range inside a live segment back to the OS, and

@@ -72,25 +72,10 @@
 #include "mem/hardening.h"
 #include "mem/segment.h"
 #include "mem/size_classes.h"
+#include "mem/slot_divisor.h"
 #include "mem/small_block_hardening.h"
 
 namespace hpcalloc {
-
-// Division of 32-bit slot offsets by a slot size with one multiply
-// (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019):
-// with magic = floor((2^64 - 1) / d) + 1, n is a multiple of d exactly when
-// n * magic (mod 2^64) <= magic - 1, and n / d is the high half of the
-// 128-bit product n * magic.
-struct SlotDivisor {
-  std::uint64_t magic = 0;
-
-  static constexpr SlotDivisor of(std::uint32_t d) { return {UINT64_MAX / d + 1}; }
-  constexpr bool divides(std::uint32_t n) const { return n * magic <= magic - 1; }
-  constexpr std::uint32_t quotient(std::uint32_t n) const {
-    __extension__ using Wide = unsigned __int128;  // GCC and Clang on 64-bit targets
-    return static_cast<std::uint32_t>((static_cast<Wide>(n) * magic) >> 64);
-  }
-};
 
 template <HeapConfig Config, SegmentProvider Provider>
 class SmallRuns {

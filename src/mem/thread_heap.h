@@ -246,6 +246,7 @@ class ThreadHeap {
   // KiB in production) that cannot grow in place into a huge block, unless
   // the heap holds kMaxGrowingHuge huge blocks already (grows_into_huge).
   static constexpr std::size_t kReallocToHugeMin = kMediumMax / 4;
+  static_assert(kReallocToHugeMin < kMediumMax, "a huge block never shrinks to medium above it");
   static constexpr std::size_t kMaxGrowingHuge = 256;
 
   // Decay (mem/decay.h): gives back what has been free for the delay, in

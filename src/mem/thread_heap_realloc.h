@@ -46,8 +46,9 @@ void* ThreadHeap<Config>::realloc(void* p, std::size_t size) {
       if (grows_into_huge(size, old_usable)) return realloc_into_huge(p, old_usable, size);
       break;
     case SegmentKind::kHuge:
-      // A block that grew into a huge one stays one while it is that large.
-      if (size > kMediumMax || size >= kReallocToHugeMin) {
+      // A huge block stays one down to kReallocToHugeMin (below kMediumMax),
+      // so a block that grew into one is not copied back on the way.
+      if (size >= kReallocToHugeMin) {
         // The list links live in the header, which moves with the pages:
         // unlink first, relink whatever header results.
         huge_blocks_.remove(segment);
