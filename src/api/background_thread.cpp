@@ -12,6 +12,7 @@
 
 #include "api/globals.h"
 #include "base/base.h"
+#include "base/process_info.h"
 
 namespace hpcalloc::internal {
 namespace {
@@ -58,7 +59,7 @@ void* run(void* arg) {
 [[gnu::constructor]] void start_at_load() {
   int loading = kLoading;
   g_state.compare_exchange_strong(loading, kIdle, std::memory_order_acq_rel);
-  if (std::getenv("HPCALLOC_BACKGROUND_THREAD") == nullptr) return;
+  if (env_value("HPCALLOC_BACKGROUND_THREAD") == nullptr) return;
   start_background_thread(init());
 }
 

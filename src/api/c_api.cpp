@@ -16,6 +16,7 @@
 #include "api/hpcalloc.h"
 #include "api/production_config.h"
 #include "base/base.h"
+#include "base/process_info.h"
 
 namespace hpcalloc {
 namespace {
@@ -27,14 +28,13 @@ constexpr std::size_t kMallocAlignment = 16;
 // glibc calls impossible, answered with ENOMEM before any work.
 constexpr std::size_t kMaxRequest = PTRDIFF_MAX;
 
-// sysconf once; a racing first call stores the same value, so relaxed is
-// enough.
+// Read once (base/process_info.h); a racing first call stores the same
+// value, so relaxed is enough.
 std::size_t page_size() {
   static std::atomic<std::size_t> cached{0};
   std::size_t page = cached.load(std::memory_order_relaxed);
   if (page == 0) [[unlikely]] {
-    const long value = ::sysconf(_SC_PAGESIZE);
-    page = value > 0 ? static_cast<std::size_t>(value) : 4096;
+    page = os_page_size();
     cached.store(page, std::memory_order_relaxed);
   }
   return page;
@@ -77,7 +77,7 @@ void* glibc_memalign(std::size_t alignment, std::size_t size, const char* call) 
   line.text(operation).text(": block ").ptr(p).text(" (usable size ").dec(usable);
   line.text(") freed with size ").dec(size);
   if (alignment != 0) line.text(" and alignment ").dec(alignment);
-  const char* policy = std::getenv("HPCALLOC_ON_ERROR");
+  const char* policy = env_value("HPCALLOC_ON_ERROR");
   if (policy == nullptr || std::string_view(policy) != "warn") fatal(line);
   report_line(line.view()).write_to(STDERR_FILENO);
 }

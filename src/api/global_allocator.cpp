@@ -44,6 +44,7 @@
 #include "api/foreign_pointers.h"
 #include "api/globals.h"
 #include "base/base.h"
+#include "base/process_info.h"
 
 namespace hpcalloc {
 namespace internal {
@@ -55,7 +56,7 @@ constinit PlacementWarning g_placement_warning([](const ReportLine& line) { warn
 }  // namespace
 
 StatsFormat read_stats_format() {
-  const char* raw = std::getenv("HPCALLOC_STATS");
+  const char* raw = env_value("HPCALLOC_STATS");
   if (raw == nullptr) return StatsFormat::kOff;
   const std::string_view value(raw);
   if (value == "json") return StatsFormat::kJson;
@@ -78,7 +79,7 @@ Settings read_settings() {
   s.stats = read_stats_format();
   // Child processes inherit the variables; a file keeps the summaries out of
   // output other programs parse (a build tool reading uname's stderr).
-  s.stats_file = std::getenv("HPCALLOC_STATS_FILE");
+  s.stats_file = env_value("HPCALLOC_STATS_FILE");
   if (s.stats_file != nullptr && s.stats_file[0] == '\0') s.stats_file = nullptr;
   if (s.stats_file != nullptr && s.stats == StatsFormat::kOff) s.stats = StatsFormat::kText;
   s.abort_on_error = env_choice("HPCALLOC_ON_ERROR", kOnError, 0) == 0;

@@ -1,5 +1,6 @@
 // Reading HPCALLOC_* environment variables without allocating: values are
-// parsed in place from the environment block (getenv does not allocate), and
+// parsed in place from the environment block (env_value, base/process_info.h,
+// which reads what getenv reads without touching getenv's code), and
 // a bad value gets one warning line naming the variable and the default used.
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "base/process_info.h"
 #include "base/report.h"
 
 namespace hpcalloc {
@@ -64,7 +66,7 @@ namespace detail {
 // outside [min, max] (the last two with a warning).
 inline std::uint64_t env_size(const char* name, std::uint64_t fallback, std::uint64_t min = 0,
                               std::uint64_t max = UINT64_MAX) {
-  const char* raw = std::getenv(name);
+  const char* raw = env_value(name);
   if (raw == nullptr) return fallback;
   std::uint64_t value = 0;
   if (!parse_size(raw, &value) || value < min || value > max) {
@@ -80,7 +82,7 @@ inline std::uint64_t env_size(const char* name, std::uint64_t fallback, std::uin
 // (also "never") for none; `fallback` when unset or malformed (warned).
 inline std::int64_t env_delay_ms(const char* name, std::int64_t fallback,
                                  std::uint64_t max = std::uint64_t{1} << 40) {
-  const char* raw = std::getenv(name);
+  const char* raw = env_value(name);
   if (raw == nullptr) return fallback;
   const std::string_view value(raw);
   if (value == "-1" || value == "never") return -1;
@@ -102,7 +104,7 @@ inline std::int64_t env_delay_ms(const char* name, std::int64_t fallback,
 
 // The boolean in variable `name`, or `fallback` when unset or malformed.
 inline bool env_bool(const char* name, bool fallback) {
-  const char* raw = std::getenv(name);
+  const char* raw = env_value(name);
   if (raw == nullptr) return fallback;
   bool value = false;
   if (!parse_bool(raw, &value)) {
@@ -116,7 +118,7 @@ inline bool env_bool(const char* name, bool fallback) {
 // it is unset or not one of them (with a warning listing the choices).
 template <std::size_t kCount>
 int env_choice(const char* name, const char* const (&choices)[kCount], int fallback) {
-  const char* raw = std::getenv(name);
+  const char* raw = env_value(name);
   if (raw == nullptr) return fallback;
   const std::string_view value(raw);
   for (std::size_t i = 0; i < kCount; ++i) {

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "base/base.h"
+#include "base/process_info.h"
 #include "base/report.h"
 #include "pal/linux_topology.h"
 #include "pal/pal_concept.h"
@@ -28,9 +29,7 @@ namespace hpcalloc {
 
 class LinuxPal {
  public:
-  LinuxPal() : page_size_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) {
-    read_topology(&topology_);
-  }
+  LinuxPal() : page_size_(os_page_size()) { read_topology(&topology_); }
   LinuxPal(const LinuxPal&) = delete;
   LinuxPal& operator=(const LinuxPal&) = delete;
 

@@ -265,7 +265,9 @@ TEST_F(LinuxPalTest, ARangeOfSeveralMappingsMovesAndGrows) {
     auto* back = static_cast<char*>(pal_.reserve(size, page_));
     ASSERT_NE(back, nullptr);
     ASSERT_TRUE(pal_.remap_move(target, size, size, back)) << errno;
-    if (grown > size) ASSERT_TRUE(pal_.release(target + size, grown - size));
+    if (grown > size) {
+      ASSERT_TRUE(pal_.release(target + size, grown - size));
+    }
     source = back;
   }
   expect_contents(source);
