@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "model/scenarios/remote_frees_scenario.h"
 #include "sync/std_sync.h"
@@ -29,9 +30,49 @@ using namespace hpcalloc;
 using stress::CountingChecker;
 
 template <class Policy, bool kCarriers>
-using Stress = scenarios::RemoteFreesScenario<StdSync, CountingChecker, 4, 64, 200, Policy,
-                                              kCarriers, /*kDuplicate=*/true,
-                                              /*kCapacity=*/8>;
+using Scenario = scenarios::RemoteFreesScenario<StdSync, CountingChecker, 4, 64, 200, Policy,
+                                                kCarriers, /*kDuplicate=*/true,
+                                                /*kCapacity=*/8>;
+
+// The model's owner drains a fixed 200 times. On a busy machine it could
+// finish those before a sender ran, leaving every batch to after(), on the
+// main thread, ordered after the senders by their join: then a broken
+// push (relaxed_push) raced with nothing and went unseen (it did, with
+// both cores busy). Here the owner keeps draining until every block has
+// arrived, so it takes the senders' batches itself, with no order between
+// their writes and its reads but the queue's own. A broken twin that loses
+// blocks would keep it waiting: once every sender has finished it drains
+// kDrainsAfterSenders more times and stops (after() reports the loss). The
+// senders count themselves with relaxed atomics, which TSan does not take
+// for an order, so the count hides no race.
+template <class Policy, bool kCarriers>
+struct Stress : Scenario<Policy, kCarriers> {
+  using Base = Scenario<Policy, kCarriers>;
+  static constexpr unsigned kDrainsAfterSenders = 64;
+  std::atomic<unsigned> senders_done{0};
+
+  unsigned arrived() const {
+    unsigned n = 0;
+    for (const auto& f : this->freed) n += f.load() != 0 ? 1 : 0;
+    return n;
+  }
+  void thread(unsigned index) {
+    if (index != Base::kOwner) {
+      Base::thread(index);
+      senders_done.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    unsigned after_senders = 0;
+    while (arrived() < Base::kBlocks) {
+      this->ends[Base::kOwner].drain(Returns::kHold);
+      if (senders_done.load(std::memory_order_relaxed) == Base::kSenders &&
+          ++after_senders > kDrainsAfterSenders) {
+        break;
+      }
+      std::this_thread::yield();
+    }
+  }
+};
 
 template <class Policy, bool kCarriers = true>
 int run(unsigned iterations) {
