@@ -187,9 +187,13 @@ class SmallRuns {
     // is free in its bitmap, which a free of a stale pointer into a
     // restarted run can find; such a block is reported when a flush takes
     // it to its bitmap, and deallocate() (every other free) checks at once.
-    if (looks_cached(block)) return false;
+    // The cache's limit first: a carrier class's is 0, so a stale pointer
+    // that now names one of this heap's carriers (in flight, its words
+    // written by the heap it went to) leaves here before its words are
+    // read, for deallocate() to reject by its run (tsan/misuse_race_stress).
     Cache& cache = caches_[run->size_class];
     if (cache.count >= cache.limit) return false;
+    if (looks_cached(block)) return false;
     link_cached(block, cache.head);
     cache.head = block;
     ++cache.count;
