@@ -13,6 +13,7 @@ packages=(
   python3-matplotlib numactl                          # bench plots, NUMA binding
   libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev  # benchmark peers
   sqlite3 git                                         # preload tests run them
+  redis-server redis-tools                            # bench/programs: redis workload
   make pkgconf man-db                                 # install test: examples, man page
   openmpi-bin libopenmpi-dev                          # preload test under mpirun (libgomp: GCC's)
   debhelper lintian fakeroot dpkg-dev                 # scripts/package.sh: the Debian packages

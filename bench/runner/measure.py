@@ -5,9 +5,12 @@ measured phase, without process start-up); the peak resident set size is the
 workload's ru_maxrss from wait4. The run is started through
 bench_runner_spawn (spawn.c), a small parent that forks the workload and
 reports that rusage: a child forked from this Python process would count the
-interpreter's own memory in its ru_maxrss. A run that does not end cleanly
-is classified, never dropped:
-  CORRUPT  exit 3: the workload found its memory changed behind its back
+interpreter's own memory in its ru_maxrss. A real-program driver
+(bench/programs/, programs.py) reports its measured program's peak RSS and
+CPU time on the result line instead. A run that does not end cleanly is
+classified, never dropped:
+  CORRUPT  exit 3: the workload found its memory changed behind its back (or
+           a real program gave a wrong answer)
   TIMEOUT  still running after the time limit: its process group is killed
   CRASH    any other outcome: a signal, another exit code, or exit 0
            without a well-formed result line
@@ -138,6 +141,17 @@ def _read_result(result: RunResult, stdout: str) -> None:
     try:
         result.seconds = float(fields["seconds"])
         result.ops = int(fields["ops"])
+    except ValueError:
+        result.status, result.detail = CRASH, "malformed result line"
+        return
+    # A real-program driver (bench/programs/) starts the measured program
+    # itself and reports that program's peak RSS and CPU time: the spawner's
+    # figures would include the driver's own Python and its helpers.
+    try:
+        if "peak_rss_kib" in fields:
+            result.peak_rss_kib = int(fields.pop("peak_rss_kib"))
+        if "cpu_seconds" in fields:
+            result.cpu_seconds = float(fields.pop("cpu_seconds"))
     except ValueError:
         result.status, result.detail = CRASH, "malformed result line"
         return

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""hpcalloc's benchmark runner: every workload program under every allocator,
+"""hpcalloc's benchmark runner: every workload program (and real program:
+bench/programs/) under every allocator,
 each run its own process, interleaved so that drift and noise hit all
 allocators alike; then medians, ratios to the best peer, the goal check,
 CSV files and charts. See bench/README.md.
@@ -33,32 +34,18 @@ import idle  # noqa: E402
 import instructions  # noqa: E402
 import paired  # noqa: E402
 import plots  # noqa: E402
+import programs  # noqa: E402
 import report  # noqa: E402
 import text  # noqa: E402
 from measure import run_workload  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Programs in <build>/bench that are not workloads.
-HELPER_PREFIXES = ("bench_micro_", "bench_instr_", "bench_runner_")
 # Starts each workload run and reports its rusage (spawn.c).
 SPAWNER = "bench_runner_spawn"
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def find_programs(bench_dir: Path, prefix: str) -> dict[str, Path]:
-    """name -> executable for every file bench_dir/<prefix><name>."""
-    if not bench_dir.is_dir():
-        return {}
-    return {p.name[len(prefix):]: p for p in sorted(bench_dir.iterdir())
-            if p.name.startswith(prefix) and p.is_file() and os.access(p, os.X_OK)}
-
-
-def find_workloads(bench_dir: Path) -> dict[str, Path]:
-    return {name: path for name, path in find_programs(bench_dir, "bench_").items()
-            if not path.name.startswith(HELPER_PREFIXES)}
 
 
 def comma_list(kind):
@@ -93,7 +80,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         default=list(allocators_module.ALL_NAMES),
                         help="comma-separated, from " + ",".join(allocators_module.ALL_NAMES))
     parser.add_argument("--workloads", type=comma_list(str), metavar="W,W,...",
-                        help="comma-separated workload names (default: every bench_* found)")
+                        help="comma-separated workload names (default: every bench_* "
+                             "found and every bench/programs/*.py)")
     parser.add_argument("--threads", type=comma_list(positive(int)),
                         default=[os.cpu_count() or 1],
                         metavar="N,N,...",
@@ -180,7 +168,7 @@ def keep_failure_output(out_dir: Path, run: report.Run) -> Path:
     return path
 
 
-def run_benchmarks(args, allocators, workloads: dict[str, Path], spawner: Path,
+def run_benchmarks(args, allocators, workloads: dict[str, programs.Workload], spawner: Path,
                    out_dir: Path) -> int:
     plan = plan_runs(list(workloads), args.threads, [a.name for a in allocators], args.reps,
                      args.seed)
@@ -196,9 +184,9 @@ def run_benchmarks(args, allocators, workloads: dict[str, Path], spawner: Path,
     interrupted = False
     try:
         for index, (rep, workload, threads, name) in enumerate(plan, 1):
-            command = [str(workloads[workload]), f"--threads={threads}",
-                       f"--scale={args.scale:g}", f"--seed={args.seed + rep}"]
-            result = run_workload(spawner, command, by_name[name].environment(), args.timeout)
+            command, env = workloads[workload].launch(threads, args.scale, args.seed + rep,
+                                                      by_name[name].environment(), spawner)
+            result = run_workload(spawner, command, env, args.timeout)
             run = report.Run(workload, threads, name, rep + 1, result)
             runs.append(run)
             log(progress_line(index, len(plan), run))
@@ -271,12 +259,12 @@ def rebuild_report(directory: Path, against: str | None = None) -> int:
 
 
 def run_micro(args, out_dir: Path) -> int:
-    programs = find_programs(args.build_dir / "bench", "bench_micro_")
-    if not programs:
+    micro = programs.find_executables(args.build_dir / "bench", "bench_micro_")
+    if not micro:
         log(f"no bench_micro_* in {args.build_dir / 'bench'}")
         return 1
     status = 0
-    for name, path in programs.items():
+    for name, path in micro.items():
         command = [str(path)]
         if args.micro_filter:
             command.append(f"--benchmark_filter={args.micro_filter}")
@@ -305,12 +293,17 @@ def main(argv: list[str]) -> int:
     args = parse_arguments(argv)
     args.build_dir = args.build_dir.resolve()
     bench_dir = args.build_dir / "bench"
-    workloads = find_workloads(bench_dir)
+    try:
+        workloads = programs.find_workloads(bench_dir)
+    except programs.DuplicateWorkload as error:
+        log(f"run.py: {error}")
+        return 2
     if args.report:
         return rebuild_report(args.report.resolve(), args.against)
     if args.list:
         print("workloads:", " ".join(workloads) or f"(none in {bench_dir})")
-        print("micro:", " ".join(find_programs(bench_dir, "bench_micro_")) or "(none)")
+        micro = programs.find_executables(bench_dir, "bench_micro_")
+        print("micro:", " ".join(micro) or "(none)")
         print("allocators:", " ".join(allocators_module.ALL_NAMES))
         return 0
     try:

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "api/fast_paths.h"
 #include "api/global_allocator.h"
 #include "api/hpcalloc.h"
 #include "api/production_config.h"
@@ -112,9 +113,9 @@ namespace global = hpcalloc::global;
 const char* hpc_version(void) { return HPCALLOC_VERSION; }  // from project() in CMake
 const char* hpc_flavour(void) { return hpcalloc::kSecureFlavour ? "secure" : "default"; }
 
-void* hpc_malloc(std::size_t size) { return global::malloc(size); }
+void* hpc_malloc(std::size_t size) { return hpcalloc::internal::malloc_inline(size); }
 
-void hpc_free(void* p) { global::free(p); }
+void hpc_free(void* p) { hpcalloc::internal::free_inline(p, "free()"); }
 
 void* hpc_calloc(std::size_t count, std::size_t size) { return global::calloc(count, size); }
 

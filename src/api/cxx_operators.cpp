@@ -18,6 +18,7 @@
 #include <new>
 #include <type_traits>
 
+#include "api/fast_paths.h"
 #include "api/global_allocator.h"
 #include "api/hpcalloc.h"
 #include "base/base.h"
@@ -32,7 +33,7 @@ constexpr std::size_t kMallocAlignment = 16;
 // A report during an aligned allocation names operator new; a plain one
 // takes malloc's fast path, whose reports name malloc().
 void* allocate(std::size_t size, std::size_t alignment) {
-  if (alignment <= kMallocAlignment) return global::malloc(size);
+  if (alignment <= kMallocAlignment) return internal::malloc_inline(size);
   return global::memalign(alignment, size, "operator new");
 }
 
@@ -115,7 +116,7 @@ inline void delete_sized_impl(void* p, std::size_t size) noexcept {
   if constexpr (kChecked) {
     global::free_checking_size(p, 0, size, kDelete);
   } else {
-    global::free(p, kDelete);
+    internal::free_inline(p, kDelete);
   }
 }
 
@@ -123,7 +124,7 @@ inline void delete_sized_aligned_impl(void* p, std::size_t size, std::size_t ali
   if constexpr (kChecked) {
     global::free_checking_size(p, alignment, size, kDelete);
   } else {
-    global::free(p, kDelete);
+    internal::free_inline(p, kDelete);
   }
 }
 
@@ -168,13 +169,13 @@ void* operator new[](std::size_t size, std::align_val_t alignment, const std::no
   return hpcalloc::new_nothrow_impl(size, Form::kNewArrayAligned, value(alignment));
 }
 
-void operator delete(void* p) noexcept { hpcalloc::global::free(p, hpcalloc::kDelete); }
-void operator delete[](void* p) noexcept { hpcalloc::global::free(p, hpcalloc::kDelete); }
+void operator delete(void* p) noexcept { hpcalloc::internal::free_inline(p, hpcalloc::kDelete); }
+void operator delete[](void* p) noexcept { hpcalloc::internal::free_inline(p, hpcalloc::kDelete); }
 void operator delete(void* p, const std::nothrow_t&) noexcept {
-  hpcalloc::global::free(p, hpcalloc::kDelete);
+  hpcalloc::internal::free_inline(p, hpcalloc::kDelete);
 }
 void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  hpcalloc::global::free(p, hpcalloc::kDelete);
+  hpcalloc::internal::free_inline(p, hpcalloc::kDelete);
 }
 void operator delete(void* p, std::size_t size) noexcept { hpcalloc::delete_sized_impl(p, size); }
 void operator delete[](void* p, std::size_t size) noexcept { hpcalloc::delete_sized_impl(p, size); }
@@ -182,16 +183,16 @@ void operator delete[](void* p, std::size_t size) noexcept { hpcalloc::delete_si
 // An aligned block carries its marker, so free finds it without the
 // alignment.
 void operator delete(void* p, std::align_val_t) noexcept {
-  hpcalloc::global::free(p, hpcalloc::kDelete);
+  hpcalloc::internal::free_inline(p, hpcalloc::kDelete);
 }
 void operator delete[](void* p, std::align_val_t) noexcept {
-  hpcalloc::global::free(p, hpcalloc::kDelete);
+  hpcalloc::internal::free_inline(p, hpcalloc::kDelete);
 }
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  hpcalloc::global::free(p, hpcalloc::kDelete);
+  hpcalloc::internal::free_inline(p, hpcalloc::kDelete);
 }
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  hpcalloc::global::free(p, hpcalloc::kDelete);
+  hpcalloc::internal::free_inline(p, hpcalloc::kDelete);
 }
 void operator delete(void* p, std::size_t size, std::align_val_t alignment) noexcept {
   hpcalloc::delete_sized_aligned_impl(p, size, value(alignment));

@@ -41,6 +41,7 @@
 #include <new>
 
 #include "api/background_thread.h"
+#include "api/fast_paths.h"
 #include "api/foreign_pointers.h"
 #include "api/globals.h"
 #include "base/base.h"
@@ -79,9 +80,16 @@ Settings read_settings() {
   s.stats = read_stats_format();
   // Child processes inherit the variables; a file keeps the summaries out of
   // output other programs parse (a build tool reading uname's stderr).
-  s.stats_file = env_value("HPCALLOC_STATS_FILE");
-  if (s.stats_file != nullptr && s.stats_file[0] == '\0') s.stats_file = nullptr;
-  if (s.stats_file != nullptr && s.stats == StatsFormat::kOff) s.stats = StatsFormat::kText;
+  if (const char* file = env_value("HPCALLOC_STATS_FILE"); file != nullptr && file[0] != '\0') {
+    const std::string_view name(file);
+    if (name.size() < sizeof(s.stats_file)) {
+      name.copy(s.stats_file, name.size());
+      if (s.stats == StatsFormat::kOff) s.stats = StatsFormat::kText;
+    } else {
+      detail::warn_bad_env("HPCALLOC_STATS_FILE", name.substr(0, 64),
+                           "a path shorter than 4096 bytes");
+    }
+  }
   s.abort_on_error = env_choice("HPCALLOC_ON_ERROR", kOnError, 0) == 0;
   s.limits.cache_max_block = env_size("HPCALLOC_CACHE_MAX_BLOCK", s.limits.cache_max_block);
   s.limits.cache_max_total = env_size("HPCALLOC_CACHE_MAX_TOTAL", s.limits.cache_max_total);
@@ -112,7 +120,6 @@ constinit Lock g_init_lock;
 // Set per library by CMake: see src/CMakeLists.txt.
 std::atomic<bool> g_forward_foreign{HPCALLOC_FORWARD_FOREIGN != 0};
 
-thread_local Heap* tls_heap = nullptr;
 // The globals this thread is building and has not published yet (see init()).
 thread_local Globals* tls_building = nullptr;
 // Passes of our key destructor so far in this (exiting) thread.
@@ -146,6 +153,8 @@ constexpr unsigned kLastAttachPass = PTHREAD_DESTRUCTOR_ITERATIONS - 1;
 void thread_exit(void* value);
 
 }  // namespace
+
+constinit thread_local Heap* tls_heap = nullptr;  // fast_paths.h
 
 Registry& process_registry(Config::Pal& pal) {
   g_registry.registry.attach_pal(pal);
@@ -337,9 +346,7 @@ namespace global {
 
 using namespace internal;
 
-void* malloc(std::size_t size) noexcept {
-  return with_heap([size](Heap& heap) { return heap.malloc(size); });
-}
+void* malloc(std::size_t size) noexcept { return malloc_inline(size); }
 
 void* calloc(std::size_t count, std::size_t size) noexcept {
   SlowPathScope slow_path;
@@ -356,11 +363,10 @@ void* memalign(std::size_t alignment, std::size_t size, const char* call) noexce
 
 namespace internal {
 namespace {
-// Everything but the common case of global::free().
-[[gnu::noinline]] void free_general(void* p, const char* call) noexcept {
-  if (p == nullptr) return;
+// free() by a thread without a heap (p != nullptr).
+[[gnu::noinline]] void free_without_heap(void* p, const char* call) noexcept {
   SlowPathScope slow_path;
-  Heap* heap = tls_heap;
+  Heap* heap = tls_heap;  // attached since, reentrantly?
   if (heap == nullptr) {
     // A thread that frees without having allocated (a consumer) gets a heap
     // too, so its remote frees are batched like everyone's; a thread past
@@ -379,41 +385,32 @@ namespace {
   heap->free_in_segment(segment, p, call);
 }
 
-// free() of a block in a known segment that the inline path did not finish
-// (another heap's block, a medium or huge block, a full cache).
-[[gnu::noinline]] void free_in_known_segment(Heap* heap, SegmentHeader* segment, void* p,
-                                             const char* call) noexcept {
+}  // namespace
+
+void* malloc_without_heap(std::size_t size) noexcept {
+  return with_heap_slow([size](Heap& heap) { return heap.malloc(size); });
+}
+
+void free_slow_path(void* p, Heap* heap, const char* call) noexcept {
+  if (p == nullptr) return;
+  if (heap == nullptr) {
+    free_without_heap(p, call);
+    return;
+  }
+  SegmentHeader* segment = heap->find_segment(p);
+  if (segment == nullptr) {
+    free_foreign(p, call);
+    return;
+  }
   heap->free_in_segment(segment, p, call);
 }
-}  // namespace
+
 }  // namespace internal
 
 namespace global {
 
-namespace {
-// Both free()s: `call` is read on the slow paths only, so a constant name
-// (free()'s) is materialised there, never on the fast path.
-[[gnu::always_inline]] inline void free_named(void* p, const char* call) noexcept {
-  // The common case inline: a small block of this thread's heap with room
-  // in its cache. Every other case goes to one out-of-line tail call
-  // (p == nullptr, foreign pointers and threads without a heap with only the
-  // original argument), so this path needs no saved registers.
-  Heap* heap = tls_heap;
-  if (__builtin_expect(heap != nullptr, 1)) {
-    SegmentHeader* segment = heap->find_segment(p);
-    if (__builtin_expect(segment != nullptr, 1)) {
-      if (heap->try_free_fast(segment, p)) return;
-      // A tail call: heap, segment and p are already in registers.
-      free_in_known_segment(heap, segment, p, call);
-      return;
-    }
-  }
-  free_general(p, call);
-}
-}  // namespace
-
-void free(void* p) noexcept { free_named(p, "free()"); }
-void free(void* p, const char* call) noexcept { free_named(p, call); }
+void free(void* p) noexcept { free_inline(p, "free()"); }
+void free(void* p, const char* call) noexcept { free_inline(p, call); }
 
 void* realloc(void* p, std::size_t size) noexcept {
   SlowPathScope slow_path;

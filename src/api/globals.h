@@ -38,7 +38,10 @@ StatsFormat read_stats_format();
 
 struct Settings {
   StatsFormat stats = StatsFormat::kOff;
-  const char* stats_file = nullptr;  // HPCALLOC_STATS_FILE: append the summary there
+  // HPCALLOC_STATS_FILE: append the summary there ("": none). A copy: the
+  // environment's strings may be overwritten by then (redis writes its
+  // process title over them).
+  char stats_file[4096] = {};
   bool abort_on_error = true;
   bool background_thread = false;  // HPCALLOC_BACKGROUND_THREAD (api/background_thread.h)
   SourceLimits limits;

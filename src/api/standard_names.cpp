@@ -13,11 +13,13 @@
 #include <climits>
 #include <cstddef>
 
+#include "api/fast_paths.h"
 #include "api/global_allocator.h"
 #include "api/globals.h"
 #include "api/hpcalloc.h"
 
 namespace global = hpcalloc::global;
+namespace internal = hpcalloc::internal;
 
 namespace {
 
@@ -74,9 +76,11 @@ extern "C" {
 
 // <stdlib.h>
 
-[[gnu::visibility("default")]] void* malloc(size_t size) noexcept { return global::malloc(size); }
+[[gnu::visibility("default")]] void* malloc(size_t size) noexcept {
+  return internal::malloc_inline(size);
+}
 
-[[gnu::visibility("default")]] void free(void* p) noexcept { global::free(p); }
+[[gnu::visibility("default")]] void free(void* p) noexcept { internal::free_inline(p, "free()"); }
 
 [[gnu::visibility("default")]] void* calloc(size_t count, size_t size) noexcept {
   return global::calloc(count, size);
@@ -137,7 +141,7 @@ extern "C" {
 // Not declared by glibc 2.36's headers, still exported by it or by C23.
 
 // Removed from the headers in glibc 2.26, still in its ABI.
-[[gnu::visibility("default")]] void cfree(void* p) noexcept { global::free(p); }
+[[gnu::visibility("default")]] void cfree(void* p) noexcept { internal::free_inline(p, "free()"); }
 
 [[gnu::visibility("default")]] void free_sized(void* p, size_t size) noexcept {
   hpc_free_sized(p, size);
@@ -152,10 +156,12 @@ extern "C" {
 // (and by libraries that wrap malloc) to reach "the real" allocator.
 
 [[gnu::visibility("default")]] void* __libc_malloc(size_t size) noexcept {
-  return global::malloc(size);
+  return internal::malloc_inline(size);
 }
 
-[[gnu::visibility("default")]] void __libc_free(void* p) noexcept { global::free(p); }
+[[gnu::visibility("default")]] void __libc_free(void* p) noexcept {
+  internal::free_inline(p, "free()");
+}
 
 [[gnu::visibility("default")]] void* __libc_calloc(size_t count, size_t size) noexcept {
   return global::calloc(count, size);

@@ -62,7 +62,7 @@ void print_summary(StatsFormat format, int fd) {
   }
   const StatsFormat format = g->settings.stats;
   if (format == StatsFormat::kOff) return;
-  if (g->settings.stats_file != nullptr) {
+  if (g->settings.stats_file[0] != '\0') {
     const int fd = open(g->settings.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
       // One warning, and the summary is not lost: it goes to stderr. The

@@ -54,8 +54,10 @@ class SizeClasses {
     return lower + step_index * (lower / kClassesPerDoubling);
   }
 
- private:
+  // Sizes 0..kSmallMax in granules (rounded up): the index class_of uses.
   static constexpr std::size_t kGranules = kSmallMax / kGranule + 1;
+
+ private:
   struct Tables {
     std::array<std::uint8_t, kGranules> class_of_granules{};
     std::array<std::uint32_t, kClassCount> class_size{};

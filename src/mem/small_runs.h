@@ -71,6 +71,7 @@
 #include "mem/decay.h"
 #include "mem/hardening.h"
 #include "mem/segment.h"
+#include "mem/segment_tags.h"
 #include "mem/size_classes.h"
 #include "mem/slot_divisor.h"
 #include "mem/small_block_hardening.h"
@@ -149,8 +150,11 @@ class SmallRuns {
         link_key_(derive_key(secret, this, 0x6c696e6b)),
         check_key_(derive_key(secret, this, 0x636865636b)),
         hardening_(secret, this) {
-    for (unsigned c = 0; c < kClassCount; ++c) caches_[c].limit = cache_limit(c);
-    caches_[kCarrierClass].limit = 0;  // the free fast path never takes a carrier
+    for (unsigned c = 0; c < kClassCount; ++c) caches_[c].room = caches_[c].limit = cache_limit(c);
+    caches_[kCarrierClass].room = caches_[kCarrierClass].limit = 0;  // never the free fast path's
+    for (std::size_t g = 0; g < Classes::kGranules; ++g) {
+      cache_of_granules_[g] = &caches_[Classes::class_of(g * Classes::kGranule)];
+    }
   }
   SmallRuns(const SmallRuns&) = delete;
   SmallRuns& operator=(const SmallRuns&) = delete;
@@ -158,16 +162,29 @@ class SmallRuns {
   // A block of class `size_class` for a request of `requested` bytes
   // (requested + kCanaryBytes fits the class), or nullptr with errno = ENOMEM.
   [[gnu::always_inline]] void* allocate(unsigned size_class, std::size_t requested = 0) {
-    void* block = take(size_class);
+    void* block = take(caches_[size_class]);
     if constexpr (kHardenedBlocks) {
       if (block != nullptr) hand_out(block, size_class, requested);
+    }
+    return block;
+  }
+  // allocate() of the class that fits `requested` bytes (requested +
+  // kCanaryBytes <= kSmallMax), malloc's: its cache straight from the
+  // request's granules, one load where the class table and the cache's
+  // address took four instructions.
+  [[gnu::always_inline]] void* allocate_for(std::size_t requested) {
+    Cache& cache =
+        *cache_of_granules_[(requested + kCanaryBytes + Classes::kGranule - 1) / Classes::kGranule];
+    void* block = take(cache);
+    if constexpr (kHardenedBlocks) {
+      if (block != nullptr) hand_out(block, class_of_cache(cache), requested);
     }
     return block;
   }
 
   // A carrier of kCarrierBytesOf<Config> bytes (see the top comment), or
   // nullptr with errno = ENOMEM. May run the refill hook (drain).
-  void* allocate_carrier() { return take(kCarrierClass); }
+  void* allocate_carrier() { return take(caches_[kCarrierClass]); }
 
   // The fast half of deallocate(): pushes `block` onto its class's cache if
   // it is the start of a live slot, does not look cached (a possible double
@@ -191,12 +208,12 @@ class SmallRuns {
     // that now names one of this heap's carriers (in flight, its words
     // written by the heap it went to) leaves here before its words are
     // read, for deallocate() to reject by its run (tsan/misuse_race_stress).
-    Cache& cache = caches_[run->size_class];
-    if (cache.count >= cache.limit) return false;
+    Cache& cache = cache_at(run->cache_offset);
+    if (cache.room <= 0) return false;
     if (looks_cached(block)) return false;
     link_cached(block, cache.head);
     cache.head = block;
-    ++cache.count;
+    --cache.room;
     poison_free_slot(block, run->slot_size);
     return true;
   }
@@ -215,7 +232,7 @@ class SmallRuns {
       if (!check_allocated(*run, block, operation)) return false;
     }
     Cache& cache = caches_[run->size_class];
-    push_to_cache(cache, *run, block, cache.limit, operation);
+    push_to_cache(cache, *run, block, operation);
     return true;
   }
 
@@ -261,6 +278,18 @@ class SmallRuns {
     for (unsigned c = 0; c < kRunClasses; ++c) flush(c, 0, operation);
   }
 
+  // Whether `p` lies in a small segment of this heap that the table of its
+  // segments holds (mem/segment_tags.h): the free fast path's test that
+  // `p` is this heap's, without the registry. Then tagged_segment_of(p) is
+  // its segment.
+  [[gnu::always_inline]] bool in_tagged_segment(const void* p) const { return tags_.contains(p); }
+  static SegmentHeader* tagged_segment_of(const void* p) {
+    return SegmentTags<Config::kSegmentShift>::segment_of(p);
+  }
+  // Puts `segment` (a small segment of this heap) back in the table, from
+  // whichever segment took its slot: called by the slow path of a free.
+  void retag(const SegmentHeader* segment) { tags_.insert(segment); }
+
   // Calls fn(SegmentHeader*) for every segment (owner only).
   template <class Fn>
   void for_each_segment(Fn fn) {
@@ -304,10 +333,10 @@ class SmallRuns {
   std::size_t cached_bytes() const {
     std::size_t bytes = 0;
     if constexpr (kQuarantine) bytes += hardening_.bytes();
-    for (unsigned c = 0; c < kRunClasses; ++c) bytes += caches_[c].count * slot_size_of(c);
+    for (unsigned c = 0; c < kRunClasses; ++c) bytes += caches_[c].count() * slot_size_of(c);
     return bytes;
   }
-  std::size_t cached_blocks(unsigned size_class) const { return caches_[size_class].count; }
+  std::size_t cached_blocks(unsigned size_class) const { return caches_[size_class].count(); }
   // Bytes of slots handed out or cached (what the runs hold for users).
   std::size_t bytes_in_live_runs() const { return bytes_in_runs_; }
 
@@ -325,11 +354,21 @@ class SmallRuns {
   bool check_consistency_for_testing() const;
 
  private:
+  // A class's blocks, and how many more the free fast path may push: its
+  // limit less its count, one counter where two cost the fast paths an
+  // instruction each (malloc adds one; free takes one and tests the sign).
+  // The carrier cache's limit is 0, so its room is never positive.
   struct Cache {
     void* head = nullptr;
-    std::uint32_t count = 0;
-    std::uint32_t limit = 0;  // cache_limit(class), next to count: one line
+    std::int32_t room = 0;
+    std::uint32_t limit = 0;  // cache_limit(class)
+    std::uint32_t count() const { return limit - static_cast<std::uint32_t>(room); }
+    void set_count(std::uint32_t count) {
+      room = static_cast<std::int32_t>(limit) - static_cast<std::int32_t>(count);
+    }
   };
+
+  static_assert(kRunClasses * sizeof(Cache) <= UINT16_MAX, "a run's cache_offset fits 16 bits");
 
   static constexpr std::size_t kMaxSlots = kRunSize / Classes::kGranule;
   static constexpr std::size_t kBitmapWords = (kMaxSlots + 63) / 64;
@@ -341,11 +380,13 @@ class SmallRuns {
     SlotDivisor divisor;          // by slot_size
     std::uint32_t slot_size;      // 0: the run is retired (not in use)
     std::uint32_t slots_offset;   // of slot 0, from the segment start
-    std::uint32_t slots_bytes;    // slot_count * slot_size; 0 when retired
-    std::uint32_t slot_count;
+    // 0 when retired. 64-bit: the free fast path compares a 64-bit slot
+    // index with it in one instruction (is_slot_offset).
+    std::uint64_t slot_count;
     std::uint32_t free_count;  // set bits in free_bits
     std::uint8_t size_class;
-    std::uint32_t retired_ms;  // the decay clock's low bits when retired
+    std::uint16_t cache_offset;  // size_class * sizeof(Cache): see cache_at()
+    std::uint32_t retired_ms;    // the decay clock's low bits when retired
     // 1 = free slot. Plain words rather than a generic bitmap: refill()
     // takes a batch a word at a time from a per-word block address, which a
     // bit-index interface costs an instruction per block taken.
@@ -439,7 +480,8 @@ class SmallRuns {
     return is_slot_offset(run, offset - run.slots_offset);  // wraps (rejected) if below
   }
   [[gnu::always_inline]] static bool is_slot_offset(const Run& run, std::size_t in_slots) {
-    return (in_slots < run.slots_bytes) & run.divisor.divides(static_cast<std::uint32_t>(in_slots));
+    // A retired run's slot_count is 0: nothing starts a slot.
+    return run.divisor.is_multiple_below(in_slots, run.slot_count);
   }
 
   // Bitmap words: written by the owner only, read by other threads too (a
@@ -483,13 +525,13 @@ class SmallRuns {
                                                       const char* operation);
 
   // Pushes a validated block of `run` onto `cache` (its run class's), and
-  // flushes half of it back to the bitmaps past `limit`.
+  // flushes half of it back to the bitmaps past its limit.
   [[gnu::always_inline]] void push_to_cache(Cache& cache, const Run& run, void* block,
-                                            std::uint32_t limit, const char* operation = "free()") {
+                                            const char* operation = "free()") {
     link_cached(block, cache.head);
     cache.head = block;
     poison_free_slot(block, run.slot_size);
-    if (__builtin_expect(++cache.count > limit, 0)) flush(run.size_class, limit / 2, operation);
+    if (__builtin_expect(--cache.room < 0, 0)) flush(run.size_class, cache.limit / 2, operation);
   }
 
   // The block must be marked allocated and not be cached (slow: a walk of
@@ -511,23 +553,30 @@ class SmallRuns {
                                                              const void* corrupted);
 
   // allocate() without the secure flavour's checks (and carriers).
-  [[gnu::always_inline]] void* take(unsigned size_class) {
-    Cache& cache = caches_[size_class];
+  [[gnu::always_inline]] void* take(Cache& cache) {
     void* block = cache.head;
     if (__builtin_expect(block != nullptr, 1)) {
       const std::uintptr_t link = word(block, 0);
       if (__builtin_expect(!check_word_matches(block, link), 0)) {
-        return refill_after_corruption(size_class, block);
+        return refill_after_corruption(class_of_cache(cache), block);
       }
       cache.head = decode(link);
       set_word(block, 1, 0);
-      --cache.count;
-      unpoison_memory(block, slot_size_of(size_class));
+      ++cache.room;
+      unpoison_memory(block, slot_size_of(class_of_cache(cache)));
       return block;
     }
-    return refill(size_class);
+    return refill(class_of_cache(cache));
   }
 
+  // The cache `offset` bytes into caches_: the free fast path's, from its
+  // run's cache_offset, one load where the class took three instructions.
+  Cache& cache_at(std::uint16_t offset) {
+    return *reinterpret_cast<Cache*>(reinterpret_cast<char*>(caches_) + offset);
+  }
+  unsigned class_of_cache(const Cache& cache) const {
+    return static_cast<unsigned>(&cache - caches_);
+  }
   [[gnu::noinline]] void* refill(unsigned size_class);
   // Secure flavour (small_runs_hardened.h): checks and seals a block being
   // handed out; frees a checked block into the quarantine (or its cache);
@@ -576,10 +625,12 @@ class SmallRuns {
   void (*refill_hook_)(void* owner) = nullptr;
   std::size_t out_of_bitmaps_bytes_ = 0;
   Cache caches_[kRunClasses];
+  Cache* cache_of_granules_[Classes::kGranules];           // caches_[class_of(granules * kGranule)]
   std::uint8_t refills_[kRunClasses] = {};                 // up to kSlowStartSteps (refill_batch)
   IntrusiveList<Run, &Run::link> available_[kRunClasses];  // runs with free slots, per class
   IntrusiveList<Segment, &Segment::with_free_runs_link> with_free_runs_;  // with a retired run
   IntrusiveList<SegmentHeader, &SegmentHeader::link> all_segments_;
+  SegmentTags<Config::kSegmentShift> tags_;  // a subset of all_segments_
   std::size_t empty_segments_ = 0;
   std::size_t bytes_in_runs_ = 0;
   DecaySchedule schedule_{kDecayNever};

@@ -138,13 +138,14 @@ std::size_t SmallRuns<Config, Provider>::punch_holes(Segment* s, unsigned index)
   std::size_t span = 0;
   run_pages(s, index, &pages, &span);
   char* const slots = reinterpret_cast<char*>(s) + run.slots_offset;
-  char* const slots_end = slots + run.slots_bytes;
+  const std::size_t slots_bytes = run.slot_count * run.slot_size;
+  char* const slots_end = slots + slots_bytes;
   // Whether every slot overlapping [begin, end) is free in the bitmap.
   auto all_free = [&](const char* begin, const char* end) {
     if (end <= slots || begin >= slots_end) return true;  // no slot there
     const std::size_t lo = begin <= slots ? 0 : static_cast<std::size_t>(begin - slots);
     const std::size_t hi =
-        (end >= slots_end ? run.slots_bytes : static_cast<std::size_t>(end - slots)) - 1;
+        (end >= slots_end ? slots_bytes : static_cast<std::size_t>(end - slots)) - 1;
     for (std::size_t i = lo / run.slot_size; i <= hi / run.slot_size; ++i) {
       if (((run.free_bits[i / 64] >> (i % 64)) & 1) == 0) return false;
     }

@@ -66,7 +66,7 @@ bool SmallRuns<Config, Provider>::free_hardened(Run& run, void* block, bool susp
     return true;
   }
   Cache& cache = caches_[run.size_class];
-  push_to_cache(cache, run, block, cache.limit, operation);
+  push_to_cache(cache, run, block, operation);
   return true;
 }
 
@@ -85,7 +85,7 @@ void SmallRuns<Config, Provider>::release_oldest_quarantined(const char* operati
   Segment* s = segment_of(block);
   Run& run = s->runs[run_index(s, block)];
   Cache& cache = caches_[run.size_class];
-  push_to_cache(cache, run, block, cache.limit);
+  push_to_cache(cache, run, block);
 }
 
 template <HeapConfig Config, SegmentProvider Provider>

@@ -140,7 +140,7 @@ class ThreadHeap {
 
   [[gnu::always_inline]] void* malloc(std::size_t size) {
     if (__builtin_expect(size <= kSmallMaxRequest, 1)) {
-      return small_.allocate(Classes::class_of(size + kCanaryBytes), size);
+      return small_.allocate_for(size);
     }
     return malloc_large(size);
   }
@@ -164,16 +164,20 @@ class ThreadHeap {
     free_in_segment(segment, p, operation);
   }
 
-  // The common case of free_in_segment(): a small block of this heap that
-  // fits in its cache. false: nothing done, call free_in_segment().
-  [[gnu::always_inline]] bool try_free_fast(SegmentHeader* segment, void* p) {
-    return segment->small_owner() == this && small_.try_deallocate_fast(segment, p);
+  // The common case of free(): a small block of one of this heap's tagged
+  // segments (mem/segment_tags.h) that fits in its cache. Needs neither
+  // the registry nor the segment header. false: nothing done, and `p` may
+  // be anything (null, foreign, another heap's): call free().
+  [[gnu::always_inline]] bool try_free_fast(void* p) {
+    return small_.in_tagged_segment(p) &&
+           small_.try_deallocate_fast(SmallRuns<Config, Source>::tagged_segment_of(p), p);
   }
 
   // free() once the caller has looked up the segment (non-null).
   [[gnu::always_inline]] void free_in_segment(SegmentHeader* segment, void* p,
                                               const char* operation = "free()") {
     if (__builtin_expect(segment->small_owner() == this, 1)) {
+      small_.retag(segment);  // the next free into it takes the fast path
       small_.deallocate(segment, p, operation);
       return;
     }
