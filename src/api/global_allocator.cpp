@@ -427,6 +427,9 @@ void* realloc(void* p, std::size_t size) noexcept {
 }
 
 std::size_t usable_size(const void* p) noexcept {
+  if (Heap* heap = tls_heap; heap != nullptr) {
+    if (const std::size_t size = heap->usable_size_fast(p); size != 0) return size;
+  }
   if (p == nullptr) return 0;
   if (!is_ours(p)) {
     if (forward_foreign(p)) {

@@ -265,6 +265,11 @@ class SmallRuns {
   // freed one (`operation`: the call asking). `owner_thread`: the caller is
   // this heap's owner, who may read its caches and bitmaps; another thread
   // relies on the block's own words (a freed block's check word matches).
+  // usable_size() by the owner of a live block in a tagged segment, with
+  // the checks of that path but no registry lookup: programs that account
+  // their memory ask on every malloc and free (redis). 0: no fast answer
+  // (anything else, a freed block included): ask usable_size().
+  std::size_t usable_size_fast(const void* block) const;
   std::size_t usable_size(SegmentHeader* segment, const void* block, const char* operation,
                           bool owner_thread);
 

@@ -35,6 +35,20 @@ bool SmallRuns<Config, Provider>::deallocate_carrier(SegmentHeader* segment, voi
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
+std::size_t SmallRuns<Config, Provider>::usable_size_fast(const void* block) const {
+  // The secure flavour answers with the sealed size, and the checked build
+  // walks the cache: both take usable_size().
+  if constexpr (kCanaryBytes != 0 || kChecked) return 0;
+  if (!tags_.contains(block)) return 0;
+  const Segment* s = segment_of(block);
+  const Run& run = s->runs[run_index(s, block)];
+  const std::size_t in_slots = offset_in_segment(s, block) - run.slots_offset;  // may wrap
+  if (!is_slot_offset(run, in_slots)) return 0;
+  if (looks_freed(block) || test_bit(run, slot_index(run, in_slots))) return 0;
+  return run.slot_size;
+}
+
+template <HeapConfig Config, SegmentProvider Provider>
 std::size_t SmallRuns<Config, Provider>::usable_size(SegmentHeader* segment, const void* block,
                                                      const char* operation, bool owner_thread) {
   Run* run = validated_run(segment, block, operation);

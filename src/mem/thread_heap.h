@@ -99,11 +99,11 @@ class ThreadHeap {
   ThreadHeap(const Context& context, Source& source)
       : ThreadHeap(context.registry, source, context.reporter) {}
   ThreadHeap(Registry& registry, Source& source, Reporter& reporter)
-      : remote_(this),
+      : small_(source, reporter, this),
+        remote_(this),
         registry_(registry),
         source_(&source),
         reporter_(reporter),
-        small_(source, reporter, this),
         medium_(reporter) {
     published_node_.store(source.node(), std::memory_order_relaxed);
     trim_requests_seen_ = source.trim_requests();
@@ -226,6 +226,9 @@ class ThreadHeap {
 
   // Usable bytes of a live block (0 for nullptr; 0 after a report).
   std::size_t usable_size(const void* p);
+  // The same for a live small block of this heap's tagged segments, without
+  // the registry; 0 for anything else (call usable_size()).
+  std::size_t usable_size_fast(const void* p) const { return small_.usable_size_fast(p); }
 
   // Returns cached small blocks to their runs and releases spare segments;
   // with `release_cached_mappings`, also empties the memory source's cache
@@ -372,11 +375,8 @@ class ThreadHeap {
   }
 
   [[gnu::noinline]] void* malloc_large(std::size_t size);
-  // The call the allocations made now serve, for their reports: malloc()
-  // but inside calloc(), realloc() and memalign(), which name themselves
-  // for their whole duration (a report found on the way, such as a
-  // corrupted cache, names the call the program made).
-  const char* allocating_call_ = "malloc()";
+  // Names the call the allocations made now serve, for their reports
+  // (allocating_call_) for its scope.
   class AllocatingCall {
    public:
     AllocatingCall(ThreadHeap& heap, const char* call) : heap_(heap) { heap_.name_call(call); }
@@ -436,6 +436,14 @@ class ThreadHeap {
   bool grows_into_huge(std::size_t size, std::size_t old_usable);
   void* realloc_into_huge(void* p, std::size_t old_usable, std::size_t size);
 
+  // First: the heap's address is its small runs' (`this` of their fast
+  // paths), which saves malloc an instruction computing it for a refill.
+  SmallRuns<Config, Source> small_;
+  // The call the allocations made now serve, for their reports: malloc()
+  // but inside calloc(), realloc() and memalign(), which name themselves
+  // for their whole duration (a report found on the way, such as a
+  // corrupted cache, names the call the program made).
+  const char* allocating_call_ = "malloc()";
   // Remote frees in and out; its queue is on a cache line of its own.
   RemoteFrees<typename Config::Sync, kRemoteBatch> remote_;
   alignas(64) Registry& registry_;
@@ -445,7 +453,6 @@ class ThreadHeap {
   // written by the owner only, read by anyone (stats()). Atomics start at 0.
   Counter counters_[kHeapCounterCount];
   Counter published_node_{0};
-  SmallRuns<Config, Source> small_;
   Medium medium_;
   MediumCache<kSmallMax> medium_cache_;
   [[no_unique_address]] MediumQuarantine medium_quarantine_{process_secret(), &medium_cache_};
