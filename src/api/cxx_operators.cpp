@@ -94,18 +94,38 @@ constexpr std::nothrow_t kNothrow{};
       f)(size, static_cast<std::align_val_t>(alignment), kNothrow);
 }
 
-inline void* new_impl(std::size_t size, Form form, std::size_t alignment) {
-  HPCALLOC_ASSERT(is_pow2(alignment));
+// Everything but a block from the thread's cache (one tail call from the
+// operators, so their fast path saves no register to keep the request).
+[[gnu::noinline]] void* new_slow(std::size_t size, Form form, std::size_t alignment) {
   if (void* p = allocate(size, alignment)) [[likely]]
     return p;
   return allocate_or_throw(size, form, alignment);
 }
 
-inline void* new_nothrow_impl(std::size_t size, Form form, std::size_t alignment) noexcept {
-  HPCALLOC_ASSERT(is_pow2(alignment));
+[[gnu::noinline]] void* new_nothrow_slow(std::size_t size, Form form,
+                                         std::size_t alignment) noexcept {
   if (void* p = allocate(size, alignment)) [[likely]]
     return p;
   return allocate_or_null(size, form, alignment);
+}
+
+[[gnu::always_inline]] inline void* new_impl(std::size_t size, Form form, std::size_t alignment) {
+  HPCALLOC_ASSERT(is_pow2(alignment));
+  if (alignment <= kMallocAlignment) {
+    if (void* p = internal::malloc_from_cache(size)) [[likely]]
+      return p;
+  }
+  return new_slow(size, form, alignment);
+}
+
+[[gnu::always_inline]] inline void* new_nothrow_impl(std::size_t size, Form form,
+                                                     std::size_t alignment) noexcept {
+  HPCALLOC_ASSERT(is_pow2(alignment));
+  if (alignment <= kMallocAlignment) {
+    if (void* p = internal::malloc_from_cache(size)) [[likely]]
+      return p;
+  }
+  return new_nothrow_slow(size, form, alignment);
 }
 
 // The sized forms may ignore the size; the checked build verifies it (and

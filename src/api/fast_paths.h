@@ -38,6 +38,14 @@ extern constinit thread_local Heap* tls_heap;
   return malloc_without_heap(size);
 }
 
+// malloc()'s fast path alone: nullptr when it does not apply (no heap, not
+// small, an empty cache...), with nothing done; then call malloc(). For
+// callers that must act on a failure (operator new throws).
+[[gnu::always_inline]] inline void* malloc_from_cache(std::size_t size) noexcept {
+  Heap* heap = tls_heap;
+  return __builtin_expect(heap != nullptr, 1) ? heap->malloc_from_cache(size) : nullptr;
+}
+
 // Every exit that is not the fast path is one tail call with the original
 // arguments (and the heap, already loaded), so this path saves no register.
 [[gnu::always_inline]] inline void free_inline(void* p, const char* call) noexcept {

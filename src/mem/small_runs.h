@@ -172,15 +172,14 @@ class SmallRuns {
   // kCanaryBytes <= kSmallMax), malloc's: its cache straight from the
   // request's granules, one load where the class table and the cache's
   // address took four instructions.
-  [[gnu::always_inline]] void* allocate_for(std::size_t requested) {
-    Cache& cache =
-        *cache_of_granules_[(requested + kCanaryBytes + Classes::kGranule - 1) / Classes::kGranule];
-    void* block = take(cache);
-    if constexpr (kHardenedBlocks) {
-      if (block != nullptr) hand_out(block, class_of_cache(cache), requested);
-    }
-    return block;
-  }
+  [[gnu::always_inline]] void* allocate_for(std::size_t requested);
+
+  // allocate_for() when the class's cache has a block whose words pass
+  // their check, else nullptr with nothing done (the secure flavour: always):
+  // then call allocate_for(), which refills or reports. operator new's fast
+  // path, which must keep the request past a failure to throw, and so
+  // cannot tail-call its slow paths as malloc does.
+  [[gnu::always_inline]] void* allocate_cached_for(std::size_t requested);
 
   // A carrier of kCarrierBytesOf<Config> bytes (see the top comment), or
   // nullptr with errno = ENOMEM. May run the refill hook (drain).
@@ -192,31 +191,7 @@ class SmallRuns {
   // Otherwise returns false and changes nothing: deallocate() then does the
   // full job. Written so that every exit is cheap: no call, no report, few
   // live registers.
-  [[gnu::always_inline]] bool try_deallocate_fast(SegmentHeader* segment, void* block) {
-    // The checked build and the secure flavour check every free.
-    if constexpr (kChecked || kHardenedFree) return false;
-    Segment* s = reinterpret_cast<Segment*>(segment);
-    Run* run = &s->runs[run_index(s, block)];
-    const std::size_t in_slots = offset_in_segment(s, block) - run->slots_offset;  // may wrap
-    // One multiply gives both whether the offset starts a slot and which.
-    if (!is_slot_offset(*run, in_slots)) return false;
-    // Not checked here (it costs 10% on small-block loops): whether the slot
-    // is free in its bitmap, which a free of a stale pointer into a
-    // restarted run can find; such a block is reported when a flush takes
-    // it to its bitmap, and deallocate() (every other free) checks at once.
-    // The cache's limit first: a carrier class's is 0, so a stale pointer
-    // that now names one of this heap's carriers (in flight, its words
-    // written by the heap it went to) leaves here before its words are
-    // read, for deallocate() to reject by its run (tsan/misuse_race_stress).
-    Cache& cache = cache_at(run->cache_offset);
-    if (cache.room <= 0) return false;
-    if (looks_cached(block)) return false;
-    link_cached(block, cache.head);
-    cache.head = block;
-    --cache.room;
-    poison_free_slot(block, run->slot_size);
-    return true;
-  }
+  [[gnu::always_inline]] bool try_deallocate_fast(SegmentHeader* segment, void* block);
 
   // Frees `block`, which lies in `segment` (a small segment this heap owns).
   // Reports a pointer that is not the start of a slot of a live run, and a
@@ -558,26 +533,20 @@ class SmallRuns {
                                                              const void* corrupted);
 
   // allocate() without the secure flavour's checks (and carriers).
-  [[gnu::always_inline]] void* take(Cache& cache) {
-    void* block = cache.head;
-    if (__builtin_expect(block != nullptr, 1)) {
-      const std::uintptr_t link = word(block, 0);
-      if (__builtin_expect(!check_word_matches(block, link), 0)) {
-        return refill_after_corruption(class_of_cache(cache), block);
-      }
-      cache.head = decode(link);
-      set_word(block, 1, 0);
-      ++cache.room;
-      unpoison_memory(block, slot_size_of(class_of_cache(cache)));
-      return block;
-    }
-    return refill(class_of_cache(cache));
-  }
+  [[gnu::always_inline]] void* take(Cache& cache);
+  // Takes `block`, the head of `cache`, whose link word `link` passed its check.
+  [[gnu::always_inline]] void* pop(Cache& cache, void* block, std::uintptr_t link);
 
   // The cache `offset` bytes into caches_: the free fast path's, from its
   // run's cache_offset, one load where the class took three instructions.
   Cache& cache_at(std::uint16_t offset) {
     return *reinterpret_cast<Cache*>(reinterpret_cast<char*>(caches_) + offset);
+  }
+  // The cache of the class that fits `requested` bytes: one load, from
+  // the request's granules.
+  Cache& cache_for(std::size_t requested) {
+    return *cache_of_granules_[(requested + kCanaryBytes + Classes::kGranule - 1) /
+                               Classes::kGranule];
   }
   unsigned class_of_cache(const Cache& cache) const {
     return static_cast<unsigned>(&cache - caches_);
@@ -644,5 +613,6 @@ class SmallRuns {
 }  // namespace hpcalloc
 
 #include "mem/small_runs_decay.h"
+#include "mem/small_runs_fast_paths.h"
 #include "mem/small_runs_hardened.h"
 #include "mem/small_runs_impl.h"

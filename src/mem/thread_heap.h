@@ -145,6 +145,13 @@ class ThreadHeap {
     return malloc_large(size);
   }
 
+  // malloc() when a small request's cache has a block, else nullptr with
+  // nothing done (call malloc()).
+  [[gnu::always_inline]] void* malloc_from_cache(std::size_t size) {
+    if (__builtin_expect(size <= kSmallMaxRequest, 1)) return small_.allocate_cached_for(size);
+    return nullptr;
+  }
+
   void* calloc(std::size_t count, std::size_t size);
   void* realloc(void* p, std::size_t size);
   // alignment: a power of two (callers validate and report EINVAL).

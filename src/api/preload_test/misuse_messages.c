@@ -111,6 +111,13 @@ static void sized_operator_delete_twice(void) {
   op_delete(p, 5000);
   op_delete(launder(p), 5000);
 }
+static void small_sized_operator_delete_twice(void) {
+  void (*op_delete)(void*, size_t);
+  find_symbol("_ZdlPvm", &op_delete, sizeof op_delete);
+  char* p = malloc(48);
+  op_delete(p, 48);
+  op_delete(launder(p), 48);
+}
 static void free_sized_twice(void) {
   void (*sized_free)(void*, size_t);
   find_symbol("free_sized", &sized_free, sizeof sized_free);
@@ -134,6 +141,15 @@ static void posix_memalign_after_a_write_after_free(void) {
 static void aligned_alloc_after_a_write_after_free(void) {
   freed_with_overwritten_link();
   void* volatile q = aligned_alloc(16, 32);
+  (void)q;
+}
+/* operator new takes the block from the cache itself (its own fast path):
+ * the overwritten link must be found there too. */
+static void operator_new_after_a_write_after_free(void) {
+  void* (*op_new)(size_t);
+  find_symbol("_Znwm", &op_new, sizeof op_new); /* operator new(size_t) */
+  freed_with_overwritten_link();
+  void* volatile q = op_new(32);
   (void)q;
 }
 
@@ -252,6 +268,8 @@ int main(int argc, char** argv) {
                "hpcalloc: fatal: operator delete: double free of ");
   expect_abort("sized operator delete twice", sized_operator_delete_twice,
                "hpcalloc: fatal: operator delete: double free of ");
+  expect_abort("sized operator delete of a small block twice", small_sized_operator_delete_twice,
+               "hpcalloc: fatal: operator delete: double free of ");
   expect_abort("free_sized twice", free_sized_twice,
                "hpcalloc: fatal: free_sized(): double free of ");
   if (strcmp(flavour(), "default") == 0) {
@@ -261,6 +279,8 @@ int main(int argc, char** argv) {
                  "hpcalloc: fatal: posix_memalign(): corrupted free block ");
     expect_abort("aligned_alloc after a write after free", aligned_alloc_after_a_write_after_free,
                  "hpcalloc: fatal: aligned_alloc(): corrupted free block ");
+    expect_abort("operator new after a write after free", operator_new_after_a_write_after_free,
+                 "hpcalloc: fatal: malloc(): corrupted free block ");
   }
   if (strcmp(flavour(), "secure") == 0) {
     expect_abort("an overflow by one byte", overflow_by_one,
