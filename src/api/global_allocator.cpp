@@ -363,6 +363,17 @@ void* memalign(std::size_t alignment, std::size_t size, const char* call) noexce
 
 namespace internal {
 namespace {
+// free() of p != nullptr by the thread whose heap is `heap`, past the fast
+// path: the owner's remote queue, a medium or huge block, a report.
+void free_in_heap(Heap* heap, void* p, const char* call) noexcept {
+  SegmentHeader* segment = heap->find_segment(p);
+  if (segment == nullptr) {
+    free_foreign(p, call);
+    return;
+  }
+  heap->free_in_segment(segment, p, call);
+}
+
 // free() by a thread without a heap (p != nullptr).
 [[gnu::noinline]] void free_without_heap(void* p, const char* call) noexcept {
   SlowPathScope slow_path;
@@ -377,12 +388,7 @@ namespace {
       return;
     }
   }
-  SegmentHeader* segment = heap->find_segment(p);
-  if (segment == nullptr) {
-    free_foreign(p, call);
-    return;
-  }
-  heap->free_in_segment(segment, p, call);
+  free_in_heap(heap, p, call);
 }
 
 }  // namespace
@@ -397,12 +403,7 @@ void free_slow_path(void* p, Heap* heap, const char* call) noexcept {
     free_without_heap(p, call);
     return;
   }
-  SegmentHeader* segment = heap->find_segment(p);
-  if (segment == nullptr) {
-    free_foreign(p, call);
-    return;
-  }
-  heap->free_in_segment(segment, p, call);
+  free_in_heap(heap, p, call);
 }
 
 }  // namespace internal
