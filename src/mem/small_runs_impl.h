@@ -187,15 +187,8 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
     refill_hook_(owner_);
     Cache& cache = caches_[size_class];
     if (void* block = cache.head; block != nullptr) {
-      bool ok = true;
-      void* next = next_checked(block, &ok);
-      if (ok) {
-        cache.head = next;
-        set_word(block, 1, 0);
-        ++cache.room;
-        unpoison_memory(block, slot_size_of(size_class));
-        return block;
-      }
+      const std::uintptr_t link = word(block, 0);
+      if (check_word_matches(block, link)) return pop(cache, block, link);
       abandon_cache(cache, block, allocating_call_);
     }
   }
