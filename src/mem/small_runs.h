@@ -508,10 +508,15 @@ class SmallRuns {
   // flushes half of it back to the bitmaps past its limit.
   [[gnu::always_inline]] void push_to_cache(Cache& cache, const Run& run, void* block,
                                             const char* operation = "free()") {
+    link_in_front(cache, run, block);
+    if (__builtin_expect(cache.room < 0, 0)) flush(run.size_class, cache.limit / 2, operation);
+  }
+  // Links a validated block of `run` in as the head of `cache`; no flush.
+  [[gnu::always_inline]] void link_in_front(Cache& cache, const Run& run, void* block) {
     link_cached(block, cache.head);
     cache.head = block;
     poison_free_slot(block, run.slot_size);
-    if (__builtin_expect(--cache.room < 0, 0)) flush(run.size_class, cache.limit / 2, operation);
+    --cache.room;
   }
 
   // The block must be marked allocated and not be cached (slow: a walk of

@@ -24,10 +24,7 @@ bool SmallRuns<Config, Provider>::deallocate_carrier(SegmentHeader* segment, voi
   // The carrier cache's own limit: its field is 0 (see the top comment), so
   // its room goes below zero with every carrier it holds.
   Cache& carriers = caches_[kCarrierClass];
-  link_cached(block, carriers.head);
-  carriers.head = block;
-  poison_free_slot(block, run->slot_size);
-  --carriers.room;
+  link_in_front(carriers, *run, block);
   if (carriers.count() > cache_limit(kCarrierClass)) {
     flush(kCarrierClass, cache_limit(kCarrierClass) / 2);
   }
