@@ -31,11 +31,8 @@ template <HeapConfig Config, SegmentProvider Provider>
 inline bool SmallRuns<Config, Provider>::try_deallocate_fast(SegmentHeader* segment, void* block) {
   // The checked build and the secure flavour check every free.
   if constexpr (kChecked || kHardenedFree) return false;
-  Segment* s = reinterpret_cast<Segment*>(segment);
-  Run* run = &s->runs[run_index(s, block)];
-  const std::size_t in_slots = offset_in_segment(s, block) - run->slots_offset;  // may wrap
-  // One multiply gives both whether the offset starts a slot and which.
-  if (!is_slot_offset(*run, in_slots)) return false;
+  Run* run = slot_run(reinterpret_cast<Segment*>(segment), block);
+  if (run == nullptr) return false;
   // Not checked here (it costs 10% on small-block loops): whether the slot
   // is free in its bitmap, which a free of a stale pointer into a
   // restarted run can find; such a block is reported when a flush takes

@@ -37,12 +37,11 @@ std::size_t SmallRuns<Config, Provider>::usable_size_fast(const void* block) con
   // walks the cache: both take usable_size().
   if constexpr (kCanaryBytes != 0 || kChecked) return 0;
   if (!tags_.contains(block)) return 0;
-  const Segment* s = segment_of(block);
-  const Run& run = s->runs[run_index(s, block)];
-  const std::size_t in_slots = offset_in_segment(s, block) - run.slots_offset;  // may wrap
-  if (!is_slot_offset(run, in_slots)) return 0;
-  if (looks_freed(block) || test_bit(run, slot_index(run, in_slots))) return 0;
-  return run.slot_size;
+  std::size_t in_slots = 0;
+  const Run* run = slot_run(segment_of(block), block, &in_slots);
+  if (run == nullptr || run->size_class == kCarrierClass) return 0;
+  if (looks_freed(block) || test_bit(*run, slot_index(*run, in_slots))) return 0;
+  return run->slot_size;
 }
 
 template <HeapConfig Config, SegmentProvider Provider>

@@ -270,6 +270,7 @@ TYPED_TEST(SmallRunsTest, AUserPointerIntoACarrierRunIsReportedAndTheCarrierUnto
   std::memset(carrier, 0x5a, 16);
   f.free(p);  // the user's second free
   EXPECT_EQ(f.reporter.count(HeapError::kDoubleFree), 1u);
+  EXPECT_EQ(f.runs.usable_size_fast(p), 0u) << "no fast answer for a carrier slot";
   EXPECT_EQ(f.runs.usable_size(f.segment_of(p), p, "malloc_usable_size()", true), 0u);
   EXPECT_EQ(f.reporter.count(HeapError::kUseOfFreedBlock), 1u);
   EXPECT_EQ(static_cast<unsigned char*>(carrier)[15], 0x5a) << "the carrier is left alone";
