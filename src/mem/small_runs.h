@@ -406,6 +406,18 @@ class SmallRuns : private SmallSegmentLayout<Config> {
     set_word(block, 0, link);
     set_word(block, 1, check_word(link));
   }
+  // The same with the keys given: a loop that stores into blocks copies
+  // them, or the compiler loads them again after every store (which may
+  // alias them, as far as it knows). Not what link_cached() calls: with
+  // the members passed in, the free fast path kept the check key in a
+  // register rather than xor it from memory, an instruction more a pair.
+  [[gnu::always_inline]] static void link_with_keys(void* block, void* next,
+                                                    std::uintptr_t link_key,
+                                                    std::uintptr_t check_key) {
+    const std::uintptr_t link = reinterpret_cast<std::uintptr_t>(next) ^ link_key;
+    set_word(block, 0, link);
+    set_word(block, 1, link ^ check_key);  // check_word(link)
+  }
   // The block after a cached block, or nullptr with *ok = false when the
   // block's words are not a cache's (then it must not be followed).
   void* next_checked(const void* block, bool* ok) const {
@@ -520,9 +532,10 @@ class SmallRuns : private SmallSegmentLayout<Config> {
   std::size_t punch_holes(Segment* s, unsigned index);
   std::size_t decay_holes(Segment* s, std::uint64_t now_ms);
   void retired_at(Segment* s, unsigned index, std::uint64_t now_ms);
-  // flush(): marks one block free in its run's bitmap (false after
-  // reporting a double free), then settles the run's count and lists.
-  bool mark_free(Segment* s, Run& run, void* block, const char* operation);
+  // flush(): marks one block free in its run's bitmap (`slots`: the run's
+  // slot 0; false after reporting a double free), then settles the run's
+  // count and lists.
+  bool mark_free(Run& run, const char* slots, void* block, const char* operation);
   void settle_run(Segment* s, Run* run, std::uint32_t marked);
   void retire_run(Segment* s, Run* run);
   void release_segment(Segment* s);

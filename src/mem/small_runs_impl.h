@@ -223,9 +223,15 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
   }
   const unsigned want = run->free_count < batch ? run->free_count : batch;
   HPCALLOC_ASSERT(want > 0);
-  void* first = nullptr;   // returned
-  void* cached = nullptr;  // the cache's new head
-  void* last = nullptr;    // the cache's last block so far, linked when its next is known
+  // The blocks are linked in address order, b0 -> b1 -> ... -> bn -> end,
+  // behind a stand-in head (two words here) so that no block needs a test
+  // of whether it is the first: b0 is returned, b1 on are the cache. b0
+  // keeps its link word, as a block malloc pops from a cache does. The
+  // keys are copied: the stores into the blocks could alias the members.
+  const std::uintptr_t link_key = link_key_;
+  const std::uintptr_t check_key = check_key_;
+  std::uintptr_t head_words[2];
+  void* last = head_words;
   unsigned taken = 0;
   for (std::size_t w = 0;; ++w) {  // want > 0: the first word is always read
     HPCALLOC_ASSERT(w < kBitmapWords);
@@ -234,23 +240,17 @@ void* SmallRuns<Config, Provider>::refill(unsigned size_class) {
     while (bits != 0 && taken < want) {
       char* block = base + lowest_set_bit(bits) * slot_size;
       bits &= bits - 1;
-      if (first == nullptr) {
-        first = block;
-      } else {
-        if (last != nullptr) {
-          link_cached(last, block);
-        } else {
-          cached = block;
-        }
-        last = block;
-      }
+      link_with_keys(last, block, link_key, check_key);
+      last = block;
       ++taken;
     }
     store_bits(*run, w, bits);
     if (taken == want) break;
   }
-  if (last != nullptr) link_cached(last, nullptr);
-  set_word(first, 1, 0);  // a slot's old words may look cached
+  link_with_keys(last, nullptr, link_key, check_key);
+  void* first = decode(head_words[0]);
+  void* cached = decode(word(first, 0));  // nullptr when first is the only one
+  set_word(first, 1, 0);                  // handed out: its words must not look cached
   caches_[size_class].head = cached;
   caches_[size_class].set_count(taken - 1);
   run->free_count -= taken;
@@ -274,33 +274,43 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, cons
   if (keep > total) keep = total;
   void* rest = cache.head;
   // Blocks freed close together mostly share a run: each block's bit is set
-  // on its own, but the run's count and list membership are settled once
-  // per stretch of consecutive blocks of one run. The blocks keep the cache
-  // key (a second free then finds the bit already set).
+  // on its own, but the run is found, and its count and list membership
+  // settled, once per stretch of consecutive blocks of one run (runs are
+  // kRunSize-aligned, so a block's address >> kRunShift names its run). The
+  // blocks keep the cache key (a second free then finds the bit already
+  // set). About 25 instructions a block: every block of a program that
+  // frees more than a cache holds (threadtest, bignum's trees) comes here.
+  // The keys are copied: the bitmap stores could alias the members, which
+  // the compiler would then load again for every block.
+  const std::uintptr_t link_key = link_key_;
+  const std::uintptr_t check_key = check_key_;
   Segment* segment = nullptr;
   Run* run = nullptr;
+  std::uintptr_t run_tag = 0;  // no run is at address 0
+  const char* slots = nullptr;
   std::uint32_t marked = 0;
   std::uint32_t left = total;
   for (; left > keep; --left) {
-    bool ok = true;
-    void* next = next_checked(rest, &ok);
-    if (!ok) {
+    // next_checked(), with the keys in registers.
+    const std::uintptr_t link = word(rest, 0);
+    if (__builtin_expect(word(rest, 1) != (link ^ check_key), 0)) {
       // The blocks from here on leak (marked allocated); none is followed.
       reporter_.report(HeapError::kCorruptedSmallCache, operation, rest);
       rest = nullptr;
       left = 0;
       break;
     }
-    Segment* s = segment_of(rest);
-    Run* r = &s->runs[run_index(s, rest)];
-    if (r != run) {
+    const std::uintptr_t tag = reinterpret_cast<std::uintptr_t>(rest) >> Config::kRunShift;
+    if (tag != run_tag) {
       if (run != nullptr) settle_run(segment, run, marked);
-      segment = s;
-      run = r;
+      segment = segment_of(rest);
+      run = &segment->runs[run_index(segment, rest)];
+      slots = reinterpret_cast<const char*>(segment) + run->slots_offset;
+      run_tag = tag;
       marked = 0;
     }
-    marked += mark_free(s, *r, rest, operation) ? 1 : 0;
-    rest = next;
+    marked += mark_free(*run, slots, rest, operation) ? 1 : 0;
+    rest = reinterpret_cast<void*>(link ^ link_key);
   }
   cache.head = rest;
   cache.set_count(left);
@@ -308,12 +318,13 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, cons
 }
 
 template <HeapConfig Config, SegmentProvider Provider>
-bool SmallRuns<Config, Provider>::mark_free(Segment* s, Run& run, void* block,
+bool SmallRuns<Config, Provider>::mark_free(Run& run, const char* slots, void* block,
                                             const char* operation) {
-  const std::size_t index = slot_index(run, offset_in_segment(s, block) - run.slots_offset);
+  const std::size_t index =
+      run.divisor.quotient(static_cast<std::uint32_t>(static_cast<char*>(block) - slots));
   const std::uint64_t word = run.free_bits[index / 64];
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  if (word & bit) {
+  if (__builtin_expect((word & bit) != 0, 0)) {
     // Freed twice while cached: the second copy is dropped here.
     reporter_.report(HeapError::kDoubleFree, operation, block);
     return false;
