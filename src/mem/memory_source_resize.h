@@ -100,11 +100,20 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
     return false;
   }
   // Register the target before the move (its header appears there with the
-  // pages), so no moment exists where the block is mapped but unknown. A
-  // cached target's slots exist: that assign cannot fail. Only the block's
-  // own pages move; the rest of the target serves the growth.
+  // pages). A cached target's slots exist: that assign cannot fail. Only
+  // the block's own pages move; the rest of the target serves the growth.
+  // The old range's slots are cleared before the move, as every unmap
+  // does: once its pages have moved, the kernel may give the range to
+  // another thread's mmap at once, and a clear after the move could wipe
+  // that thread's new registration (its live block then unknown: a realloc
+  // of it was reported as a foreign pointer, 1 run in 80 of
+  // bench_realloc_growth on a loaded machine). The block is its caller's,
+  // in realloc: no other thread may look it up meanwhile.
   SegmentHeader* moved = reinterpret_cast<SegmentHeader*>(target);
-  if (!registry_.assign(target, new_map, moved) || !pal_.remap_move(base, have, have, target)) {
+  const bool registered = registry_.assign(target, new_map, moved);
+  if (registered) registry_.clear(base, have);
+  if (!registered || !pal_.remap_move(base, have, have, target)) {
+    if (registered) registry_.assign(base, have, header);  // its slots exist: cannot fail
     // A failed move may have replaced the target's first pages with zeros
     // (LinuxPal::remap_move): a cached target is not cached again.
     unmap(target, new_map);
@@ -113,7 +122,6 @@ bool MemorySource<Config>::resize_huge(SegmentHeader*& header, std::size_t new_b
     return false;
   }
   guard_again(target);
-  registry_.clear(base, have);
   std::size_t reused = into_cache ? new_map - have : 0;
   if (!into_cache) {
     bind(target + have, new_map - have);

@@ -122,6 +122,37 @@ TEST_F(ResizeTest, ABlockThatCannotGrowInPlaceMovesIntoAResidentCachedMapping) {
   source->release_segment(wall);
 }
 
+TEST_F(ResizeTest, AMovedBlocksOldRangeIsUnregisteredBeforeItsPagesMove) {
+  // Once the pages have moved, the kernel may give the old range to another
+  // thread's mmap at once; a registry clear after the move would then wipe
+  // that thread's registration (its live block unknown, reported foreign).
+  SegmentHeader* h = block(kSegment, 0x44);
+  SegmentHeader* wall = source->acquire_segment(SegmentKind::kSmall, &owner);
+  ASSERT_EQ(reinterpret_cast<char*>(wall), at(h, h->mapping_size)) << "no growth in place";
+  struct Seen {
+    Registry* registry;
+    SegmentHeader* at_freed_range;
+    int moves;
+  } seen{registry.get(), nullptr, 0};
+  pal.set_after_remap_move(
+      [](void* context, void* freed) {
+        auto* s = static_cast<Seen*>(context);
+        s->at_freed_range = s->registry->lookup(freed);
+        ++s->moves;
+      },
+      &seen);
+  char* const old_base = reinterpret_cast<char*>(h);
+  ASSERT_TRUE(source->resize_huge(h, 4 * kSegment));
+  pal.set_after_remap_move(nullptr, nullptr);
+  EXPECT_NE(reinterpret_cast<char*>(h), old_base);
+  EXPECT_EQ(seen.moves, 1);
+  EXPECT_EQ(seen.at_freed_range, nullptr) << "the range was still registered when it was freed";
+  EXPECT_TRUE(all_bytes(h, kSegment, 0x44));
+  EXPECT_EQ(registry->lookup(at(h, 5 * kSegment - 1)), h);
+  source->release_segment(h);
+  source->release_segment(wall);
+}
+
 TEST_F(ResizeTest, ANewRangeIsFilledFromSmallerCachedMappings) {
   SegmentHeader* h = block(kSegment, 0x66);
   SegmentHeader* wall = source->acquire_segment(SegmentKind::kSmall, &owner);

@@ -202,6 +202,21 @@ class SimPal {
   // policy and committed state, pages beyond old_size are zero and inherit
   // from the last old page, and the old range is freed.
   bool remap_move(void* p, std::size_t old_size, std::size_t new_size, void* target) {
+    const bool moved = remap_move_locked(p, old_size, new_size, target);
+    // Outside the lock: the observer may call the platform itself.
+    if (moved && after_remap_move_ != nullptr) after_remap_move_(after_remap_move_context_, p);
+    return moved;
+  }
+  // Called after every successful remap_move with the range it freed: what
+  // another thread could see the moment the kernel may reuse that range
+  // (tests of the bookkeeping around a move). nullptr: none.
+  void set_after_remap_move(void (*observer)(void* context, void* freed), void* context) {
+    after_remap_move_ = observer;
+    after_remap_move_context_ = context;
+  }
+
+ private:
+  bool remap_move_locked(void* p, std::size_t old_size, std::size_t new_size, void* target) {
     std::lock_guard<std::mutex> lock(mutex_);
     const std::size_t from = reserved_range("remap_move", p, old_size);
     const std::size_t to = reserved_range("remap_move target", target, new_size);
@@ -223,6 +238,7 @@ class SimPal {
     return succeed(PalCall::kRemapMove, new_size);
   }
 
+ public:
   bool bind(void* p, std::size_t size, int node, NumaPolicy policy) {
     std::lock_guard<std::mutex> lock(mutex_);
     const std::size_t first = reserved_range("bind", p, size);
@@ -536,6 +552,8 @@ class SimPal {
   std::size_t committed_pages_[Topology::kMaxNodes] = {};
   std::vector<std::pair<std::thread::id, std::uint8_t>> thread_nodes_;
   Injection injections_[kCalls] = {};
+  void (*after_remap_move_)(void* context, void* freed) = nullptr;
+  void* after_remap_move_context_ = nullptr;
   PalCallStats stats_[kCalls] = {};
 };
 
