@@ -278,7 +278,7 @@ void SmallRuns<Config, Provider>::flush(unsigned size_class, unsigned keep, cons
   // settled, once per stretch of consecutive blocks of one run (runs are
   // kRunSize-aligned, so a block's address >> kRunShift names its run). The
   // blocks keep the cache key (a second free then finds the bit already
-  // set). About 25 instructions a block: every block of a program that
+  // set). About 30 instructions a block: every block of a program that
   // frees more than a cache holds (threadtest, bignum's trees) comes here.
   // The keys are copied: the bitmap stores could alias the members, which
   // the compiler would then load again for every block.
